@@ -1,0 +1,52 @@
+# Kaimen: `make demo` serves the sandbox bank; `make test` runs the test suite.
+# Both create .venv in the repo root from the pinned lock files on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+DATA_DIR ?= .kaimen-data
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: demo test lint typecheck check bench bench-gateway fuzz lock clean
+
+$(BIN)/.runtime-installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+$(BIN)/.dev-installed: $(BIN)/.runtime-installed requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	touch $@
+
+demo: $(BIN)/.runtime-installed
+	$(BIN)/kaimen demo --port $(PORT) --data-dir $(DATA_DIR) --credentials-out $(DATA_DIR)/credentials.json
+
+test: $(BIN)/.dev-installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/.dev-installed
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(BIN)/.dev-installed
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+bench: bench-gateway
+
+bench-gateway: $(BIN)/.dev-installed
+	$(BIN)/python bench/gateway.py $(BENCH_ARGS)
+
+fuzz: $(BIN)/.dev-installed
+	KAIMEN_FUZZ_EXAMPLES=$${KAIMEN_FUZZ_EXAMPLES:-2000} $(BIN)/python -m pytest tests/fuzz -m "not slow" $(PYTEST_ARGS)
+
+lock: $(BIN)/.runtime-installed
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url -o requirements.lock requirements.in
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url -o requirements-dev.lock requirements-dev.in
+
+clean:
+	rm -rf $(VENV) $(DATA_DIR) .pytest_cache .mypy_cache .ruff_cache

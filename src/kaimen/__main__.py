@@ -1,0 +1,3 @@
+from kaimen.cli.main import main
+
+main()

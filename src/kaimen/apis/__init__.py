@@ -1,0 +1,1 @@
+"""The APIs behind the gateway: product (Open Data v2); later accounts, payments, funds."""

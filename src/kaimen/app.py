@@ -1,0 +1,113 @@
+"""Builds Kaimen's ASGI application: the gateway in front of every API (DESIGN.md order)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from kaimen.apis.product import product_apis, product_routes
+from kaimen.apis.product.store import ProductStore
+from kaimen.audit.writer import AuditWriter
+from kaimen.errors import ApiError
+from kaimen.events import EventBus
+from kaimen.gateway.apis import ApiTable
+from kaimen.gateway.boundary import ErrorBoundary, starlette_error_handler
+from kaimen.gateway.cache import ResponseCache
+from kaimen.gateway.clientip import ClientIpResolver
+from kaimen.gateway.entry import Entry
+from kaimen.gateway.headers import SecurityHeaders
+from kaimen.gateway.identify import Identify
+from kaimen.gateway.limits import RequestLimits
+from kaimen.gateway.metrics import Metrics, metrics_route
+from kaimen.gateway.policy import TierPolicy
+from kaimen.gateway.ratelimit import RateLimit, build_rate_limiter
+from kaimen.settings import Settings
+from kaimen.store.db import Database
+from kaimen.store.watch import build_watcher
+from kaimen.tpp.directory import CallerDirectory
+
+
+@dataclass
+class Components:
+    """Everything the application holds for its lifetime; tests reach in through ``app.state``."""
+
+    settings: Settings
+    db: Database
+    events: EventBus
+    apis: ApiTable
+    products: ProductStore
+    directory: CallerDirectory
+    audit: AuditWriter
+    metrics: Metrics
+    watcher: Any
+    limiter: Any
+
+
+async def _healthz(request: Request) -> Response:
+    return Response(b'{"status":"ok"}', media_type="application/json")
+
+
+def create_app(settings: Settings) -> Any:
+    db = Database(settings.sqlalchemy_url)
+    events = EventBus()
+    apis = ApiTable(product_apis(settings))
+    watcher = build_watcher(settings, db)
+    products = ProductStore(db, watcher)
+    directory = CallerDirectory(db, watcher)
+    audit = AuditWriter(db, settings.audit, events)
+    metrics = Metrics(events)
+    limiter = build_rate_limiter(settings)
+    components = Components(
+        settings=settings, db=db, events=events, apis=apis, products=products, directory=directory,
+        audit=audit, metrics=metrics, watcher=watcher, limiter=limiter,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await watcher.start()
+        await products.load()
+        await audit.start()
+        try:
+            yield
+        finally:
+            await audit.stop()  # flushes every queued record: a clean stop loses none
+            await watcher.stop()
+            await limiter.close()
+            await db.dispose()
+
+    routes = [
+        *product_routes(products),
+        Route("/healthz", _healthz, methods=["GET"]),
+        metrics_route(metrics, settings.metrics_networks),
+    ]
+    router = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            ApiError: starlette_error_handler,
+            404: starlette_error_handler,
+            405: starlette_error_handler,
+            Exception: starlette_error_handler,
+        },
+    )
+    router.state.components = components
+
+    # Innermost first; the request passes them in the reverse order (see kaimen.gateway).
+    app: Any = router
+    app = ResponseCache(app, products=products)
+    app = RateLimit(app, limiter=limiter, on_store_down=settings.redis_down)
+    app = TierPolicy(app)
+    app = Identify(app, directory=directory)
+    app = RequestLimits(app, limits=settings.limits)
+    app = ErrorBoundary(app)
+    app = SecurityHeaders(app)
+    app = Entry(app, apis=apis, client_ip=ClientIpResolver(settings.trusted_proxies), events=events)
+    app.components = components
+    return app

@@ -1,0 +1,1 @@
+"""The audit trail: one hash-chained, append-only record per API call."""

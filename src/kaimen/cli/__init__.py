@@ -1,0 +1,1 @@
+"""The ``kaimen`` command-line tool."""

@@ -1,0 +1,72 @@
+"""The one place where an ApiError becomes an HTTP response, per API family (DESIGN.md, "Errors")."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import orjson
+
+from kaimen.errors import ApiError
+
+# UK Open Data v2 Swagger files: these statuses have a fixed title and description (enum in the schema).
+OPENDATA_FIXED: dict[int, tuple[str, str]] = {
+    400: ("Bad request", "You have sent a request which could not be understood."),
+    408: ("Client timeout", "Your client has failed to submit a request, and a timeout has occurred."),
+    429: ("Too many requests", "You have requested this resource too often. Slow down."),
+    500: ("Internal server error", "An error occurred on the server. No further information is available."),
+    503: ("Service temporarily unavailable", "The service is temporarily unavailable."),
+}
+
+# The Open Data "default" error object carries these texts for the statuses the gateway adds.
+OPENDATA_DEFAULT: dict[int, tuple[str, str]] = {
+    401: ("Unauthorized", "A valid API key is required to access this resource."),
+    403: ("Forbidden", "Your application is not admitted to the access tier of this resource."),
+    404: ("Not found", "The requested resource does not exist."),
+    405: ("Method not allowed", "This resource does not support the request method."),
+    406: ("Not acceptable", "This resource cannot be represented in the requested media type."),
+    413: ("Payload too large", "The request body is larger than this resource accepts."),
+    431: ("Request header fields too large", "The request headers are larger than this resource accepts."),
+}
+
+
+class Family(StrEnum):
+    OPENDATA = "opendata"  # UK Open Data v2 error object
+    OB = "ob"  # UK OB v3.1.11 OBErrorResponse1
+    PLAIN = "plain"  # operator endpoints: a small JSON object
+
+
+_OB_CODE = {400: "400 BadRequest", 401: "401 Unauthorized", 403: "403 Forbidden", 404: "404 NotFound",
+            405: "405 MethodNotAllowed", 406: "406 NotAcceptable", 413: "413 PayloadTooLarge",
+            415: "415 UnsupportedMediaType", 429: "429 TooManyRequests", 431: "431 HeadersTooLarge",
+            500: "500 InternalError", 503: "503 ServiceUnavailable"}
+
+
+def render(
+    family: Family, error: ApiError, interaction_id: str, media_type: str | None = None
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, headers and body of ``error`` in ``family``'s format. Never includes internal detail."""
+    status = error.status
+    headers = [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+    if family is Family.OPENDATA:
+        title, description = OPENDATA_FIXED.get(status) or OPENDATA_DEFAULT.get(
+            status, (error.title, error.detail)
+        )
+        body = {"status": str(status), "title": title, "description": description}
+        content_type = media_type or "application/json"
+    elif family is Family.OB:
+        item: dict[str, str] = {"ErrorCode": error.ob_code, "Message": error.detail[:500]}
+        if error.path:
+            item["Path"] = error.path
+        body_ob: dict[str, object] = {
+            "Code": _OB_CODE.get(status, f"{status} Error"),
+            "Id": interaction_id[:40],
+            "Message": error.title,
+            "Errors": [item],
+        }
+        body = body_ob  # type: ignore[assignment]
+        content_type = "application/json; charset=utf-8"
+    else:
+        body = {"status": str(status), "title": error.title, "description": error.detail}
+        content_type = "application/json"
+    headers.append((b"content-type", content_type.encode()))
+    return status, headers, orjson.dumps(body)

@@ -1,0 +1,37 @@
+"""Named domain events. Audit, metrics and (later) risk subscribe; handlers never call them directly.
+
+Subscribers run synchronously in the emitting task and must not block: anything slow (a database
+write) is queued by the subscriber and done off the request path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("kaimen.events")
+
+Handler = Callable[[str, Any], None]
+
+# Event names used today; later components add theirs here so the list stays one place.
+API_CALL_COMPLETED = "api.call.completed"
+TPP_REGISTRY_CHANGED = "tpp.registry.changed"
+PRODUCTS_REPLACED = "products.replaced"
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._subscribers: dict[str, list[Handler]] = defaultdict(list)
+
+    def subscribe(self, name: str, handler: Handler) -> None:
+        self._subscribers[name].append(handler)
+
+    def emit(self, name: str, payload: Any) -> None:
+        for handler in self._subscribers.get(name, ()):
+            try:
+                handler(name, payload)
+            except Exception:
+                # A broken subscriber must never break the request that emitted the event.
+                log.exception("event subscriber failed", extra={"event": name})

@@ -1,0 +1,12 @@
+"""The API gateway: pure ASGI middleware in front of every API (DESIGN.md, in this order).
+
+    Entry            interaction id, client IP, which API is called
+    ErrorBoundary    ApiError -> the API family's error body; anything else -> a bare 500
+    SecurityHeaders  headers on every response
+    CallRecorder     status + latency -> api.call.completed event (audit, metrics)
+    RequestLimits    body size, header size/count, JSON depth
+    Identify         the caller, from the x-api-key header
+    TierPolicy       the API's tier admits the caller's application
+    RateLimit        per application and per client IP
+    ResponseCache    ETag / 304 and cached bodies for Product API GETs
+"""

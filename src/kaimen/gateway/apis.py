@@ -1,0 +1,47 @@
+"""Which API a request path belongs to, with that API's policy and error family."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kaimen.errors.render import Family
+from kaimen.settings import ApiPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Api:
+    name: str  # "opendata.pca"
+    path: str  # exact path, or prefix when ``prefix`` is True
+    family: Family
+    media_type: str
+    policy: ApiPolicy
+    cacheable: bool = False
+    prefix: bool = False
+
+
+class ApiTable:
+    """Exact paths first (one dict lookup), then prefixes, longest first."""
+
+    def __init__(self, apis: list[Api]) -> None:
+        self.apis = apis
+        self._exact = {api.path: api for api in apis if not api.prefix}
+        self._prefixes = sorted((api for api in apis if api.prefix), key=lambda a: -len(a.path))
+
+    def match(self, path: str) -> Api | None:
+        api = self._exact.get(path)
+        if api is not None:
+            return api
+        if path.endswith("/") and len(path) > 1:
+            api = self._exact.get(path.rstrip("/"))
+            if api is not None:
+                return api
+        for candidate in self._prefixes:
+            if path == candidate.path or path.startswith(candidate.path + "/"):
+                return candidate
+        return None
+
+    def by_name(self, name: str) -> Api:
+        for api in self.apis:
+            if api.name == name:
+                return api
+        raise KeyError(name)

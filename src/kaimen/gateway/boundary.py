@@ -1,0 +1,86 @@
+"""ErrorBoundary: the one place where errors become responses.
+
+An ApiError raised by any later step or handler is rendered in the API family's format
+(kaimen.errors.render). Anything else is logged with its traceback under the interaction id and
+answered with a bare 500 that says nothing about internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from kaimen.errors import ApiError, InternalError, MethodNotAllowed, NotFound
+from kaimen.errors.render import Family, render
+from kaimen.gateway.context import Call
+
+log = logging.getLogger("kaimen.gateway")
+
+
+def _rendered(call: Call, error: ApiError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    api = call.api
+    family = api.family if api else Family.PLAIN
+    status, headers, body = render(family, error, call.interaction_id, api.media_type if api else None)
+    headers.append((b"content-length", str(len(body)).encode()))
+    return status, headers, body
+
+
+async def send_error(send: Any, call: Call, error: ApiError) -> None:
+    status, headers, body = _rendered(call, error)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def error_response(call: Call, error: ApiError) -> Response:
+    """The same rendering, as a Starlette response, for the router's own exception handlers."""
+    status, headers, body = _rendered(call, error)
+    response = Response(body, status_code=status)
+    response.raw_headers = headers
+    return response
+
+
+async def starlette_error_handler(request: Request, exc: Exception) -> Response:
+    """Router exception handler: ApiError as-is, 404/405 from routing, anything else a bare 500."""
+    call: Call = request.scope["kaimen"]
+    if isinstance(exc, ApiError):
+        return error_response(call, exc)
+    if isinstance(exc, HTTPException) and exc.status_code == 404:
+        return error_response(call, NotFound())
+    if isinstance(exc, HTTPException) and exc.status_code == 405:
+        return error_response(call, MethodNotAllowed())
+    return error_response(call, InternalError())
+
+
+class ErrorBoundary:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        call: Call = scope["kaimen"]
+        try:
+            await self.app(scope, receive, tracking_send)
+        except ApiError as error:
+            if started:
+                log.warning("error after response start", extra={"error": type(error).__name__})
+                return
+            await send_error(send, call, error)
+        except Exception:
+            # The router may already have answered with its bare 500 (it re-raises after that).
+            log.exception("unexpected error", extra={"path": scope.get("path")})
+            if not started:
+                await send_error(send, call, InternalError())

@@ -1,0 +1,35 @@
+"""The per-request record the gateway steps share, kept at ``scope["kaimen"]``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kaimen.gateway.apis import Api
+
+
+@dataclass(slots=True, frozen=True)
+class Caller:
+    """The application an API key identified."""
+
+    application_id: str
+    organisation_id: str
+    tier: str
+    key_id: str
+
+
+@dataclass(slots=True)
+class Call:
+    interaction_id: str
+    client_ip: str
+    api: Api | None
+    started_ns: int
+    caller: Caller | None = None
+    route: str = ""
+    status: int = 0
+    extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+def call_of(scope: dict[str, Any]) -> Call:
+    call: Call = scope["kaimen"]
+    return call

@@ -1,0 +1,66 @@
+"""Entry: where every call starts and ends.
+
+- ``x-fapi-interaction-id`` (UK OB v3.1.11, "Request Headers"): a valid incoming RFC 4122 UUID is echoed,
+  otherwise a new one is generated; it is on every response, errors included.
+- The client IP is the socket peer, unless that peer is a trusted proxy (kaimen.gateway.clientip).
+- The API the path belongs to is looked up once, for every later step.
+- When the call ends, ``api.call.completed`` is emitted with status and latency (audit, metrics).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+from kaimen.events import API_CALL_COMPLETED, EventBus
+from kaimen.gateway.apis import ApiTable
+from kaimen.gateway.clientip import ClientIpResolver
+from kaimen.gateway.context import Call
+
+ASGIApp = Any
+
+_UUID = re.compile(rb"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+INTERACTION_HEADER = b"x-fapi-interaction-id"
+
+
+def interaction_id_from(headers: list[tuple[bytes, bytes]]) -> str:
+    for name, value in headers:
+        if name == INTERACTION_HEADER:
+            if _UUID.match(value):
+                return value.decode().lower()
+            break
+    return str(uuid.uuid4())
+
+
+class Entry:
+    def __init__(self, app: ASGIApp, *, apis: ApiTable, client_ip: ClientIpResolver, events: EventBus) -> None:
+        self.app = app
+        self.apis = apis
+        self.client_ip = client_ip
+        self.events = events
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        call = Call(
+            interaction_id=interaction_id_from(scope["headers"]),
+            client_ip=self.client_ip.resolve(scope),
+            api=self.apis.match(scope["path"]),
+            started_ns=time.perf_counter_ns(),
+        )
+        scope["kaimen"] = call
+        header = (INTERACTION_HEADER, call.interaction_id.encode())
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                call.status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header, *call.extra_headers]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self.events.emit(API_CALL_COMPLETED, call)

@@ -1,0 +1,12 @@
+"""PLACEHOLDER: replaced by the TPP registry work."""
+from __future__ import annotations
+
+from typing import Any
+
+
+class TierPolicy:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)

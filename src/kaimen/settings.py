@@ -1,0 +1,152 @@
+"""The one typed settings object of Kaimen.
+
+Read once at start-up from the environment (prefix ``KAIMEN_``, nested fields with ``__``), validated
+loudly; nothing else in Kaimen reads ``os.environ``. Components receive the parts they need.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kaimen.tiers import Tier
+
+
+class Mode(StrEnum):
+    EMBEDDED = "embedded"
+    PRODUCTION = "production"
+
+
+class RedisDownPolicy(StrEnum):
+    """What the gateway does when the rate-limit store (Redis) cannot be reached."""
+
+    REFUSE = "refuse"  # 503 for every API above PUBLIC; PUBLIC APIs are still served
+    REFUSE_ALL = "refuse-all"  # 503 for every API
+    ALLOW = "allow"  # serve without rate limiting (logged and counted)
+
+
+RateString = Annotated[str, Field(pattern=r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?$")]
+
+
+class ApiPolicy(BaseModel):
+    """Access and rate-limit policy of one API, as the operator configures it."""
+
+    model_config = {"extra": "forbid"}
+
+    tier: Tier
+    # Requests per application, per tier the calling application was admitted to. A tier missing here
+    # falls back to ``default_app_rate``.
+    app_rate: dict[Tier, RateString] = Field(default_factory=dict)
+    default_app_rate: RateString = "600/minute"
+    # Requests per client IP (anonymous callers of a PUBLIC API, and every caller as a second limit).
+    ip_rate: RateString = "1200/minute"
+
+    def rate_for(self, tier: Tier | None) -> str:
+        if tier is None:
+            return self.ip_rate
+        return self.app_rate.get(tier, self.default_app_rate)
+
+
+def _default_apis() -> dict[str, ApiPolicy]:
+    # The demo shows every refusal: PCA is open to ACQUAINTANCE applications, BCA needs a PARTNER,
+    # ATMs and branches are PUBLIC.
+    return {
+        "opendata.pca": ApiPolicy(tier=Tier.ACQUAINTANCE),
+        "opendata.bca": ApiPolicy(tier=Tier.PARTNER),
+        "opendata.atm": ApiPolicy(tier=Tier.PUBLIC),
+        "opendata.branch": ApiPolicy(tier=Tier.PUBLIC),
+    }
+
+
+class RequestLimits(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    max_header_bytes: int = Field(default=16 << 10, ge=1024)
+    max_header_count: int = Field(default=64, ge=8)
+    max_json_depth: int = Field(default=32, ge=2)
+
+
+class AuditSettings(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    batch_size: int = Field(default=500, ge=1)
+    flush_interval_seconds: float = Field(default=0.2, gt=0)
+    queue_limit: int = Field(default=100_000, ge=100)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KAIMEN_", env_nested_delimiter="__", extra="forbid")
+
+    mode: Mode = Mode.EMBEDDED
+    data_dir: Path = Path(".kaimen-data")
+    # sqlite+aiosqlite:///path or postgresql+asyncpg://...; plain postgresql:// is accepted too.
+    database_url: str | None = None
+    redis_url: str | None = None
+    # The URL Kaimen publishes itself under; every URL it hands out starts with it.
+    public_base_url: str = "http://localhost:8000"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    # Peers whose X-Forwarded-For is believed; anyone else's is ignored.
+    trusted_proxies: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = Field(default_factory=list)
+    # Who may read /metrics (operator networks).
+    metrics_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = Field(
+        default_factory=lambda: [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
+    )
+    apis: dict[str, ApiPolicy] = Field(default_factory=_default_apis)
+    limits: RequestLimits = Field(default_factory=RequestLimits)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    redis_down: RedisDownPolicy = RedisDownPolicy.REFUSE
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _production_rules(self) -> Settings:
+        if self.mode is Mode.PRODUCTION:
+            if not self.database_url or self.sqlalchemy_url.startswith("sqlite"):
+                raise ValueError("KAIMEN_DATABASE_URL must name PostgreSQL in production mode")
+            if not self.redis_url:
+                raise ValueError("KAIMEN_REDIS_URL is required in production mode")
+            if not self.public_base_url.startswith("https://"):
+                raise ValueError("KAIMEN_PUBLIC_BASE_URL must be https in production mode (FAPI 2.0 §5.2.1)")
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        url = self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'kaimen.db').resolve()}"
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+        if url.startswith("sqlite://"):
+            url = "sqlite+aiosqlite://" + url.split("://", 1)[1]
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+
+class SettingsError(Exception):
+    """Settings failed validation; the message names each wrong setting."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = "KAIMEN_" + "__".join(str(p) for p in err["loc"]).upper() if err["loc"] else "settings"
+            lines.append(f"{where}: {err['msg']}")
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,1 @@
+"""Durable storage: SQLAlchemy 2 models, async sessions and Alembic migrations."""

@@ -1,0 +1,1 @@
+"""The TPP registry: organisations, their applications (review status, tier, contacts) and API keys."""

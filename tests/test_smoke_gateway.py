@@ -1,0 +1,31 @@
+"""The gateway's spine: interaction id, security headers, errors in the API family's format."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+async def test_valid_interaction_id_is_echoed(client):
+    sent = str(uuid.uuid4())
+    response = await client.get("/healthz", headers={"x-fapi-interaction-id": sent})
+    assert response.status_code == 200
+    assert response.headers["x-fapi-interaction-id"] == sent
+
+
+async def test_invalid_interaction_id_is_replaced(client):
+    response = await client.get("/healthz", headers={"x-fapi-interaction-id": "not-a-uuid"})
+    assert UUID_RE.match(response.headers["x-fapi-interaction-id"])
+    assert response.headers["x-fapi-interaction-id"] != "not-a-uuid"
+
+
+async def test_unknown_path_is_404_with_interaction_id_and_security_headers(client):
+    response = await client.get("/nowhere")
+    assert response.status_code == 404
+    assert UUID_RE.match(response.headers["x-fapi-interaction-id"])
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.json() == {"status": "404", "title": "Not found", "description": "Not found"}
