@@ -24,7 +24,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kaimen.settings import Settings
@@ -38,19 +40,20 @@ Callback = Callable[[], None]
 
 
 async def bump(session: AsyncSession, name: str) -> int:
-    """Advance ``name``'s counter inside the caller's write transaction; returns the new value."""
-    result = await session.execute(
-        update(Generation).where(Generation.name == name).values(value=Generation.value + 1)
-        .returning(Generation.value)
-    )
-    value = result.scalar_one_or_none()
-    if value is None:
-        session.add(Generation(name=name, value=1))
-        await session.flush()
-        value = 1
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_notify(:channel, :payload)"),
-                              {"channel": CHANNEL, "payload": f"{name}:{value}"})
+    """Advance ``name``'s counter inside the caller's write transaction; returns the new value.
+
+    One atomic upsert, so two first-time bumps racing on PostgreSQL cannot both insert."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(Generation).values(name=name, value=1)
+    statement = statement.on_conflict_do_update(
+        index_elements=[Generation.name], set_={"value": Generation.value + 1}
+    ).returning(Generation.value)
+    value: int = (await session.execute(statement)).scalar_one()
+    if dialect == "postgresql":
+        await session.execute(
+            text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": f"{name}:{value}"}
+        )
     return value
 
 

@@ -1,0 +1,60 @@
+"""The settings object: validated at start-up, with messages that name the wrong variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from kaimen.settings import SettingsError, load_settings
+from kaimen.tiers import Tier
+
+
+def test_defaults_are_the_embedded_mode() -> None:
+    settings = load_settings()
+    assert settings.mode == "embedded"
+    assert settings.is_sqlite
+    assert settings.sqlalchemy_url.startswith("sqlite+aiosqlite:///")
+
+
+def test_environment_is_read_with_the_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAIMEN_LIMITS__MAX_JSON_DEPTH", "9")
+    monkeypatch.setenv("KAIMEN_DATABASE_URL", "postgresql://u@h:5432/d")
+    settings = load_settings()
+    assert settings.limits.max_json_depth == 9
+    assert settings.sqlalchemy_url == "postgresql+asyncpg://u@h:5432/d"
+
+
+def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAIMEN_PORT", "not-a-port")
+    with pytest.raises(SettingsError, match="KAIMEN_PORT"):
+        load_settings()
+
+
+def test_bad_rate_string_is_refused() -> None:
+    with pytest.raises(SettingsError, match="KAIMEN_APIS"):
+        load_settings(apis={"opendata.atm": {"tier": "PUBLIC", "ip_rate": "lots"}})
+
+
+def test_unknown_setting_is_refused() -> None:
+    with pytest.raises(SettingsError):
+        load_settings(no_such_setting=1)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({}, "KAIMEN_DATABASE_URL must name PostgreSQL"),
+        ({"database_url": "postgresql://u@h/d"}, "KAIMEN_REDIS_URL is required"),
+        ({"database_url": "postgresql://u@h/d", "redis_url": "redis://r"}, "must be https"),
+    ],
+)
+def test_production_mode_refuses_embedded_shortcuts(overrides: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings(mode="production", **overrides)
+
+
+def test_tiers_admit_their_own_and_more_open_apis() -> None:
+    assert Tier.PARTNER.admits(Tier.PARTNER)
+    assert Tier.PARTNER.admits(Tier.PUBLIC)
+    assert not Tier.ACQUAINTANCE.admits(Tier.PARTNER)
+    assert not Tier.PUBLIC.admits(Tier.PRIVATE)
+    assert Tier.PRIVATE.admits(Tier.PUBLIC)

@@ -1,0 +1,101 @@
+"""Storage: migrations, UTC datetimes and write transactions on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select, text
+
+from kaimen.store.db import Database
+from kaimen.store.migrate import current_head
+from kaimen.store.models import Generation, Organisation
+from kaimen.store.watch import bump
+
+
+async def test_migrations_reach_head(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        async with db.read() as session:
+            version = (await session.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
+        assert version == current_head()
+    finally:
+        await db.dispose()
+
+
+async def test_datetimes_come_back_aware_and_in_utc(database_url: str) -> None:
+    db = Database(database_url)
+    taipei = timezone(timedelta(hours=8))
+    written = datetime(2026, 11, 26, 18, 30, 5, 123456, tzinfo=taipei)
+    try:
+        async with db.write() as session:
+            session.add(Organisation(id="org-utc", name="UTC Ltd", created_at=written))
+        async with db.read() as session:
+            read = (await session.execute(select(Organisation.created_at))).scalar_one()
+        assert read.tzinfo is not None
+        assert read.utcoffset() == timedelta(0)
+        assert read == written
+        assert read == datetime(2026, 11, 26, 10, 30, 5, 123456, tzinfo=UTC)
+    finally:
+        await db.dispose()
+
+
+async def test_naive_datetime_is_refused(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        with pytest.raises(Exception, match="naive datetime refused"):
+            async with db.write() as session:
+                session.add(Organisation(id="org-naive", name="Naive", created_at=datetime(2026, 1, 1)))
+                await session.flush()
+    finally:
+        await db.dispose()
+
+
+async def test_concurrent_write_transactions_serialise_without_lost_updates(database_url: str) -> None:
+    """Read-modify-write under concurrency: every increment lands (SQLite: BEGIN IMMEDIATE takes the
+    write lock before the read; PostgreSQL: the UPDATE ... RETURNING is atomic)."""
+    db = Database(database_url)
+    try:
+
+        async def one() -> None:
+            async with db.write() as session:
+                await bump(session, "test")
+
+        await asyncio.gather(*(one() for _ in range(40)))
+        async with db.read() as session:
+            value = (
+                await session.execute(select(Generation.value).where(Generation.name == "test"))
+            ).scalar_one()
+        assert value == 40
+    finally:
+        await db.dispose()
+
+
+async def test_write_rolls_back_when_the_block_raises(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        with pytest.raises(RuntimeError):
+            async with db.write() as session:
+                session.add(Organisation(id="org-rollback", name="Rollback Ltd"))
+                await session.flush()
+                raise RuntimeError("abort")
+        async with db.read() as session:
+            assert (await session.execute(select(Organisation))).first() is None
+    finally:
+        await db.dispose()
+
+
+def test_sqlite_runs_in_wal_mode(sqlite_url: str) -> None:
+    import sqlite3
+
+    async def touch() -> None:
+        db = Database(sqlite_url)
+        async with db.write() as session:
+            await bump(session, "wal")
+        await db.dispose()
+
+    asyncio.run(touch())
+    path = sqlite_url.split(":///", 1)[1]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
