@@ -1,26 +1,36 @@
-"""PLACEHOLDER: replaced by the Product API work."""
+"""The Product API (phase 1): UK Open Data v2 PCA 2.4, BCA 2.4, ATM 2.3 and Branch 2.3.
+
+Each API is one Swagger file (``specs/``) and one endpoint answering GET and HEAD; the data behind
+them lives in kaimen.apis.product.store and is replaced with ``kaimen products load FILE``.
+"""
+
 from __future__ import annotations
 
-from typing import Any
+from starlette.routing import Route
 
+from kaimen.apis.product.handler import product_endpoint
+from kaimen.apis.product.spec import PRODUCT_APIS
+from kaimen.apis.product.store import ProductStore
 from kaimen.errors.render import Family
 from kaimen.gateway.apis import Api
-
-PRODUCT_APIS = {
-    "opendata.pca": ("/open-banking/v2.4/personal-current-accounts", "application/prs.openbanking.opendata.v2.4+json"),
-    "opendata.bca": ("/open-banking/v2.4/business-current-accounts", "application/prs.openbanking.opendata.v2.4+json"),
-    "opendata.atm": ("/open-banking/v2.3/atms", "application/prs.openbanking.opendata.v2.3+json"),
-    "opendata.branch": ("/open-banking/v2.3/branches", "application/prs.openbanking.opendata.v2.3+json"),
-}
+from kaimen.settings import Settings
 
 
-def product_apis(settings: Any) -> list[Api]:
+def product_apis(settings: Settings) -> list[Api]:
+    """The gateway's view of the Product APIs: path, error family, media type, policy, cacheable."""
     return [
-        Api(name=name, path=path, family=Family.OPENDATA, media_type=media, policy=settings.apis[name],
-            cacheable=True)
-        for name, (path, media) in PRODUCT_APIS.items()
+        Api(
+            name=api.name,
+            path=api.path,
+            family=Family.OPENDATA,
+            media_type=api.media_type,
+            policy=settings.apis[api.name],
+            cacheable=True,
+        )
+        for api in PRODUCT_APIS
     ]
 
 
-def product_routes(products: Any) -> list[Any]:
-    return []
+def product_routes(products: ProductStore) -> list[Route]:
+    # Starlette answers HEAD wherever GET is allowed; the endpoint leaves the body out for HEAD.
+    return [Route(api.path, product_endpoint(products, api), methods=["GET"]) for api in PRODUCT_APIS]
