@@ -1,0 +1,129 @@
+"""``kaimen demo`` end to end, as an outside tool sees it (DESIGN.md, "Sandbox contract")."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import REPO
+
+pytestmark = pytest.mark.server
+
+KAIMEN = str(Path(sys.executable).parent / "kaimen")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Demo:
+    def __init__(self, data_dir: Path, creds: Path, port: int) -> None:
+        self.data_dir, self.creds, self.port = data_dir, creds, port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> dict[str, Any]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KAIMEN_")}
+        self.proc = subprocess.Popen(
+            [
+                KAIMEN,
+                "demo",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+                "--credentials-out",
+                str(self.creds),
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while not self.creds.exists():
+            if self.proc.poll() is not None:
+                out = self.proc.stdout.read().decode() if self.proc.stdout else ""
+                raise AssertionError(f"demo exited early: {out}")
+            if time.monotonic() > deadline:
+                raise AssertionError("credentials file never appeared")
+            time.sleep(0.05)
+        import json
+
+        return dict(json.loads(self.creds.read_text()))
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    running = Demo(tmp_path / "data", tmp_path / "out" / "credentials.json", free_port())
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def tpp(creds: dict[str, Any], tier: str) -> dict[str, Any]:
+    return next(t for t in creds["tpps"] if t["tier"] == tier)
+
+
+def test_demo_publishes_credentials_and_serves_every_refusal(demo: Demo) -> None:
+    creds = demo.start()
+    # The file is written once the socket is bound: the very first request must connect.
+    base = f"http://localhost:{demo.port}"
+    assert creds["issuer"] == base
+    assert creds["apis"]["opendata"] == f"{base}/open-banking"
+    assert stat.S_IMODE(demo.creds.stat().st_mode) == 0o600
+    assert len({t["tier"] for t in creds["tpps"]}) >= 2
+    for t in creds["tpps"]:
+        assert set(t) == {"name", "tier", "api_key"}
+    partner, acquaintance = tpp(creds, "PARTNER"), tpp(creds, "ACQUAINTANCE")
+    pca = creds["apis"]["opendata"] + "/v2.4/personal-current-accounts"
+    bca = creds["apis"]["opendata"] + "/v2.4/business-current-accounts"
+    with httpx.Client(timeout=10) as http:
+        ok = http.get(pca, headers={"x-api-key": acquaintance["api_key"]})
+        assert ok.status_code == 200
+        assert ok.headers["content-type"].startswith("application/prs.openbanking.opendata.v2.4+json")
+        assert ok.json()["data"]
+        assert http.get(pca).status_code == 401
+        assert http.get(bca, headers={"x-api-key": acquaintance["api_key"]}).status_code == 403
+        assert http.get(bca, headers={"x-api-key": partner["api_key"]}).status_code == 200
+        etag = ok.headers["etag"]
+        again = http.get(pca, headers={"x-api-key": acquaintance["api_key"], "if-none-match": etag})
+        assert again.status_code == 304
+
+
+def test_demo_rerun_keeps_data_and_issues_fresh_keys(demo: Demo) -> None:
+    first = demo.start()
+    demo.stop()
+    second = demo.start()
+    old_key = tpp(first, "PARTNER")["api_key"]
+    new_key = tpp(second, "PARTNER")["api_key"]
+    assert old_key != new_key
+    assert [t["name"] for t in first["tpps"]] == [t["name"] for t in second["tpps"]]
+    url = second["apis"]["opendata"] + "/v2.3/atms"
+    with httpx.Client(timeout=10) as http:
+        # ATMs are PUBLIC, but a revoked key presented is still refused rather than ignored.
+        assert http.get(url, headers={"x-api-key": new_key}).status_code == 200
+        assert http.get(url, headers={"x-api-key": old_key}).status_code == 401

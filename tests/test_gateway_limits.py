@@ -1,0 +1,120 @@
+"""RequestLimits and ErrorBoundary: refusals happen before any handler parses anything, in the API's
+error format, and nothing internal leaks from a 500."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+
+from kaimen.gateway.limits import json_depth_exceeds
+from tests.support import client_for, lifespan
+
+ATM = "/open-banking/v2.3/atms"
+OPENDATA_V23 = "application/prs.openbanking.opendata.v2.3+json"
+
+
+@pytest.fixture
+def small_limits(make_settings: Any, sqlite_url: str) -> Any:
+    return make_settings(
+        database_url=sqlite_url,
+        limits={
+            "max_body_bytes": 2048,
+            "max_header_bytes": 2048,
+            "max_header_count": 16,
+            "max_json_depth": 4,
+        },
+    )
+
+
+@pytest.fixture
+async def limited(small_limits: Any) -> Any:
+    from kaimen.app import create_app
+
+    app = create_app(small_limits)
+    async with lifespan(app), client_for(app) as http:
+        yield http
+
+
+async def test_declared_body_over_limit_is_413_in_open_data_format(limited: Any) -> None:
+    response = await limited.post(ATM, content=b"x" * 4096, headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.headers["content-type"] == OPENDATA_V23
+    assert response.json() == {
+        "status": "413",
+        "title": "Payload too large",
+        "description": "The request body is larger than this resource accepts.",
+    }
+    assert response.headers["x-fapi-interaction-id"]
+
+
+async def test_streamed_body_over_limit_is_413(limited: Any) -> None:
+    async def chunks() -> Any:
+        for _ in range(8):
+            yield b"y" * 512
+
+    response = await limited.post(ATM, content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+async def test_too_many_header_fields_is_431(limited: Any) -> None:
+    headers = {f"x-extra-{i}": "1" for i in range(20)}
+    response = await limited.get(ATM, headers=headers)
+    assert response.status_code == 431
+    assert response.json()["status"] == "431"
+    assert response.json()["title"] == "Request header fields too large"
+
+
+async def test_header_bytes_over_limit_is_431(limited: Any) -> None:
+    response = await limited.get(ATM, headers={"x-big": "z" * 3000})
+    assert response.status_code == 431
+
+
+async def test_json_nested_too_deep_is_400_with_the_fixed_open_data_text(limited: Any) -> None:
+    body = b"[" * 6 + b"]" * 6
+    response = await limited.post(ATM, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.json() == {
+        "status": "400",
+        "title": "Bad request",
+        "description": "You have sent a request which could not be understood.",
+    }
+
+
+async def test_json_within_limits_reaches_the_router(limited: Any) -> None:
+    response = await limited.post(ATM, content=b'{"a": [1]}', headers={"content-type": "application/json"})
+    assert response.status_code == 405  # the Product API is GET/HEAD only; the body was let through
+
+
+def test_depth_scanner_ignores_brackets_inside_strings() -> None:
+    assert not json_depth_exceeds(b'{"a": "[[[[[[[[[[\\"[[["}', 2)
+    assert json_depth_exceeds(b'{"a": {"b": {"c": 1}}}', 2)
+    assert not json_depth_exceeds(b'{"a": {"b": 1}}', 2)
+
+
+async def test_unexpected_exception_is_a_bare_500_and_details_stay_in_the_log(
+    settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from kaimen.app import create_app
+
+    app = create_app(settings)
+
+    async def boom(request: Request) -> Response:
+        raise RuntimeError("secret internal detail")
+
+    app.router.add_route("/boom", boom, methods=["GET"])
+    caplog.set_level(logging.ERROR)
+    async with lifespan(app), client_for(app) as http:
+        response = await http.get("/boom")
+    assert response.status_code == 500
+    assert response.json() == {
+        "status": "500",
+        "title": "Internal server error",
+        "description": "Internal server error",
+    }
+    assert "secret internal detail" not in response.text
+    assert response.headers["x-fapi-interaction-id"]
+    assert any("secret internal detail" in (r.exc_text or "") or r.exc_info for r in caplog.records)
