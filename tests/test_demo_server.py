@@ -36,6 +36,7 @@ class Demo:
 
     def start(self) -> dict[str, Any]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KAIMEN_")}
+        self.creds.unlink(missing_ok=True)  # wait for this run's file, not the last run's
         self.proc = subprocess.Popen(
             [
                 KAIMEN,

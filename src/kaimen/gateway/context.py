@@ -24,6 +24,7 @@ class Call:
     client_ip: str
     api: Api | None
     started_ns: int
+    method: str = ""  # scope["method"], as the client sent it (audit normalises it)
     caller: Caller | None = None
     route: str = ""
     status: int = 0

@@ -1,0 +1,63 @@
+"""What one audit record holds, and how it is taken from a finished call.
+
+Only these fields, never a header, key, token or query string. Everything a client can choose is
+either validated upstream (the interaction id is a UUID or generated) or replaced by a fixed value
+here: the method by a known verb or ``OTHER``, the path by a route template or ``unmatched``. Every
+string is also cut to its column width, so no single call can make a whole batch fail to insert.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
+
+from kaimen.gateway.context import Call
+
+UNMATCHED_ROUTE = "unmatched"
+NO_API = "none"
+OTHER_METHOD = "OTHER"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# Column widths of kaimen.store.models.AuditRecord.
+_API_WIDTH = 64
+_ROUTE_WIDTH = 200
+_ID_WIDTH = 64
+_IP_WIDTH = 64
+
+
+class AuditFields(NamedTuple):
+    """The hashed content of a record, in canonical order (kaimen.audit.chain); ``seq`` and the
+    digests are added when the record joins the chain."""
+
+    at: datetime
+    interaction_id: str
+    application_id: str | None
+    api: str
+    method: str
+    route: str
+    status: int
+    latency_us: int
+    client_ip: str
+
+
+def fields_of(call: Call, ended_ns: int, wall_offset_ns: int) -> AuditFields:
+    """The record of ``call``, which ended at ``ended_ns`` (``time.perf_counter_ns``). Runs at flush
+    time, off the request path; ``wall_offset_ns`` is ``time.time_ns() - time.perf_counter_ns()`` read
+    then, which turns the call's monotonic start into UTC without a second clock read per call."""
+    latency_ns = max(ended_ns - call.started_ns, 0)
+    # Integer microseconds: a float timestamp would round differently from what the database keeps.
+    started_us = (call.started_ns + wall_offset_ns) // 1000
+    api = call.api
+    route = call.route or (api.path if api is not None else UNMATCHED_ROUTE)
+    return AuditFields(
+        at=_EPOCH + timedelta(microseconds=started_us),
+        interaction_id=call.interaction_id[:_ID_WIDTH],
+        application_id=call.caller.application_id if call.caller is not None else None,
+        api=api.name[:_API_WIDTH] if api is not None else NO_API,
+        method=call.method if call.method in _METHODS else OTHER_METHOD,
+        route=route[:_ROUTE_WIDTH],
+        status=call.status,
+        latency_us=latency_ns // 1000,
+        client_ip=call.client_ip[:_IP_WIDTH],
+    )

@@ -1,0 +1,100 @@
+"""Reading and extending the audit chain in the database.
+
+Extending the chain is a critical section across every worker of every host: read the last digest,
+then insert records linked to it. On PostgreSQL a transaction-scoped advisory lock serialises it (the
+SELECT after the lock runs on a fresh READ COMMITTED snapshot, so it sees the previous holder's
+commit); on SQLite the write transaction already starts with BEGIN IMMEDIATE, which takes the
+database's write lock for every process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from sqlalchemy import Row, Table, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kaimen.audit.chain import GENESIS, encode_body, link
+from kaimen.audit.record import AuditFields
+from kaimen.store.db import Database
+from kaimen.store.models import AuditRecord
+
+# A fixed 64-bit key that no other part of Kaimen uses for pg_advisory_xact_lock.
+CHAIN_LOCK_KEY = int.from_bytes(hashlib.sha256(b"kaimen.audit.chain").digest()[:8], "big", signed=True)
+
+# A selected row of COLUMNS (attributes named as the columns).
+StoredRow = Row[*tuple[Any, ...]]
+
+_table: Table = AuditRecord.__table__  # type: ignore[assignment]
+COLUMNS = (
+    _table.c.seq,
+    _table.c.at,
+    _table.c.interaction_id,
+    _table.c.application_id,
+    _table.c.api,
+    _table.c.method,
+    _table.c.route,
+    _table.c.status,
+    _table.c.latency_us,
+    _table.c.client_ip,
+    _table.c.prev_digest,
+    _table.c.digest,
+)
+_FIELD_NAMES = AuditFields._fields
+
+
+async def _lock_chain(session: AsyncSession) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+
+
+async def append(db: Database, batch: Sequence[AuditFields]) -> None:
+    """Add ``batch`` to the end of the chain, in order, in one transaction."""
+    bodies = [encode_body(fields) for fields in batch]  # before the lock: keep the critical section short
+    async with db.write() as session:
+        await _lock_chain(session)
+        tip = select(_table.c.seq, _table.c.digest).order_by(_table.c.seq.desc()).limit(1)
+        last = (await session.execute(tip)).first()
+        seq, prev = (last.seq, last.digest) if last is not None else (0, GENESIS)
+        rows: list[dict[str, Any]] = []
+        for fields, body in zip(batch, bodies, strict=True):
+            seq += 1
+            digest = link(prev, seq, body)
+            rows.append({**fields._asdict(), "seq": seq, "prev_digest": prev, "digest": digest})
+            prev = digest
+        await session.execute(insert(_table), rows)
+
+
+def fields_of_row(row: StoredRow) -> AuditFields:
+    return AuditFields(*(getattr(row, name) for name in _FIELD_NAMES))
+
+
+async def pages(db: Database, page_size: int = 5000) -> AsyncIterator[Sequence[StoredRow]]:
+    """The whole chain in ``seq`` order, a page at a time (keyset pagination: memory stays flat and no
+    cursor is held open across pages)."""
+    after = None
+    while True:
+        query = select(*COLUMNS).order_by(_table.c.seq).limit(page_size)
+        if after is not None:
+            query = query.where(_table.c.seq > after)
+        async with db.read() as session:
+            rows = (await session.execute(query)).all()
+        if not rows:
+            return
+        yield rows
+        after = rows[-1].seq
+
+
+async def last(db: Database, count: int) -> list[StoredRow]:
+    """The last ``count`` records, oldest first."""
+    async with db.read() as session:
+        rows = (await session.execute(select(*COLUMNS).order_by(_table.c.seq.desc()).limit(count))).all()
+    return list(reversed(rows))
+
+
+async def by_interaction(db: Database, interaction_id: str) -> list[StoredRow]:
+    async with db.read() as session:
+        query = select(*COLUMNS).where(_table.c.interaction_id == interaction_id).order_by(_table.c.seq)
+        return list((await session.execute(query)).all())
