@@ -58,3 +58,11 @@ def test_tiers_admit_their_own_and_more_open_apis() -> None:
     assert not Tier.ACQUAINTANCE.admits(Tier.PARTNER)
     assert not Tier.PUBLIC.admits(Tier.PRIVATE)
     assert Tier.PRIVATE.admits(Tier.PUBLIC)
+
+
+def test_apis_setting_overrides_only_the_apis_it_names() -> None:
+    settings = load_settings(apis={"opendata.atm": {"tier": "MEMBER", "ip_rate": "5/minute"}})
+    assert settings.apis["opendata.atm"].tier is Tier.MEMBER
+    assert settings.apis["opendata.atm"].ip_rate == "5/minute"
+    assert settings.apis["opendata.bca"].tier is Tier.PARTNER
+    assert set(settings.apis) == {"opendata.pca", "opendata.bca", "opendata.atm", "opendata.branch"}

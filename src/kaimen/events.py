@@ -19,6 +19,7 @@ Handler = Callable[[str, Any], None]
 API_CALL_COMPLETED = "api.call.completed"
 TPP_REGISTRY_CHANGED = "tpp.registry.changed"
 PRODUCTS_REPLACED = "products.replaced"
+RATE_LIMIT_STORE_DOWN = "ratelimit.store.down"
 
 
 class EventBus:

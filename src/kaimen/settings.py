@@ -104,6 +104,14 @@ class Settings(BaseSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     redis_down: RedisDownPolicy = RedisDownPolicy.REFUSE
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # Set by ``kaimen demo``: where the worker writes the sandbox credentials file once it is bound.
+    demo_credentials_out: Path | None = None
+
+    @field_validator("apis", mode="after")
+    @classmethod
+    def _merge_api_defaults(cls, value: dict[str, ApiPolicy]) -> dict[str, ApiPolicy]:
+        # KAIMEN_APIS names only the APIs whose policy differs from the default.
+        return {**_default_apis(), **value}
 
     @field_validator("public_base_url")
     @classmethod

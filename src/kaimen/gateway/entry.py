@@ -18,6 +18,7 @@ from kaimen.events import API_CALL_COMPLETED, EventBus
 from kaimen.gateway.apis import ApiTable
 from kaimen.gateway.clientip import ClientIpResolver
 from kaimen.gateway.context import Call
+from kaimen.logs import INTERACTION_ID
 
 ASGIApp = Any
 
@@ -35,7 +36,9 @@ def interaction_id_from(headers: list[tuple[bytes, bytes]]) -> str:
 
 
 class Entry:
-    def __init__(self, app: ASGIApp, *, apis: ApiTable, client_ip: ClientIpResolver, events: EventBus) -> None:
+    def __init__(
+        self, app: ASGIApp, *, apis: ApiTable, client_ip: ClientIpResolver, events: EventBus
+    ) -> None:
         self.app = app
         self.apis = apis
         self.client_ip = client_ip
@@ -50,6 +53,7 @@ class Entry:
             client_ip=self.client_ip.resolve(scope),
             api=self.apis.match(scope["path"]),
             started_ns=time.perf_counter_ns(),
+            method=scope["method"],
         )
         scope["kaimen"] = call
         header = (INTERACTION_HEADER, call.interaction_id.encode())
@@ -60,7 +64,9 @@ class Entry:
                 message["headers"] = [*message.get("headers", ()), header, *call.extra_headers]
             await send(message)
 
+        logged = INTERACTION_ID.set(call.interaction_id)  # every log line of this call carries it
         try:
             await self.app(scope, receive, send_with_id)
         finally:
             self.events.emit(API_CALL_COMPLETED, call)
+            INTERACTION_ID.reset(logged)

@@ -1,21 +1,230 @@
-"""PLACEHOLDER: replaced by the rate-limit work."""
+"""RateLimit: per application and per client IP, with the ``limits`` library (issue 2, item 4).
+
+- An identified caller is counted per *application* (never per key, so rotating keys does not reset
+  the count) at ``policy.rate_for(tier)``, and per client IP at ``policy.ip_rate``; an anonymous caller
+  (only a PUBLIC API lets one this far) is counted per client IP only. Counters are per API.
+- Calls outside every API (``/healthz``, ``/metrics``) are not limited.
+- Past a limit: 429 (RFC 6585 §4) with ``Retry-After`` (RFC 9110 §10.2.3, seconds) and the
+  ``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset`` fields of
+  draft-ietf-httpapi-ratelimit-headers-06 (Reset in delta seconds, not a timestamp), which also go on
+  every answer of a limited API. With two limits the one closest to exhaustion is reported.
+- Counters live in process memory in embedded mode and in Redis when ``KAIMEN_REDIS_URL`` is set, so
+  a limit holds across every worker. When Redis cannot be reached, ``KAIMEN_REDIS_DOWN`` decides
+  (kaimen.settings.RedisDownPolicy); each such decision is logged and emitted as
+  ``ratelimit.store.down`` (metrics count it).
+
+Strategy: sliding-window counter. It keeps two integers per key (a moving window keeps one entry per
+request, so a 1200/minute limit costs 1200 entries per caller) and updates them in one atomic Lua call
+on Redis, yet it does not allow the double burst a fixed window allows across a window boundary: the
+previous window's count is weighted by how much of it still overlaps the sliding window.
+"""
+
 from __future__ import annotations
 
-from typing import Any
+import logging
+import math
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, cast
+
+from limits import parse
+from limits.aio.storage import MemoryStorage, RedisStorage, SlidingWindowCounterSupport, Storage
+from limits.aio.storage.redis.redispy import RedispyBridge
+from limits.errors import StorageError
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from kaimen.errors import ServiceUnavailable, TooManyRequests
+from kaimen.events import RATE_LIMIT_STORE_DOWN, EventBus
+from kaimen.gateway.apis import Api
+from kaimen.gateway.context import Call
+from kaimen.settings import RedisDownPolicy, Settings
+from kaimen.tiers import Tier
+
+log = logging.getLogger("kaimen.gateway.ratelimit")
+
+# Redis must answer quickly or be treated as down: a rate limiter that waits on a dead store stalls
+# every request behind it. No retries (redis-py retries 3 times by default).
+REDIS_CONNECT_TIMEOUT = 0.25
+REDIS_SOCKET_TIMEOUT = 0.5
+# After a failure the store is not asked again for this long, so a blackholed Redis costs one timeout
+# per interval, not one per request; after it the next call tries again (recovery needs no restart).
+RETRY_INTERVAL_SECONDS = 1.0
 
 
-class _NoLimiter:
+class StoreDown(Exception):
+    """The rate-limit store could not be reached."""
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: int  # delta seconds until quota is freed
+
+    def fields(self) -> list[tuple[bytes, bytes]]:
+        return [
+            (b"ratelimit-limit", str(self.limit).encode()),
+            (b"ratelimit-remaining", str(self.remaining).encode()),
+            (b"ratelimit-reset", str(self.reset).encode()),
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreDownDecision:
+    """Payload of ``ratelimit.store.down``: one call decided without the store."""
+
+    api: str
+    refused: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    amount: int
+    window: int  # seconds
+    label: str  # part of the counter key: a changed rate starts counting afresh
+
+    @classmethod
+    @lru_cache(maxsize=256)
+    def parse(cls, text: str) -> Rate:
+        item = parse(text)
+        return cls(item.amount, item.get_expiry(), f"{item.amount}/{item.multiples}/{item.GRANULARITY.name}")
+
+
+def seconds_until_freed(
+    rate: Rate, previous: int, previous_ttl: float, current: int, current_ttl: float
+) -> float:
+    """When the weighted count next drops by one: a previous-window hit ages out every
+    ``window / previous`` seconds; the current window's hits start to age when it becomes previous."""
+    soonest = math.inf
+    if previous:
+        soonest = previous_ttl % (rate.window / previous)
+    if current:
+        soonest = min(soonest, current_ttl % rate.window)
+    return 0.0 if soonest is math.inf else soonest
+
+
+class Limiter:
+    """Sliding-window counters in a ``limits`` storage; a store failure becomes StoreDown.
+
+    The storage's sliding-window interface is called directly with a key built once per call: the
+    generic strategy object rebuilds the key and re-reads the window, which tripled the cost of an
+    in-memory check on the gateway's hot path.
+    """
+
+    def __init__(self, storage: Storage, *, retry_interval: float = RETRY_INTERVAL_SECONDS) -> None:
+        if not isinstance(storage, SlidingWindowCounterSupport):
+            raise TypeError(f"{type(storage).__name__} has no sliding-window counters")
+        self.storage: Any = storage
+        self.retry_interval = retry_interval
+        # Memory storage cannot fail; catching nothing there keeps real bugs loud.
+        self._failures: tuple[type[BaseException], ...] = (
+            (StorageError, *_as_tuple(storage.base_exceptions)) if isinstance(storage, RedisStorage) else ()
+        )
+        self._down_until = 0.0
+
+    async def hit(self, rate_text: str, kind: str, api: str, who: str) -> Verdict:
+        rate = Rate.parse(rate_text)
+        key = f"{kind}/{api}/{who}/{rate.label}"
+        if self._down_until and time.monotonic() < self._down_until:
+            raise StoreDown
+        try:
+            allowed = await self.storage.acquire_sliding_window_entry(key, rate.amount, rate.window)
+            window = await self.storage.get_sliding_window(key, rate.window)
+        except self._failures as exc:
+            self._down_until = time.monotonic() + self.retry_interval
+            raise StoreDown from exc
+        self._down_until = 0.0
+        previous, previous_ttl, current, _ = window
+        remaining = max(0, rate.amount - math.floor(previous * previous_ttl / rate.window + current))
+        reset = max(1, math.ceil(seconds_until_freed(rate, *window)))
+        return Verdict(allowed, rate.amount, remaining, reset)
+
     async def close(self) -> None:
-        return None
+        if isinstance(self.storage, RedisStorage):
+            client: Any = cast(RedispyBridge, self.storage.bridge).get_connection()
+            await client.aclose()
+        timer = getattr(self.storage, "timer", None)  # MemoryStorage's expiry task
+        if timer is not None and not timer.done():
+            timer.cancel()
 
 
-def build_rate_limiter(settings: Any) -> Any:
-    return _NoLimiter()
+def _as_tuple(exceptions: Any) -> tuple[type[BaseException], ...]:
+    return exceptions if isinstance(exceptions, tuple) else (exceptions,)
+
+
+def _redis_storage(url: str, key_prefix: str) -> RedisStorage:
+    scheme, rest = url.split("://", 1)
+    uri = "async+redis+unix://" + rest if scheme == "unix" else f"async+{scheme}://{rest}"
+    client_options: dict[str, Any] = {
+        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+        "socket_timeout": REDIS_SOCKET_TIMEOUT,
+        "retry": Retry(NoBackoff(), 0),
+    }
+    return RedisStorage(
+        uri, implementation="redispy", key_prefix=key_prefix, wrap_exceptions=True, **client_options
+    )
+
+
+def build_rate_limiter(settings: Settings, *, key_prefix: str = "kaimen:ratelimit") -> Limiter:
+    """Redis when ``redis_url`` is set (shared by every worker), else in-process memory."""
+    if settings.redis_url:
+        return Limiter(_redis_storage(settings.redis_url, key_prefix))
+    return Limiter(MemoryStorage())
 
 
 class RateLimit:
-    def __init__(self, app: Any, *, limiter: Any, on_store_down: Any) -> None:
+    def __init__(
+        self, app: Any, *, limiter: Limiter, on_store_down: RedisDownPolicy, events: EventBus
+    ) -> None:
         self.app = app
+        self.limiter = limiter
+        self.on_store_down = RedisDownPolicy(on_store_down)
+        self.events = events
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        call: Call = scope["kaimen"]
+        api = call.api
+        if api is not None:
+            try:
+                verdict = await self._count(call, api)
+            except StoreDown:
+                self._decide_without_store(api)
+            else:
+                call.extra_headers.extend(verdict.fields())
+                if not verdict.allowed:
+                    raise TooManyRequests(headers={"Retry-After": str(verdict.reset)})
         await self.app(scope, receive, send)
+
+    async def _count(self, call: Call, api: Api) -> Verdict:
+        """Hit each limit in turn; the first refusal wins, else the one with the least remaining."""
+        policy = api.policy
+        by_app: Verdict | None = None
+        if call.caller is not None:
+            rate = policy.rate_for(Tier(call.caller.tier))
+            by_app = await self.limiter.hit(rate, "app", api.name, call.caller.application_id)
+            if not by_app.allowed:
+                return by_app
+        by_ip = await self.limiter.hit(policy.ip_rate, "ip", api.name, call.client_ip)
+        if by_app is None or not by_ip.allowed:
+            return by_ip
+        return min(by_app, by_ip, key=lambda verdict: verdict.remaining)
+
+    def _decide_without_store(self, api: Api) -> None:
+        """RedisDownPolicy: REFUSE answers 503 above PUBLIC, REFUSE_ALL always, ALLOW never."""
+        policy = self.on_store_down
+        refused = policy is RedisDownPolicy.REFUSE_ALL or (
+            policy is RedisDownPolicy.REFUSE and api.policy.tier is not Tier.PUBLIC
+        )
+        log.warning(
+            "rate-limit store unreachable",
+            extra={"api": api.name, "decision": "refused" if refused else "served unlimited"},
+        )
+        self.events.emit(RATE_LIMIT_STORE_DOWN, StoreDownDecision(api.name, refused))
+        if refused:
+            raise ServiceUnavailable(headers={"Retry-After": str(math.ceil(self.limiter.retry_interval))})

@@ -1,0 +1,259 @@
+"""Rate limiting on Redis (issue 2, item 4): the same exact answers as on memory, and what happens when
+Redis cannot be reached (kaimen.settings.RedisDownPolicy): REFUSE (default) answers 503 in the API's
+error format above PUBLIC and serves PUBLIC unlimited; REFUSE_ALL refuses all; ALLOW serves all.
+Every such decision is logged and counted; the limiter never hangs and recovers by itself."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+import redis.asyncio
+
+from kaimen.events import EventBus
+from kaimen.gateway.metrics import Metrics
+from kaimen.gateway.ratelimit import Limiter, RedisDownPolicy, build_rate_limiter
+from kaimen.settings import Settings
+from tests.support import client_for
+from tests.test_ratelimit import MEDIA, TOO_MANY, UNAVAILABLE, app_headers, gateway, limit_headers
+
+CLOSED_PORT_URL = "redis://127.0.0.1:1/0"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def redis_limiter(make_settings: Callable[..., Settings], redis_url: str) -> AsyncIterator[Limiter]:
+    """A limiter on the test Redis, under a key prefix of its own that is deleted afterwards."""
+    prefix = f"kaimen-test:{uuid.uuid4().hex}"
+    limiter = build_rate_limiter(make_settings(redis_url=redis_url), key_prefix=prefix)
+    yield limiter
+    await limiter.close()
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def down_limiter(make_settings: Callable[..., Settings]) -> AsyncIterator[Limiter]:
+    limiter = build_rate_limiter(make_settings(redis_url=CLOSED_PORT_URL))
+    yield limiter
+    await limiter.close()
+
+
+@pytest.mark.redis
+async def test_anonymous_public_caller_gets_exact_429_on_redis(redis_limiter: Limiter) -> None:
+    async with client_for(gateway(redis_limiter, EventBus())) as http:
+        answers = [await http.get("/public") for _ in range(3)]
+        refused = await http.get("/public")
+    assert [r.status_code for r in answers] == [200, 200, 200]
+    assert [r.headers["ratelimit-remaining"] for r in answers] == ["2", "1", "0"]
+    assert refused.status_code == 429
+    assert refused.json() == TOO_MANY
+    assert refused.headers["content-type"] == MEDIA
+    headers = limit_headers(refused)
+    assert (headers["ratelimit-limit"], headers["ratelimit-remaining"]) == ("3", "0")
+    assert headers["retry-after"] == headers["ratelimit-reset"]
+    assert 1 <= int(headers["retry-after"]) <= 3600
+
+
+@pytest.mark.redis
+async def test_application_is_counted_across_its_keys_on_redis(redis_limiter: Limiter) -> None:
+    async with client_for(gateway(redis_limiter, EventBus())) as http:
+        statuses = [
+            (await http.get("/member", headers=app_headers("app-1", key=f"key-{i}"))).status_code
+            for i in range(3)
+        ]
+        other = await http.get("/member", headers=app_headers("app-2"))
+    assert statuses == [200, 200, 429]
+    assert (other.status_code, other.headers["ratelimit-remaining"]) == (200, "1")
+
+
+@pytest.mark.redis
+async def test_two_limiters_share_one_count(
+    make_settings: Callable[..., Settings], redis_limiter: Limiter, redis_url: str
+) -> None:
+    """Two workers' limiters on one Redis: the limit holds in sum."""
+    prefix = redis_limiter.storage.bridge.key_prefix
+    other = build_rate_limiter(make_settings(redis_url=redis_url), key_prefix=prefix)
+    try:
+        async with (
+            client_for(gateway(redis_limiter, EventBus())) as a,
+            client_for(gateway(other, EventBus())) as b,
+        ):
+            statuses = [(await (a if i % 2 else b).get("/public")).status_code for i in range(6)]
+    finally:
+        await other.close()
+    assert statuses == [200, 200, 200, 429, 429, 429]
+
+
+def store_down_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
+    return [
+        (record.api, record.decision)  # type: ignore[attr-defined]
+        for record in caplog.records
+        if record.getMessage() == "rate-limit store unreachable"
+    ]
+
+
+async def test_redis_down_refuses_above_public_and_serves_public(
+    down_limiter: Limiter, caplog: pytest.LogCaptureFixture
+) -> None:
+    events = EventBus()
+    metrics = Metrics(events)
+    caplog.set_level(logging.WARNING, logger="kaimen.gateway.ratelimit")
+    async with client_for(gateway(down_limiter, events)) as http:
+        refused = await http.get("/member", headers=app_headers("app-1"))
+        served = await http.get("/public")
+    assert refused.status_code == 503
+    assert refused.json() == UNAVAILABLE
+    assert refused.headers["content-type"] == MEDIA
+    assert limit_headers(refused) == {"retry-after": "1"}
+    assert served.status_code == 200
+    assert served.text == "ok"
+    assert limit_headers(served) == {}
+    assert store_down_lines(caplog) == [("test.member", "refused"), ("test.public", "served unlimited")]
+    sample = metrics.registry.get_sample_value
+    assert sample("kaimen_ratelimit_store_down_total", {"api": "test.member", "decision": "refused"}) == 1
+    assert sample("kaimen_ratelimit_store_down_total", {"api": "test.public", "decision": "served"}) == 1
+
+
+async def test_redis_down_refuse_all_refuses_public_too(down_limiter: Limiter) -> None:
+    async with client_for(gateway(down_limiter, EventBus(), RedisDownPolicy.REFUSE_ALL)) as http:
+        response = await http.get("/public")
+    assert response.status_code == 503
+    assert response.json() == UNAVAILABLE
+    assert limit_headers(response) == {"retry-after": "1"}
+
+
+async def test_redis_down_allow_serves_everything_unlimited(down_limiter: Limiter) -> None:
+    async with client_for(gateway(down_limiter, EventBus(), RedisDownPolicy.ALLOW)) as http:
+        responses = [await http.get("/member", headers=app_headers("app-1")) for _ in range(5)]
+    assert [r.status_code for r in responses] == [200] * 5
+    assert all(limit_headers(r) == {} for r in responses)
+
+
+async def test_a_silent_redis_does_not_hang_the_gateway(make_settings: Callable[..., Settings]) -> None:
+    """A Redis that accepts connections and never answers: bounded by the socket timeout, then the
+    store is not asked again for the retry interval."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    limiter = build_rate_limiter(make_settings(redis_url=f"redis://127.0.0.1:{port}/0"))
+    try:
+        async with client_for(gateway(limiter, EventBus())) as http:
+            started = time.monotonic()
+            first = await http.get("/member", headers=app_headers("app-1"))
+            first_took = time.monotonic() - started
+            started = time.monotonic()
+            second = await http.get("/member", headers=app_headers("app-1"))
+            second_took = time.monotonic() - started
+    finally:
+        await limiter.close()
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+    assert (first.status_code, second.status_code) == (503, 503)
+    assert first_took < 1.5
+    assert second_took < 0.1
+
+
+@pytest.fixture
+def redis_server_binary() -> str:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server not installed: needed to bring a Redis up during the test")
+    return binary
+
+
+@pytest.fixture
+def late_redis(redis_server_binary: str) -> Iterator[Callable[[], None]]:
+    """A port with no Redis yet, and a function that starts one there (killed at the end)."""
+    port = free_port()
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start() -> None:
+        args = [redis_server_binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+        processes.append(subprocess.Popen([*args, "--appendonly", "no"], stdout=subprocess.DEVNULL))
+
+    start.port = port  # type: ignore[attr-defined]
+    try:
+        yield start
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+
+
+async def test_recovers_by_itself_when_redis_comes_back(
+    make_settings: Callable[..., Settings], late_redis: Any
+) -> None:
+    limiter = build_rate_limiter(make_settings(redis_url=f"redis://127.0.0.1:{late_redis.port}/0"))
+    limiter.retry_interval = 0.2
+    try:
+        async with client_for(gateway(limiter, EventBus())) as http:
+            assert (await http.get("/member", headers=app_headers("app-1"))).status_code == 503
+            late_redis()
+            deadline = time.monotonic() + 10
+            response = await http.get("/member", headers=app_headers("app-1"))
+            while response.status_code == 503 and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+                response = await http.get("/member", headers=app_headers("app-1"))
+    finally:
+        await limiter.close()
+    assert response.status_code == 200
+    assert (response.headers["ratelimit-limit"], response.headers["ratelimit-remaining"]) == ("2", "1")
+    assert 1 <= int(response.headers["ratelimit-reset"]) <= 3600
+
+
+async def test_full_app_with_redis_down_refuses_keyed_api_and_serves_public(
+    make_settings: Callable[..., Settings], sqlite_url: str
+) -> None:
+    """The default policy (REFUSE) through the whole gateway: 503 for the ACQUAINTANCE PCA API, the
+    PUBLIC ATM API served, both counted on /metrics."""
+    from kaimen.app import create_app
+    from kaimen.tiers import Tier
+    from kaimen.tpp.registry import Registry, ReviewStatus
+    from tests.support import lifespan
+
+    app = create_app(make_settings(database_url=sqlite_url, redis_url=CLOSED_PORT_URL))
+    async with lifespan(app):
+        registry = Registry(app.components.db)
+        application = await registry.register(
+            organisation="Org", application="App", tier=Tier.ACQUAINTANCE, status=ReviewStatus.APPROVED
+        )
+        key = (await registry.create_key(application.id)).api_key
+        async with client_for(app) as http:
+            pca = await http.get("/open-banking/v2.4/personal-current-accounts", headers={"x-api-key": key})
+            atm = await http.get("/open-banking/v2.3/atms")
+        async with client_for(app, client_ip="127.0.0.1") as operator:
+            metrics = (await operator.get("/metrics")).text
+    assert pca.status_code == 503
+    assert pca.json() == UNAVAILABLE
+    assert pca.headers["content-type"] == "application/prs.openbanking.opendata.v2.4+json"
+    assert limit_headers(pca) == {"retry-after": "1"}
+    assert atm.status_code == 200
+    assert limit_headers(atm) == {}
+    assert 'kaimen_ratelimit_store_down_total{api="opendata.pca",decision="refused"} 1.0' in metrics
+    assert 'kaimen_ratelimit_store_down_total{api="opendata.atm",decision="served"} 1.0' in metrics
