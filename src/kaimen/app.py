@@ -17,6 +17,7 @@ from kaimen.apis.product.store import ProductStore
 from kaimen.audit.writer import AuditWriter
 from kaimen.errors import ApiError
 from kaimen.events import EventBus
+from kaimen.gateway.accesslog import subscribe_access_log
 from kaimen.gateway.apis import ApiTable
 from kaimen.gateway.boundary import ErrorBoundary, starlette_error_handler
 from kaimen.gateway.cache import ResponseCache
@@ -63,10 +64,19 @@ def create_app(settings: Settings) -> Any:
     directory = CallerDirectory(db, watcher)
     audit = AuditWriter(db, settings.audit, events)
     metrics = Metrics(events)
+    subscribe_access_log(events)
     limiter = build_rate_limiter(settings)
     components = Components(
-        settings=settings, db=db, events=events, apis=apis, products=products, directory=directory,
-        audit=audit, metrics=metrics, watcher=watcher, limiter=limiter,
+        settings=settings,
+        db=db,
+        events=events,
+        apis=apis,
+        products=products,
+        directory=directory,
+        audit=audit,
+        metrics=metrics,
+        watcher=watcher,
+        limiter=limiter,
     )
 
     @asynccontextmanager
@@ -102,7 +112,7 @@ def create_app(settings: Settings) -> Any:
     # Innermost first; the request passes them in the reverse order (see kaimen.gateway).
     app: Any = router
     app = ResponseCache(app, products=products)
-    app = RateLimit(app, limiter=limiter, on_store_down=settings.redis_down)
+    app = RateLimit(app, limiter=limiter, on_store_down=settings.redis_down, events=events)
     app = TierPolicy(app)
     app = Identify(app, directory=directory)
     app = RequestLimits(app, limits=settings.limits)
@@ -110,4 +120,5 @@ def create_app(settings: Settings) -> Any:
     app = SecurityHeaders(app)
     app = Entry(app, apis=apis, client_ip=ClientIpResolver(settings.trusted_proxies), events=events)
     app.components = components
+    app.router = router
     return app

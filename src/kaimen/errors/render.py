@@ -35,10 +35,20 @@ class Family(StrEnum):
     PLAIN = "plain"  # operator endpoints: a small JSON object
 
 
-_OB_CODE = {400: "400 BadRequest", 401: "401 Unauthorized", 403: "403 Forbidden", 404: "404 NotFound",
-            405: "405 MethodNotAllowed", 406: "406 NotAcceptable", 413: "413 PayloadTooLarge",
-            415: "415 UnsupportedMediaType", 429: "429 TooManyRequests", 431: "431 HeadersTooLarge",
-            500: "500 InternalError", 503: "503 ServiceUnavailable"}
+_OB_CODE = {
+    400: "400 BadRequest",
+    401: "401 Unauthorized",
+    403: "403 Forbidden",
+    404: "404 NotFound",
+    405: "405 MethodNotAllowed",
+    406: "406 NotAcceptable",
+    413: "413 PayloadTooLarge",
+    415: "415 UnsupportedMediaType",
+    429: "429 TooManyRequests",
+    431: "431 HeadersTooLarge",
+    500: "500 InternalError",
+    503: "503 ServiceUnavailable",
+}
 
 
 def render(

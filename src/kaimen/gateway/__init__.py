@@ -1,9 +1,9 @@
-"""The API gateway: pure ASGI middleware in front of every API (DESIGN.md, in this order).
+"""The API gateway: pure ASGI middleware in front of every API, in the order DESIGN.md gives.
 
-    Entry            interaction id, client IP, which API is called
-    ErrorBoundary    ApiError -> the API family's error body; anything else -> a bare 500
+    Entry            interaction id, client IP, which API is called; emits api.call.completed
+                     (audit, metrics, access log) when the call ends
     SecurityHeaders  headers on every response
-    CallRecorder     status + latency -> api.call.completed event (audit, metrics)
+    ErrorBoundary    ApiError -> the API family's error body; anything else -> a bare 500
     RequestLimits    body size, header size/count, JSON depth
     Identify         the caller, from the x-api-key header
     TierPolicy       the API's tier admits the caller's application
