@@ -33,7 +33,9 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
     async def send(message: dict[str, Any]) -> None:
         await sent.put(message)
 
-    task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send))
+    task = asyncio.create_task(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+    )
     await queue.put({"type": "lifespan.startup"})
     message = await asyncio.wait_for(sent.get(), 30)
     if message["type"] != "lifespan.startup.complete":

@@ -1,12 +1,33 @@
-"""PLACEHOLDER: replaced by the TPP registry work."""
+"""TierPolicy: the API's tier must admit the caller (issue 2, item 4, "Tier policy"; DESIGN.md tiers).
+
+An application admitted to tier T may call the APIs of tier T and of every more open tier; a call to
+a more closed API is refused with 403 before any handler runs. Anonymous callers reach PUBLIC APIs
+only (Identify already answered 401 otherwise; checked again here so the rule holds on its own).
+"""
+
 from __future__ import annotations
 
 from typing import Any
+
+from kaimen.errors import Forbidden, Unauthorized
+from kaimen.gateway.context import Call
+from kaimen.gateway.identify import CHALLENGE
+from kaimen.tiers import Tier
 
 
 class TierPolicy:
     def __init__(self, app: Any) -> None:
         self.app = app
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            call: Call = scope["kaimen"]
+            api = call.api
+            if api is not None:
+                caller = call.caller
+                if caller is None:
+                    if api.policy.tier is not Tier.PUBLIC:
+                        raise Unauthorized("x-api-key header missing", headers=CHALLENGE)
+                elif not Tier(caller.tier).admits(api.policy.tier):
+                    raise Forbidden(f"this API needs tier {api.policy.tier} or a more closed one")
         await self.app(scope, receive, send)

@@ -1,15 +1,113 @@
-"""PLACEHOLDER: replaced by the TPP registry work."""
+"""CallerDirectory: which application an API key belongs to, on the gateway's hot path.
+
+Issue 2, item 3: "A key of a pending, suspended or revoked application, or a revoked key, stops working
+at once, in every worker." Lookups are cached in memory, and the cache is dropped whenever the
+``registry`` generation moves (kaimen.store.watch): the watcher is polled before every cached lookup
+(on SQLite this sees a commit by any process, the ``kaimen tpp`` command included; on PostgreSQL,
+NOTIFY drives it), and while the watcher is unhealthy the cache is bypassed and the database read.
+
+A cache hit costs a dict lookup and one SHA-256. The cache is bounded, and keys that identify no
+admitted caller are kept apart from those that do, so a flood of random keys can neither grow memory
+nor push working keys out.
+"""
+
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+
+from sqlalchemy import select
 
 from kaimen.gateway.context import Caller
+from kaimen.store.db import Database
+from kaimen.store.models import ApiKey, Application
+from kaimen.store.watch import Watcher
+from kaimen.tiers import Tier
+from kaimen.tpp import keys
+from kaimen.tpp.views import ReviewStatus
+
+GENERATION = "registry"
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    digest: str  # SHA-256 of the key stored for this prefix ("" when the prefix is unknown)
+    caller: Caller | None  # None: unknown prefix, revoked key or application not approved
+
+
+class _BoundedCache:
+    """A dict that forgets its oldest entries beyond ``limit`` (insertion order)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.entries: dict[str, _Entry] = {}
+
+    def put(self, prefix: str, entry: _Entry) -> None:
+        entries = self.entries
+        entries.pop(prefix, None)
+        while len(entries) >= self.limit:
+            del entries[next(iter(entries))]
+        entries[prefix] = entry
 
 
 class CallerDirectory:
-    def __init__(self, db: Any, watcher: Any) -> None:
+    def __init__(
+        self, db: Database, watcher: Watcher, *, max_callers: int = 10_000, max_refusals: int = 2_000
+    ) -> None:
         self.db = db
         self.watcher = watcher
+        self._admitted = _BoundedCache(max_callers)
+        self._refused = _BoundedCache(max_refusals)
+        # Incremented on every drop, so a database read that raced a change is never cached.
+        self._epoch = 0
+        watcher.on_change(GENERATION, self.clear)
+
+    def clear(self) -> None:
+        self._epoch += 1
+        self._admitted.entries.clear()
+        self._refused.entries.clear()
 
     async def lookup(self, api_key: str) -> Caller | None:
-        return None
+        """The caller ``api_key`` identifies, or None when it is unknown, revoked or not approved."""
+        prefix = keys.prefix_of(api_key)
+        if prefix is None:
+            return None
+        watcher = self.watcher
+        watcher.poll()
+        if watcher.healthy:
+            entry = self._admitted.entries.get(prefix) or self._refused.entries.get(prefix)
+            if entry is None:
+                epoch = self._epoch
+                entry = await self._read(prefix)
+                if epoch == self._epoch and watcher.healthy:
+                    (self._admitted if entry.caller else self._refused).put(prefix, entry)
+        else:
+            entry = await self._read(prefix)
+        if entry.caller is None or not keys.digest_matches(api_key, entry.digest):
+            return None
+        return entry.caller
+
+    async def _read(self, prefix: str) -> _Entry:
+        query = (
+            select(
+                ApiKey.id,
+                ApiKey.digest,
+                ApiKey.revoked_at,
+                Application.id,
+                Application.organisation_id,
+                Application.status,
+                Application.tier,
+            )
+            .join(Application, ApiKey.application_id == Application.id)
+            .where(ApiKey.prefix == prefix)
+        )
+        async with self.db.read() as session:
+            row = (await session.execute(query)).first()
+        if row is None:
+            return _Entry(digest="", caller=None)
+        key_id, digest, revoked_at, app_id, org_id, status, tier = row
+        if revoked_at is not None or status != ReviewStatus.APPROVED:
+            return _Entry(digest=digest, caller=None)
+        return _Entry(
+            digest=digest,
+            caller=Caller(application_id=app_id, organisation_id=org_id, tier=Tier(tier), key_id=key_id),
+        )
