@@ -45,11 +45,13 @@ async def bump(session: AsyncSession, name: str) -> int:
     One atomic upsert, so two first-time bumps racing on PostgreSQL cannot both insert."""
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(Generation).values(name=name, value=1)
-    statement = statement.on_conflict_do_update(
-        index_elements=[Generation.name], set_={"value": Generation.value + 1}
-    ).returning(Generation.value)
-    value: int = (await session.execute(statement)).scalar_one()
+    upsert = (
+        insert(Generation)
+        .values(name=name, value=1)
+        .on_conflict_do_update(index_elements=[Generation.name], set_={"value": Generation.value + 1})
+        .returning(Generation.value)
+    )
+    value: int = (await session.execute(upsert)).scalar_one()
     if dialect == "postgresql":
         await session.execute(
             text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": f"{name}:{value}"}
@@ -149,7 +151,7 @@ class PostgresWatcher(_Base):
             await asyncio.sleep(0.02)
 
     async def _run(self) -> None:
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]
 
         while True:
             conn: Any = None
