@@ -15,6 +15,7 @@ from starlette.routing import Route
 from kaimen.apis.product import product_apis, product_routes
 from kaimen.apis.product.store import ProductStore
 from kaimen.audit.writer import AuditWriter
+from kaimen.authz.server import AuthorizationServer, authz_apis
 from kaimen.errors import ApiError
 from kaimen.events import EventBus
 from kaimen.gateway.accesslog import subscribe_access_log
@@ -49,6 +50,7 @@ class Components:
     metrics: Metrics
     watcher: Any
     limiter: Any
+    authz: AuthorizationServer
 
 
 async def _healthz(request: Request) -> Response:
@@ -58,7 +60,7 @@ async def _healthz(request: Request) -> Response:
 def create_app(settings: Settings) -> Any:
     db = Database(settings.sqlalchemy_url)
     events = EventBus()
-    apis = ApiTable(product_apis(settings))
+    apis = ApiTable(product_apis(settings) + authz_apis(settings))
     watcher = build_watcher(settings, db)
     products = ProductStore(db, watcher)
     directory = CallerDirectory(db, watcher)
@@ -66,6 +68,7 @@ def create_app(settings: Settings) -> Any:
     metrics = Metrics(events)
     subscribe_access_log(events)
     limiter = build_rate_limiter(settings)
+    authz = AuthorizationServer(settings, db, watcher, events)
     components = Components(
         settings=settings,
         db=db,
@@ -77,6 +80,7 @@ def create_app(settings: Settings) -> Any:
         metrics=metrics,
         watcher=watcher,
         limiter=limiter,
+        authz=authz,
     )
 
     @asynccontextmanager
@@ -84,9 +88,11 @@ def create_app(settings: Settings) -> Any:
         await watcher.start()
         await products.load()
         await audit.start()
+        await authz.start()
         try:
             yield
         finally:
+            await authz.stop()
             await audit.stop()  # flushes every queued record: a clean stop loses none
             await watcher.stop()
             await limiter.close()
@@ -94,6 +100,7 @@ def create_app(settings: Settings) -> Any:
 
     routes = [
         *product_routes(products),
+        *authz.routes(),
         Route("/healthz", _healthz, methods=["GET"]),
         metrics_route(metrics, settings.metrics_networks),
     ]

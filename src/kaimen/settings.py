@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kaimen.tiers import Tier
@@ -60,6 +60,10 @@ def _default_apis() -> dict[str, ApiPolicy]:
         "opendata.bca": ApiPolicy(tier=Tier.PARTNER),
         "opendata.atm": ApiPolicy(tier=Tier.PUBLIC),
         "opendata.branch": ApiPolicy(tier=Tier.PUBLIC),
+        # The authorization server and its pages: anyone may reach them (clients authenticate with
+        # private_key_jwt, customers log in), limited per client IP.
+        "oauth": ApiPolicy(tier=Tier.PUBLIC, ip_rate="600/minute"),
+        "login": ApiPolicy(tier=Tier.PUBLIC, ip_rate="300/minute"),
     }
 
 
@@ -78,6 +82,34 @@ class AuditSettings(BaseModel):
     batch_size: int = Field(default=500, ge=1)
     flush_interval_seconds: float = Field(default=0.2, gt=0)
     queue_limit: int = Field(default=100_000, ge=100)
+
+
+class OAuthSettings(BaseModel):
+    """The authorization server's lifetimes and switches (FAPI 2.0 Security Profile, RFC 9700)."""
+
+    model_config = {"extra": "forbid"}
+
+    # FAPI 2.0 §5.3.2.1: "shall only issue authorization codes with a lifetime of no more than 60 seconds"
+    code_ttl_seconds: int = Field(default=60, ge=1, le=60)
+    # RFC 9126 §2.2: short-lived; FAPI 2.0 §5.3.2.2 asks for < 600 s
+    par_ttl_seconds: int = Field(default=60, ge=5, le=599)
+    access_token_ttl_seconds: int = Field(default=300, ge=30)
+    refresh_token_ttl_seconds: int = Field(default=90 * 24 * 3600, ge=60)
+    # Client assertions must be short-lived; a longer exp window is refused.
+    client_assertion_max_lifetime_seconds: int = Field(default=300, ge=30)
+    # RFC 9449 §11.1: how far a DPoP proof's iat may be from the server's clock.
+    dpop_iat_window_seconds: int = Field(default=60, ge=5)
+    # RFC 9449 §8: server-provided nonces, when the operator wants them.
+    dpop_nonce_required: bool = False
+    login_session_ttl_seconds: int = Field(default=600, ge=60)
+    # Credential stuffing: failures before a customer is locked, and the first lock length (doubles).
+    max_login_failures: int = Field(default=5, ge=1)
+    lock_seconds: int = Field(default=60, ge=1)
+    ip_login_rate: RateString = "30/minute"
+    # RFC 7591: a newly registered client is pending review unless the operator says otherwise.
+    dcr_auto_approve: bool = False
+    jwks_uri_timeout_seconds: float = Field(default=3.0, gt=0)
+    jwks_uri_cache_seconds: int = Field(default=300, ge=0)
 
 
 class Settings(BaseSettings):
@@ -104,6 +136,13 @@ class Settings(BaseSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     redis_down: RedisDownPolicy = RedisDownPolicy.REFUSE
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    oauth: OAuthSettings = Field(default_factory=OAuthSettings)
+    # Key that encrypts private keys and TOTP seeds at rest: 32 bytes, base64url. In embedded mode a key
+    # is created in the data dir when unset; production mode requires it.
+    secret_key: SecretStr | None = None
+    # The software-statement directory's public keys (a JWKS as JSON). In embedded mode Kaimen is its
+    # own directory and keeps the directory key in the data dir when unset.
+    directory_jwks: str | None = None
     # Set by ``kaimen demo``: where the worker writes the sandbox credentials file once it is bound.
     demo_credentials_out: Path | None = None
 
@@ -127,6 +166,10 @@ class Settings(BaseSettings):
                 raise ValueError("KAIMEN_DATABASE_URL must name PostgreSQL in production mode")
             if not self.redis_url:
                 raise ValueError("KAIMEN_REDIS_URL is required in production mode")
+            if self.secret_key is None:
+                raise ValueError("KAIMEN_SECRET_KEY is required in production mode")
+            if not self.directory_jwks:
+                raise ValueError("KAIMEN_DIRECTORY_JWKS is required in production mode")
             if not self.public_base_url.startswith("https://"):
                 raise ValueError("KAIMEN_PUBLIC_BASE_URL must be https in production mode (FAPI 2.0 §5.2.1)")
         return self

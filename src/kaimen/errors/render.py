@@ -32,7 +32,8 @@ OPENDATA_DEFAULT: dict[int, tuple[str, str]] = {
 class Family(StrEnum):
     OPENDATA = "opendata"  # UK Open Data v2 error object
     OB = "ob"  # UK OB v3.1.11 OBErrorResponse1
-    PLAIN = "plain"  # operator endpoints: a small JSON object
+    OAUTH = "oauth"  # RFC 6749 §5.2 error object (authorization server endpoints)
+    PLAIN = "plain"  # operator endpoints and pages: a small JSON object
 
 
 _OB_CODE = {
@@ -75,6 +76,13 @@ def render(
         }
         body = body_ob  # type: ignore[assignment]
         content_type = "application/json; charset=utf-8"
+    elif family is Family.OAUTH:
+        # The gateway's own refusals (size limits, rate limits) in the RFC 6749 §5.2 shape.
+        code = "temporarily_unavailable" if status in (429, 503) else "invalid_request"
+        if status == 500:
+            code = "server_error"
+        body = {"error": code, "error_description": error.title}
+        content_type = "application/json"
     else:
         body = {"status": str(status), "title": error.title, "description": error.detail}
         content_type = "application/json"

@@ -9,6 +9,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from kaimen.store import authz_models, identity_models  # noqa: F401  (register tables)
 from kaimen.store.models import Base
 
 target_metadata = Base.metadata

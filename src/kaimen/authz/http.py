@@ -1,0 +1,55 @@
+"""HTTP helpers every OAuth endpoint shares: error rendering (one place) and form parsing."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from kaimen.authz.errors import InvalidRequest, OAuthError, ServerError
+
+log = logging.getLogger("kaimen.authz")
+
+NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
+FORM = "application/x-www-form-urlencoded"
+MAX_FORM_FIELDS = 64
+
+
+def oauth_error_response(error: OAuthError) -> Response:
+    """RFC 6749 §5.2: JSON body, the error's status, Cache-Control: no-store."""
+    return Response(
+        error.body(),
+        status_code=error.status,
+        media_type="application/json",
+        headers={**NO_STORE, **error.headers},
+    )
+
+
+def json_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body, status_code=status, media_type="application/json", headers={**NO_STORE, **(headers or {})}
+    )
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The form body of a POST (RFC 6749 §3.2: application/x-www-form-urlencoded). A parameter sent more
+    than once is refused (RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than
+    once"); so are files and non-form bodies."""
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type != FORM:
+        raise InvalidRequest("the body must be application/x-www-form-urlencoded")
+    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+    values: dict[str, str] = {}
+    for key, value in form.multi_items():
+        if not isinstance(value, str):
+            raise InvalidRequest("files are not accepted")
+        if key in values:
+            raise InvalidRequest(f"parameter {key} included more than once")
+        values[key] = value
+    return values
+
+
+def server_error(exc: BaseException) -> Response:
+    log.error("oauth endpoint failed", exc_info=exc)
+    return oauth_error_response(ServerError())

@@ -1,0 +1,61 @@
+"""Encryption at rest for private keys and TOTP seeds (DESIGN.md: "encrypted at rest with a key from
+settings"): AES-256-GCM from ``cryptography`` with a random 96-bit nonce per value, and the record's
+identity as associated data so a sealed value cannot be moved to another record."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from kaimen.settings import Mode, Settings
+
+_VERSION = b"\x01"
+
+
+class Sealer:
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise ValueError("the sealing key must be 32 bytes")
+        self._aead = AESGCM(key)
+
+    def seal(self, plaintext: bytes, context: str) -> bytes:
+        nonce = os.urandom(12)
+        return _VERSION + nonce + self._aead.encrypt(nonce, plaintext, context.encode())
+
+    def open(self, sealed: bytes, context: str) -> bytes:
+        if sealed[:1] != _VERSION:
+            raise ValueError("unknown sealed format")
+        return self._aead.decrypt(sealed[1:13], sealed[13:], context.encode())
+
+
+def _decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sealer_for(settings: Settings) -> Sealer:
+    """The sealer of this deployment: KAIMEN_SECRET_KEY, or (embedded mode only) a key kept in the
+    data dir, created with mode 0600 on first use."""
+    if settings.secret_key is not None:
+        return Sealer(_decode(settings.secret_key.get_secret_value()))
+    if settings.mode is Mode.PRODUCTION:
+        raise ValueError("KAIMEN_SECRET_KEY is required in production mode")
+    path = Path(settings.data_dir) / "secret.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written in full under a temporary name, then linked into place: two processes starting at
+        # once agree on one key, and nobody reads a half-written file.
+        tmp = path.with_name(f".secret.key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return Sealer(_decode(path.read_text().strip()))
