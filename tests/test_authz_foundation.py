@@ -129,3 +129,20 @@ async def test_discovery_advertises_exactly_what_is_supported(client: Any) -> No
     assert jwks.headers["content-type"] == "application/jwk-set+json"
     assert {k["alg"] for k in jwks.json()["keys"]} == {"PS256", "ES256"}
     assert all(PRIVATE_MEMBERS.isdisjoint(k) for k in jwks.json()["keys"])
+
+
+def test_keys_rotate_command_publishes_new_keys(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from kaimen.cli.main import cli
+
+    runner = CliRunner()
+    base = ["--data-dir", str(tmp_path)]
+    assert runner.invoke(cli, [*base, "keys", "rotate", "--publish-for", "60"]).exit_code == 0
+    listed = runner.invoke(cli, [*base, "keys", "list"])
+    assert listed.exit_code == 0
+    rows = json.loads(listed.output)
+    assert sorted(r["alg"] for r in rows) == ["ES256", "PS256"]
+    assert all(r["retired_at"] is None for r in rows)

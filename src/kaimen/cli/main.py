@@ -40,13 +40,14 @@ def db_upgrade(ctx: click.Context) -> None:
 
 
 def _register_subcommands() -> None:
-    from kaimen.cli import audit, demo, products, serve, tpp
+    from kaimen.cli import audit, demo, keys, products, serve, tpp
 
     cli.add_command(tpp.tpp)
     cli.add_command(products.products)
     cli.add_command(audit.audit)
     cli.add_command(demo.demo)
     cli.add_command(serve.serve)
+    cli.add_command(keys.keys)
 
 
 _register_subcommands()
