@@ -19,7 +19,7 @@ from kaimen.gateway.apis import ApiTable
 from kaimen.gateway.clientip import ClientIpResolver
 from kaimen.gateway.entry import Entry
 from kaimen.logs import MASK, configure_logging, redact
-from tests.support import client_for
+from tests.support import client_for, lifespan
 from tests.test_ratelimit import APIS
 
 KEY = "kmn_0123456789abcdef_" + "A" * 43
@@ -140,8 +140,13 @@ async def test_no_interaction_id_outside_a_call(log_lines: Lines) -> None:
     assert "interaction_id" not in line
 
 
-async def test_full_app_access_log_holds_no_key(app: Any, log_lines: Lines) -> None:
-    async with client_for(app) as http:
+async def test_full_app_access_log_holds_no_key(
+    make_settings: Any, sqlite_url: str, log_lines: Lines
+) -> None:
+    from kaimen.app import create_app
+
+    app = create_app(make_settings(database_url=sqlite_url, access_log=True))
+    async with lifespan(app), client_for(app) as http:
         response = await http.get("/open-banking/v2.3/atms", headers={"x-api-key": KEY})
     access = [line for line in log_lines() if line["logger"] == "kaimen.access"]
     assert len(access) == 1

@@ -114,10 +114,29 @@ def app_headers(app_id: str, key: str = "key-1", tier: str = "MEMBER") -> dict[s
     return {"x-test-app": app_id, "x-test-key": key, "x-test-tier": tier}
 
 
-def test_memory_storage_in_embedded_mode(make_settings: Callable[..., Settings]) -> None:
-    from limits.aio.storage import MemoryStorage
+def test_in_process_counters_in_embedded_mode(make_settings: Callable[..., Settings]) -> None:
+    from kaimen.gateway.ratelimit import LocalCounters
 
-    assert isinstance(build_rate_limiter(make_settings()).storage, MemoryStorage)
+    assert isinstance(build_rate_limiter(make_settings()).storage, LocalCounters)
+
+
+def test_local_counters_slide_like_the_limits_storages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same weighting as limits' sliding-window counter: the previous window counts for the part of it
+    that still overlaps the sliding window."""
+    from kaimen.gateway import ratelimit
+    from kaimen.gateway.ratelimit import LocalCounters
+
+    clock = [600.0]  # the start of a 60 s window
+    monkeypatch.setattr(ratelimit.time, "time", lambda: clock[0])
+    counters = LocalCounters()
+    assert [counters.hit("k", 4, 60)[0] for _ in range(5)] == [True, True, True, True, False]
+    clock[0] = 660.0 + 45  # 45 s into the next window: 4 * 15/60 = 1 still counts
+    allowed, (previous, previous_ttl, current, current_ttl) = counters.hit("k", 4, 60)
+    assert allowed and (previous, current) == (4, 1)
+    assert previous_ttl == pytest.approx(15.0) and current_ttl == pytest.approx(75.0)
+    assert [counters.hit("k", 4, 60)[0] for _ in range(3)] == [True, True, False]
+    clock[0] = 660.0 + 120  # two windows later: nothing counts any more
+    assert counters.hit("k", 4, 60)[1][0::2] == (0, 1)
 
 
 async def test_anonymous_public_caller_is_limited_per_ip_with_exact_429(memory_gateway: Any) -> None:

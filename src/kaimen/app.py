@@ -24,7 +24,6 @@ from kaimen.gateway.boundary import ErrorBoundary, starlette_error_handler
 from kaimen.gateway.cache import ResponseCache
 from kaimen.gateway.clientip import ClientIpResolver
 from kaimen.gateway.entry import Entry
-from kaimen.gateway.headers import SecurityHeaders
 from kaimen.gateway.identify import Identify
 from kaimen.gateway.limits import RequestLimits
 from kaimen.gateway.metrics import Metrics, metrics_route
@@ -66,7 +65,8 @@ def create_app(settings: Settings) -> Any:
     directory = CallerDirectory(db, watcher)
     audit = AuditWriter(db, settings.audit, events)
     metrics = Metrics(events)
-    subscribe_access_log(events)
+    if settings.access_log:
+        subscribe_access_log(events)
     limiter = build_rate_limiter(settings)
     authz = AuthorizationServer(settings, db, watcher, events)
     components = Components(
@@ -124,7 +124,6 @@ def create_app(settings: Settings) -> Any:
     app = Identify(app, directory=directory)
     app = RequestLimits(app, limits=settings.limits)
     app = ErrorBoundary(app)
-    app = SecurityHeaders(app)
     app = Entry(app, apis=apis, client_ip=ClientIpResolver(settings.trusted_proxies), events=events)
     app.components = components
     app.router = router

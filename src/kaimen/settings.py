@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     redis_down: RedisDownPolicy = RedisDownPolicy.REFUSE
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # One JSON log line per call (the audit trail records every call either way). Off by default: it
+    # costs more than any gateway step (bench/profile_gateway.py).
+    access_log: bool = False
     oauth: OAuthSettings = Field(default_factory=OAuthSettings)
     # Key that encrypts private keys and TOTP seeds at rest: 32 bytes, base64url. In embedded mode a key
     # is created in the data dir when unset; production mode requires it.

@@ -63,24 +63,16 @@ class ErrorBoundary:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: dict[str, Any]) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         call: Call = scope["kaimen"]
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, receive, send)
         except ApiError as error:
-            if started:
+            if call.status:  # Entry records the status once the response has started
                 log.warning("error after response start", extra={"error": type(error).__name__})
                 return
             await send_error(send, call, error)
         except Exception:
             # The router may already have answered with its bare 500 (it re-raises after that).
             log.exception("unexpected error", extra={"path": scope.get("path")})
-            if not started:
+            if not call.status:
                 await send_error(send, call, InternalError())

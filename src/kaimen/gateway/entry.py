@@ -4,21 +4,25 @@
   otherwise a new one is generated; it is on every response, errors included.
 - The client IP is the socket peer, unless that peer is a trusted proxy (kaimen.gateway.clientip).
 - The API the path belongs to is looked up once, for every later step.
+- Security headers (kaimen.gateway.headers) go on every response start here, in the gateway's one
+  send wrapper.
 - When the call ends, ``api.call.completed`` is emitted with status and latency (audit, metrics).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from kaimen.events import API_CALL_COMPLETED, EventBus
 from kaimen.gateway.apis import ApiTable
 from kaimen.gateway.clientip import ClientIpResolver
 from kaimen.gateway.context import Call
+from kaimen.gateway.headers import secure
 from kaimen.logs import INTERACTION_ID
+from kaimen.store.watch import POLL_SCOPE
 
 ASGIApp = Any
 
@@ -32,7 +36,18 @@ def interaction_id_from(headers: list[tuple[bytes, bytes]]) -> str:
             if _UUID.match(value):
                 return value.decode().lower()
             break
-    return str(uuid.uuid4())
+    return new_interaction_id()
+
+
+def new_interaction_id() -> str:
+    """A random (version 4) RFC 4122 UUID as text, built straight from 16 random bytes: it is made on
+    every request, and ``str(uuid.uuid4())`` costs several times as much."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+# RFC 4122 §4.1.1: the two top bits of clock_seq_hi_and_reserved are 1 0.
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 
 class Entry:
@@ -61,12 +76,14 @@ class Entry:
         async def send_with_id(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 call.status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header, *call.extra_headers]
+                message["headers"] = secure([*message.get("headers", ()), header, *call.extra_headers])
             await send(message)
 
         logged = INTERACTION_ID.set(call.interaction_id)  # every log line of this call carries it
+        polled = POLL_SCOPE.set(call)  # shared-state watchers poll once per call
         try:
             await self.app(scope, receive, send_with_id)
         finally:
             self.events.emit(API_CALL_COMPLETED, call)
+            POLL_SCOPE.reset(polled)
             INTERACTION_ID.reset(logged)

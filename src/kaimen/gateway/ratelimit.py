@@ -8,7 +8,8 @@
   ``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset`` fields of
   draft-ietf-httpapi-ratelimit-headers-06 (Reset in delta seconds, not a timestamp), which also go on
   every answer of a limited API. With two limits the one closest to exhaustion is reported.
-- Counters live in process memory in embedded mode and in Redis when ``KAIMEN_REDIS_URL`` is set, so
+- Counters live in process memory in embedded mode (LocalCounters) and in Redis (``limits``'
+  storage) when ``KAIMEN_REDIS_URL`` is set, so
   a limit holds across every worker. When Redis cannot be reached, ``KAIMEN_REDIS_DOWN`` decides
   (kaimen.settings.RedisDownPolicy); each such decision is logged and emitted as
   ``ratelimit.store.down`` (metrics count it).
@@ -29,7 +30,7 @@ from functools import lru_cache
 from typing import Any, cast
 
 from limits import parse
-from limits.aio.storage import MemoryStorage, RedisStorage, SlidingWindowCounterSupport, Storage
+from limits.aio.storage import RedisStorage, SlidingWindowCounterSupport, Storage
 from limits.aio.storage.redis.redispy import RedispyBridge
 from limits.errors import StorageError
 from redis.asyncio.retry import Retry
@@ -106,6 +107,50 @@ def seconds_until_freed(
     return 0.0 if soonest is math.inf else soonest
 
 
+class LocalCounters:
+    """Sliding-window counters in this process (embedded mode: one process serves every request).
+
+    The same algorithm and the same (previous, previous_ttl, current, current_ttl) view as the
+    ``limits`` storages, without their per-call locks and awaits: measured on the gateway's hot path,
+    ``limits``' async memory storage cost ~9 µs per limit and this ~1 µs (bench/profile_gateway.py). The
+    event loop runs one step at a time, so a read-modify-write here needs no lock. Counters of windows
+    that have ended are swept when the table grows.
+    """
+
+    SWEEP_AT = 100_000
+
+    def __init__(self) -> None:
+        self._windows: dict[str, list[int]] = {}  # key -> [window index, previous count, current count]
+
+    def hit(self, key: str, amount: int, window: int) -> tuple[bool, tuple[int, float, int, float]]:
+        now = time.time()
+        index = int(now // window)
+        entry = self._windows.get(key)
+        if entry is None or entry[0] < index - 1:
+            previous = current = 0
+        elif entry[0] == index - 1:
+            previous, current = entry[2], 0
+        else:
+            previous, current = entry[1], entry[2]
+        remaining_in_window = (1 - (now / window) % 1) * window
+        previous_ttl = remaining_in_window if previous else 0.0
+        allowed = math.floor(previous * previous_ttl / window + current) + 1 <= amount
+        if allowed:
+            current += 1
+        if entry is None:
+            if len(self._windows) >= self.SWEEP_AT:
+                self._sweep(index)
+            self._windows[key] = [index, previous, current]
+        else:
+            entry[0], entry[1], entry[2] = index, previous, current
+        return allowed, (previous, previous_ttl, current, remaining_in_window + window)
+
+    def _sweep(self, index: int) -> None:
+        # Only counters of the current or the previous window still count; this compares window indexes
+        # of every rate at once, which keeps more than needed for long windows, never less.
+        self._windows = {k: v for k, v in self._windows.items() if v[0] >= index - 1}
+
+
 class Limiter:
     """Sliding-window counters in a ``limits`` storage; a store failure becomes StoreDown.
 
@@ -114,8 +159,11 @@ class Limiter:
     in-memory check on the gateway's hot path.
     """
 
-    def __init__(self, storage: Storage, *, retry_interval: float = RETRY_INTERVAL_SECONDS) -> None:
-        if not isinstance(storage, SlidingWindowCounterSupport):
+    def __init__(
+        self, storage: Storage | LocalCounters, *, retry_interval: float = RETRY_INTERVAL_SECONDS
+    ) -> None:
+        self.local = storage if isinstance(storage, LocalCounters) else None
+        if self.local is None and not isinstance(storage, SlidingWindowCounterSupport):
             raise TypeError(f"{type(storage).__name__} has no sliding-window counters")
         self.storage: Any = storage
         self.retry_interval = retry_interval
@@ -128,6 +176,9 @@ class Limiter:
     async def hit(self, rate_text: str, kind: str, api: str, who: str) -> Verdict:
         rate = Rate.parse(rate_text)
         key = f"{kind}/{api}/{who}/{rate.label}"
+        if self.local is not None:
+            allowed, window = self.local.hit(key, rate.amount, rate.window)
+            return self._verdict(rate, allowed, window)
         if self._down_until and time.monotonic() < self._down_until:
             raise StoreDown
         try:
@@ -137,6 +188,10 @@ class Limiter:
             self._down_until = time.monotonic() + self.retry_interval
             raise StoreDown from exc
         self._down_until = 0.0
+        return self._verdict(rate, allowed, window)
+
+    @staticmethod
+    def _verdict(rate: Rate, allowed: bool, window: tuple[int, float, int, float]) -> Verdict:
         previous, previous_ttl, current, _ = window
         remaining = max(0, rate.amount - math.floor(previous * previous_ttl / rate.window + current))
         reset = max(1, math.ceil(seconds_until_freed(rate, *window)))
@@ -146,9 +201,6 @@ class Limiter:
         if isinstance(self.storage, RedisStorage):
             client: Any = cast(RedispyBridge, self.storage.bridge).get_connection()
             await client.aclose()
-        timer = getattr(self.storage, "timer", None)  # MemoryStorage's expiry task
-        if timer is not None and not timer.done():
-            timer.cancel()
 
 
 def _as_tuple(exceptions: Any) -> tuple[type[BaseException], ...]:
@@ -172,7 +224,7 @@ def build_rate_limiter(settings: Settings, *, key_prefix: str = "kaimen:ratelimi
     """Redis when ``redis_url`` is set (shared by every worker), else in-process memory."""
     if settings.redis_url:
         return Limiter(_redis_storage(settings.redis_url, key_prefix))
-    return Limiter(MemoryStorage())
+    return Limiter(LocalCounters())
 
 
 class RateLimit:

@@ -22,6 +22,7 @@ import logging
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 from sqlalchemy import select, text
@@ -36,6 +37,9 @@ from kaimen.store.models import Generation
 log = logging.getLogger("kaimen.store.watch")
 
 CHANNEL = "kaimen_generations"
+# The call being served (set by the gateway's Entry): a watcher polled twice within one call (key
+# lookup, then the response cache) reads SQLite once; outside a call every poll reads.
+POLL_SCOPE: ContextVar[object | None] = ContextVar("kaimen_poll_scope", default=None)
 Callback = Callable[[], None]
 
 
@@ -99,6 +103,7 @@ class SqliteWatcher(_Base):
         self.path = path
         self._conn: sqlite3.Connection | None = None
         self._version: int | None = None
+        self._polled_for: object | None = None
 
     async def start(self) -> None:
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -109,6 +114,11 @@ class SqliteWatcher(_Base):
         conn = self._conn
         if conn is None:
             return
+        scope = POLL_SCOPE.get()
+        if scope is not None:
+            if scope is self._polled_for:
+                return
+            self._polled_for = scope
         try:
             version = conn.execute("PRAGMA data_version").fetchone()[0]
             if version == self._version:
