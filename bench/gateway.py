@@ -1,0 +1,284 @@
+"""Gateway benchmark (issue 2, "Benchmark"): what the full gateway keeps of a bare endpoint's throughput.
+
+Two targets, one after the other, on the same server and settings (granian, one worker, uvloop,
+pinned to core 0 with taskset), loaded from core 1:
+
+    bare     a bare Starlette app (bench/bare_app.py) answering the same body bytes and media type
+    gateway  kaimen.asgi:app_from_env: GET /open-banking/v2.4/personal-current-accounts with x-api-key
+             (API key -> tier -> rate limit -> response cache hit -> audit record, all on)
+
+Per target: a warm-up, three wrk runs at fixed connections (median = max req/s), then hey at a fixed
+offered rate of half the bare endpoint's maximum for p50/p99. Before any timed run the gateway is
+checked (200 with the body, 401 for a wrong/missing key, 304, audit records written); after its runs,
+audit records are counted against the calls the load generators saw and the hash chain is verified.
+
+    make bench-gateway [BENCH_ARGS="--quick"]
+    .venv/bin/python bench/gateway.py --help
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+import loadgen
+import prepare
+import report
+import servers
+import spy_summary
+
+BENCH = Path(__file__).resolve().parent
+SERVER_CORE = 0
+LOAD_CORE = 1
+
+
+def _args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="short runs for CI: 3 s runs, 1 s warm-up")
+    p.add_argument("--duration", type=float, default=10, help="seconds per max-throughput run (10)")
+    p.add_argument("--warmup", type=float, default=5, help="seconds of warm-up per target (5)")
+    p.add_argument("--runs", type=int, default=3, help="max-throughput runs per target (3)")
+    p.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
+    p.add_argument("--threads", type=int, default=1, help="wrk threads (1: one core)")
+    p.add_argument("--rate-duration", type=float, default=10, help="seconds of the fixed-rate run (10)")
+    p.add_argument("--rate", type=float, default=None, help="fixed offered rate (default: half the bare max)")
+    p.add_argument(
+        "--per-worker-rate",
+        type=float,
+        default=100,
+        help="hey: requests/s per worker; workers = rate / this (100, i.e. a 10 ms tick)",
+    )
+    p.add_argument(
+        "--log-level",
+        default=None,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="KAIMEN_LOG_LEVEL of the gateway (default: Kaimen's, INFO: one access-log line per call)",
+    )
+    p.add_argument("--redis-url", default=None, help="count rate limits in Redis instead of process memory")
+    p.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="niceness for the servers and load generators (e.g. -10 on a shared machine; needs root)",
+    )
+    p.add_argument("--targets", default="bare,gateway", help="comma-separated subset of bare,gateway")
+    p.add_argument("--no-verify", action="store_true", help="skip verifying the audit hash chain at the end")
+    p.add_argument(
+        "--py-spy",
+        metavar="PATH",
+        default=None,
+        help="py-spy executable: sample the gateway worker in one extra max run (not counted)",
+    )
+    p.add_argument("--keep", action="store_true", help="keep the temporary data dir and server logs")
+    args = p.parse_args()
+    if args.quick:
+        args.duration, args.warmup, args.rate_duration = 3.0, 1.0, 3.0
+    return args
+
+
+def _settle_audit(prepared: prepare.Prepared, timeout: float = 60.0) -> int:
+    """Wait until the audit writer has caught up (the count stops moving), so runs do not overlap."""
+    last = -1
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        count = prepare.audit_count(prepared.db_path)
+        if count == last:
+            return count
+        last = count
+        time.sleep(0.5)
+    return last
+
+
+def _wrk(url: str, headers: dict[str, str], args: argparse.Namespace, seconds: float) -> loadgen.WrkRun:
+    return loadgen.run_wrk(
+        url,
+        headers=headers,
+        connections=args.connections,
+        threads=args.threads,
+        seconds=seconds,
+        core=LOAD_CORE,
+    )
+
+
+def _hey(
+    name: str, url: str, headers: dict[str, str], args: argparse.Namespace, rate: float
+) -> loadgen.RateRun:
+    fixed = loadgen.run_hey(
+        url,
+        headers=headers,
+        rate=rate,
+        seconds=args.rate_duration,
+        per_worker=args.per_worker_rate,
+        core=LOAD_CORE,
+    )
+    report.say(
+        f"[{name}] fixed rate: offered {fixed.offered_rps:,.0f} req/s ({fixed.workers} hey workers x "
+        f"{fixed.per_worker_rps:g}/s), achieved {fixed.achieved_rps:,.0f} req/s"
+        f"{'' if fixed.holds else ' (NOT HELD)'}, p50 {fixed.p50_ms:.1f} ms, p99 {fixed.p99_ms:.1f} ms, "
+        f"max {fixed.max_ms:.1f} ms, statuses {fixed.statuses}, cores {fixed.cpu}"
+    )
+    if set(fixed.statuses) - {"200"}:
+        raise SystemExit(f"[{name}] fixed-rate run saw statuses other than 200: {fixed.statuses}")
+    return fixed
+
+
+def _measure(
+    name: str,
+    url: str,
+    headers: dict[str, str],
+    args: argparse.Namespace,
+    rate: float | None,
+    settle: Any,
+    spy: Any = None,
+) -> dict[str, Any]:
+    report.say(f"[{name}] warm-up {args.warmup:g} s")
+    warmup = _wrk(url, headers, args, args.warmup)
+    settle()
+    runs = []
+    for i in range(args.runs):
+        run = _wrk(url, headers, args, args.duration)
+        bad = {k: v for k, v in run.errors.items() if v}
+        report.say(
+            f"[{name}] run {i + 1}: {run.rps:,.0f} req/s, p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms"
+            f" (wrk, {args.connections} conns), cores {run.cpu}" + (f", ERRORS {bad}" if bad else "")
+        )
+        if bad:
+            raise SystemExit(f"[{name}] wrk saw errors (non-2xx/3xx or socket errors): {bad}")
+        runs.append(run)
+        settle()
+    median = loadgen.median_rps(runs)
+    seen = warmup.requests + sum(r.requests for r in runs)
+    if spy is not None:
+        with spy(args.duration - 1):
+            profiled = _wrk(url, headers, args, args.duration)
+        report.say(f"[{name}] profiled run (py-spy attached, not counted): {profiled.rps:,.0f} req/s")
+        seen += profiled.requests
+        settle()
+    fixed = _hey(name, url, headers, args, rate if rate is not None else median / 2)
+    settle()
+    result = {
+        "url": url,
+        "max_rps_median": median,
+        "max_runs": [loadgen.as_dict(r) for r in runs],
+        "fixed_rate": loadgen.as_dict(fixed),
+    }
+    seen += fixed.requests
+    if not fixed.holds:
+        # For information only: the latency at a rate this target can carry (half its own maximum).
+        own = _hey(f"{name} @ half its own max", url, headers, args, median / 2)
+        settle()
+        result["fixed_rate_own_half"] = loadgen.as_dict(own)
+        seen += own.requests
+    result["requests_seen"] = seen
+    return result
+
+
+def main() -> int:
+    args = _args()
+    for tool in ("wrk", "hey", "taskset"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} not found: `make bench-gateway` installs wrk and hey (apt-get)")
+    if (os.cpu_count() or 1) < 2:
+        raise SystemExit("needs two cores: one for the server, one for the load generator")
+    if args.nice:
+        os.nice(args.nice)  # inherited by every server and load generator started below
+    prepare.clean_environ()
+    info = report.machine()
+    report.say(report.machine_line(info))
+    work = Path(tempfile.mkdtemp(prefix="kaimen-bench-"))
+    try:
+        return _bench(args, info, work)
+    finally:
+        if args.keep:
+            report.say(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _bench(args: argparse.Namespace, info: dict[str, Any], work: Path) -> int:
+    prepared = prepare.prepare(work / "data", log_level=args.log_level, redis_url=args.redis_url)
+    gateway = servers.Target("gateway", "kaimen.asgi:app_from_env", prepared.env)
+    headers = {"x-api-key": prepared.api_key}
+    wanted = set(args.targets.split(","))
+
+    # 1. The gateway does the full work; its answer is what the bare app will serve.
+    with servers.serving(gateway, core=SERVER_CORE, log_dir=work) as base:
+        sanity = prepare.sanity_check(base, prepared)
+    body_file, media_file = work / "body.json", work / "media-type.txt"
+    body_file.write_bytes(sanity.pop("body"))
+    media_file.write_text(sanity["media_type"])
+    report.say(
+        f"sanity: 200 with a {sanity['body_bytes']}-byte {sanity['media_type']} body; refusals "
+        f"{sanity['refusals']}; If-None-Match -> {sanity['not_modified']}; audited {sanity['audited_calls']}"
+    )
+
+    results: dict[str, Any] = {"machine": info, "args": vars(args), "sanity": sanity, "targets": {}}
+    bare = servers.Target(
+        "bare",
+        "bare_app:create",
+        {"BENCH_BODY_FILE": str(body_file), "BENCH_MEDIA_TYPE_FILE": str(media_file)},
+        pythonpath=str(BENCH),
+    )
+    rate = args.rate
+    if "bare" in wanted:
+        with servers.serving(bare, core=SERVER_CORE, log_dir=work) as base:
+            url = base + prepare.PATH
+            answer = httpx.get(url)
+            if (
+                answer.content != body_file.read_bytes()
+                or answer.headers["content-type"] != sanity["media_type"]
+            ):
+                raise SystemExit("bare app does not answer the gateway's body and media type")
+            results["targets"]["bare"] = _measure("bare", url, {}, args, rate, settle=lambda: time.sleep(1))
+        rate = rate if rate is not None else results["targets"]["bare"]["max_rps_median"] / 2
+
+    if "gateway" in wanted:
+        before = prepare.audit_count(prepared.db_path)
+        with servers.serving(gateway, core=SERVER_CORE, log_dir=work) as base:
+            settle = lambda: _settle_audit(prepared)  # noqa: E731
+            spy = None
+            if args.py_spy:
+                spy_out = work / "py-spy-gateway.txt"
+                spy = functools.partial(servers.py_spy, args.py_spy, base.pid, out=spy_out, core=LOAD_CORE)
+            target = _measure("gateway", base + prepare.PATH, headers, args, rate, settle=settle, spy=spy)
+        if args.py_spy:
+            target["py_spy"] = spy_summary.summarise(spy_out)
+            report.say(spy_summary.render(target["py_spy"]))
+        audited = prepare.audit_count(prepared.db_path) - before  # the server has stopped: all flushed
+        target["audit_records"] = audited
+        report.say(
+            f"[gateway] audit records written: {audited:,} for {target['requests_seen']:,} calls the "
+            "load generators completed (in-flight calls at the end of each run add a few)"
+        )
+        if audited < target["requests_seen"]:
+            raise SystemExit("[gateway] fewer audit records than calls: the audit writer dropped some")
+        if not args.no_verify:
+            target["audit_chain"] = prepare.verify_audit_chain(prepared)
+            report.say(f"[gateway] audit chain: {target['audit_chain']}")
+        results["targets"]["gateway"] = target
+
+    report.say()
+    if len(results["targets"]) == 2:
+        results["ratio"] = (
+            results["targets"]["gateway"]["max_rps_median"] / results["targets"]["bare"]["max_rps_median"]
+        )
+        report.say(report.table(results))
+        report.say()
+        for line in report.goals(results):
+            report.say(line)
+    report.say(report.machine_line(info))
+    report.say(f"results: {report.write_json(results)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

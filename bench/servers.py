@@ -1,0 +1,122 @@
+"""Start and stop one granian server (one worker, pinned to one core) for a benchmark target."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Running(str):
+    """A running server's base URL, carrying the pid of granian's main process."""
+
+    pid: int
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str  # "bare" | "gateway"
+    factory: str  # module:function, imported by granian in the worker
+    env: Mapping[str, str]
+    pythonpath: str = ""
+
+
+def granian_command(factory: str, port: int, core: int) -> list[str]:
+    return [
+        "taskset",
+        "-c",
+        str(core),
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--factory",
+        "--workers",
+        "1",
+        "--loop",
+        "uvloop",
+        "--no-ws",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        factory,
+    ]
+
+
+@contextlib.contextmanager
+def py_spy(py_spy: str, pid: int, seconds: float, out: Path, core: int) -> Iterator[None]:
+    """Sample granian (main and worker process) with py-spy while the block runs; raw collapsed stacks."""
+    proc = subprocess.Popen(
+        ["taskset", "-c", str(core), py_spy, "record", "--subprocesses", "--pid", str(pid),
+         "--rate", "250", "--duration", f"{max(1, int(seconds)):d}", "--format", "raw", "--output", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        yield
+    finally:
+        proc.wait(timeout=seconds + 30)
+
+
+def _wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}; see {log}:\n{log.read_text()[-3000:]}")
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"server not listening on {port} after {timeout}s; see {log}")
+
+
+@contextlib.contextmanager
+def serving(target: Target, *, core: int, log_dir: Path) -> Iterator[Running]:
+    """Run ``target`` under granian on a free port; yields its base URL; stops it cleanly (SIGINT)."""
+    port = free_port()
+    env = {**os.environ, **target.env}
+    if target.pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (target.pythonpath, env.get("PYTHONPATH", "")) if p)
+    log = log_dir / f"server-{target.name}.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            granian_command(target.factory, port, core),
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _wait_ready(port, proc, log)
+        running = Running(f"http://{HOST}:{port}")
+        running.pid = proc.pid
+        yield running
+    finally:
+        if proc.poll() is None:
+            # SIGINT to granian's main process: it stops the worker, whose lifespan shutdown flushes
+            # the audit writer's queue.
+            os.kill(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
