@@ -97,15 +97,19 @@ async def test_operator_paths_pass_untouched(client: httpx.AsyncClient) -> None:
 
 
 async def test_a_key_in_the_query_string_is_written_to_no_log(
-    app: Any, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+    make_settings: Any, sqlite_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _, _, api_key = await _approved_key(Registry(app.components.db))
-    caplog.set_level(logging.DEBUG)
-    for url in (f"{PCA}?api_key={api_key}", f"{ATM}?q={api_key}", f"/nowhere?key={api_key}"):
-        response = await client.get(url)
-        assert response.status_code == 400
-        assert api_key not in response.text
-    await asyncio.sleep(0.3)  # let anything logged off the request path (audit batches) be written
+    from kaimen.app import create_app
+
+    app = create_app(make_settings(database_url=sqlite_url, access_log=True))
+    async with lifespan(app), client_for(app) as client:
+        _, _, api_key = await _approved_key(Registry(app.components.db))
+        caplog.set_level(logging.DEBUG)
+        for url in (f"{PCA}?api_key={api_key}", f"{ATM}?q={api_key}", f"/nowhere?key={api_key}"):
+            response = await client.get(url)
+            assert response.status_code == 400
+            assert api_key not in response.text
+        await asyncio.sleep(0.3)  # let anything logged off the request path (audit batches) be written
     # Kaimen's records; httpx's are the test's own client logging the URL it sent.
     records = [record for record in caplog.records if record.name != "httpx"]
     assert any(record.name == "kaimen.access" for record in records), "expected the calls to be logged"
