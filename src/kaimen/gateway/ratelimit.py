@@ -26,8 +26,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from limits import parse
 from limits.aio.storage import RedisStorage, SlidingWindowCounterSupport, Storage
@@ -58,8 +57,9 @@ class StoreDown(Exception):
     """The rate-limit store could not be reached."""
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
+    """One limit's answer (a tuple: it is made twice per call on the gateway's hot path)."""
+
     allowed: bool
     limit: int
     remaining: int
@@ -88,10 +88,17 @@ class Rate:
     label: str  # part of the counter key: a changed rate starts counting afresh
 
     @classmethod
-    @lru_cache(maxsize=256)
     def parse(cls, text: str) -> Rate:
-        item = parse(text)
-        return cls(item.amount, item.get_expiry(), f"{item.amount}/{item.multiples}/{item.GRANULARITY.name}")
+        rate = _PARSED.get(text)
+        if rate is None:
+            item = parse(text)
+            label = f"{item.amount}/{item.multiples}/{item.GRANULARITY.name}"
+            rate = _PARSED[text] = cls(item.amount, item.get_expiry(), label)
+        return rate
+
+
+# Rate strings come from settings only, so this holds a handful of entries.
+_PARSED: dict[str, Rate] = {}
 
 
 def seconds_until_freed(
