@@ -10,6 +10,8 @@ import secrets
 from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from kaimen.settings import Mode, Settings
 
@@ -21,6 +23,12 @@ class Sealer:
         if len(key) != 32:
             raise ValueError("the sealing key must be 32 bytes")
         self._aead = AESGCM(key)
+        self._key = key
+
+    def derive_key(self, purpose: str) -> bytes:
+        """A 32-byte key for ``purpose`` (HKDF-SHA256, RFC 5869), the same in every worker that shares
+        the sealing key, and independent of it and of every other purpose's key."""
+        return HKDF(algorithm=SHA256(), length=32, salt=None, info=purpose.encode()).derive(self._key)
 
     def seal(self, plaintext: bytes, context: str) -> bytes:
         nonce = os.urandom(12)

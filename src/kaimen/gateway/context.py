@@ -26,6 +26,7 @@ class Call:
     started_ns: int
     method: str = ""  # scope["method"], as the client sent it (audit normalises it)
     caller: Caller | None = None
+    token: Any = None  # the AccessToken of a DPoP-authenticated call (kaimen.gateway.dpop_auth)
     route: str = ""
     status: int = 0
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)

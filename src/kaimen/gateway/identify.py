@@ -63,7 +63,7 @@ class Identify:
             raise BadRequest("API keys are accepted only in the x-api-key header, never in the URL")
         call: Call = scope["kaimen"]
         api = call.api
-        if api is None:
+        if api is None or api.policy.auth == "dpop":  # DPoP-protected APIs: kaimen.gateway.dpop_auth
             await self.app(scope, receive, send)
             return
         api_key = _api_key_of(scope["headers"])

@@ -1,0 +1,301 @@
+"""Access and refresh tokens: issue, look up, revoke (issue 3 items 6-8).
+
+Tokens are opaque: 256 random bits (RFC 6749 §10.10: "The probability of an attacker guessing
+generated tokens ... MUST be less than or equal to 2^(-128)"), stored only as their SHA-256 digest, so
+a copy of the database holds no usable token. Access tokens are always DPoP-bound (RFC 9449 §6: the
+``jkt`` the proof's key hashes to). Refresh tokens are bound to the client they were issued to and
+carry the key of the access token they came with; RFC 9449 §5 leaves a confidential client's refresh
+token unbound to that key, so whether to enforce it is the token endpoint's choice.
+
+Refresh tokens are not rotated. FAPI 2.0 §5.3.2.1 (item 10): the authorization server "shall not use
+refresh token rotation unless, in the case a response with a new refresh token is not received and
+stored by the client, retrying the request (with the previous refresh token) will succeed"; without
+rotation a retry with the same refresh token always works.
+
+``access()`` runs on every protected API call. Its answers are cached in this process and the cache
+is dropped whenever the ``tokens`` generation moves (kaimen.store.watch); every revocation bumps it
+in the same transaction, so a revoked token stops working at once in every worker. Expiry is checked
+on every lookup, cached or not; while the watcher is unhealthy the cache is bypassed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select, update
+
+from kaimen.events import TOKEN_REVOKED
+from kaimen.settings import Settings
+from kaimen.store.authz_models import Token
+from kaimen.store.db import Database
+from kaimen.store.types import utcnow
+from kaimen.store.watch import Watcher, bump
+
+GENERATION = "tokens"
+ACCESS = "access"
+REFRESH = "refresh"
+MAX_TOKEN_LENGTH = 512
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    client_id: str
+    customer_id: str | None
+    scope: frozenset[str]
+    jkt: str
+    consent_id: str | None
+    grant_id: str
+    expires_at: datetime
+    details: dict[str, Any] = field(default_factory=dict)
+    issued_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    client_id: str
+    customer_id: str | None
+    scope: frozenset[str]
+    jkt: str | None
+    consent_id: str | None
+    grant_id: str
+    expires_at: datetime
+    details: dict[str, Any] = field(default_factory=dict)
+    issued_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedTokens:
+    access_token: str
+    expires_in: int
+    refresh_token: str | None = None
+    refresh_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRevoked:
+    """Payload of ``token.revoked`` (audit): which grant lost how many tokens, and why."""
+
+    client_id: str | None
+    grant_id: str
+    count: int
+    reason: str
+
+
+class Revocation(StrEnum):
+    REVOKED = "revoked"  # revoked now, or already revoked before
+    UNKNOWN = "unknown"  # no such token (RFC 7009 §2.2: still answered 200)
+    OTHER_CLIENT = "other_client"  # issued to another client: left alone
+
+
+def digest_of(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _view(row: Token) -> AccessToken | RefreshToken:
+    scope = frozenset(row.scope.split())
+    details = dict(row.details or {})
+    if row.kind == ACCESS and row.jkt:
+        return AccessToken(
+            row.client_id, row.customer_id, scope, row.jkt, row.consent_id, row.grant_id,
+            row.expires_at, details, row.created_at,
+        )  # fmt: skip
+    return RefreshToken(
+        row.client_id, row.customer_id, scope, row.jkt, row.consent_id, row.grant_id,
+        row.expires_at, details, row.created_at,
+    )  # fmt: skip
+
+
+class _Bounded:
+    """A dict that forgets its oldest entries beyond ``limit`` (insertion order)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.entries: dict[str, AccessToken | None] = {}
+
+    def put(self, key: str, value: AccessToken | None) -> None:
+        self.entries.pop(key, None)
+        while len(self.entries) >= self.limit:
+            del self.entries[next(iter(self.entries))]
+        self.entries[key] = value
+
+
+class TokenService:
+    def __init__(
+        self,
+        db: Database,
+        watcher: Watcher,
+        settings: Settings,
+        *,
+        events: Any = None,
+        max_cached: int = 100_000,
+        max_refused: int = 10_000,
+    ) -> None:
+        self.db = db
+        self.watcher = watcher
+        self.access_ttl = settings.oauth.access_token_ttl_seconds
+        self.refresh_ttl = settings.oauth.refresh_token_ttl_seconds
+        self.events = events
+        # Kept apart, so a flood of made-up tokens can neither grow memory nor push live ones out.
+        self._valid = _Bounded(max_cached)
+        self._refused = _Bounded(max_refused)
+        self._epoch = 0  # moved on every drop: a read that raced a revocation is never cached
+        watcher.on_change(GENERATION, self.clear)
+
+    def clear(self) -> None:
+        self._epoch += 1
+        self._valid.entries.clear()
+        self._refused.entries.clear()
+
+    async def issue(
+        self,
+        *,
+        client_id: str,
+        customer_id: str | None,
+        scope: str,
+        jkt: str,
+        grant_id: str,
+        consent_id: str | None,
+        details: dict[str, Any],
+        refresh: bool,
+        refresh_expires_at: datetime | None = None,
+    ) -> IssuedTokens:
+        if not jkt:
+            raise ValueError("access tokens are always DPoP-bound: jkt is required")
+        now = utcnow()
+        access_token = secrets.token_urlsafe(32)
+        refresh_token = secrets.token_urlsafe(32) if refresh else None
+        refresh_expires = refresh_expires_at or now + timedelta(seconds=self.refresh_ttl)
+        common = {
+            "grant_id": grant_id,
+            "client_id": client_id,
+            "customer_id": customer_id,
+            "scope": scope,
+            "jkt": jkt,
+            "consent_id": consent_id,
+            "details": details,
+            "created_at": now,
+        }
+        async with self.db.write() as session:
+            session.add(
+                Token(
+                    digest=digest_of(access_token),
+                    kind=ACCESS,
+                    expires_at=now + timedelta(seconds=self.access_ttl),
+                    **common,
+                )
+            )
+            if refresh_token is not None:
+                session.add(
+                    Token(digest=digest_of(refresh_token), kind=REFRESH, expires_at=refresh_expires, **common)
+                )
+        return IssuedTokens(
+            access_token=access_token,
+            expires_in=self.access_ttl,
+            refresh_token=refresh_token,
+            refresh_expires_at=refresh_expires if refresh_token is not None else None,
+        )
+
+    async def access(self, token: str) -> AccessToken | None:
+        """The access token ``token`` names, when it is neither expired nor revoked."""
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            return None
+        digest = digest_of(token)
+        watcher = self.watcher
+        watcher.poll()
+        if watcher.healthy:
+            entries = self._valid.entries
+            if digest in entries:
+                found = entries[digest]
+            elif digest in self._refused.entries:
+                found = None
+            else:
+                epoch = self._epoch
+                found = await self._read_access(digest)
+                if epoch == self._epoch and watcher.healthy:
+                    (self._valid if found is not None else self._refused).put(digest, found)
+        else:
+            found = await self._read_access(digest)
+        if found is None or found.expires_at <= utcnow():
+            return None
+        return found
+
+    async def _read_access(self, digest: str) -> AccessToken | None:
+        view = await self._read(digest)
+        return view if isinstance(view, AccessToken) else None
+
+    async def _read(self, digest: str) -> AccessToken | RefreshToken | None:
+        """The live (unrevoked) token with ``digest``, expired or not."""
+        async with self.db.read() as session:
+            row = (
+                await session.execute(select(Token).where(Token.digest == digest, Token.revoked_at.is_(None)))
+            ).scalar_one_or_none()
+        return None if row is None else _view(row)
+
+    async def refresh(self, token: str) -> RefreshToken | None:
+        """The refresh token ``token`` names, when it is neither expired nor revoked (not cached)."""
+        found = await self.find(token)
+        return found if isinstance(found, RefreshToken) else None
+
+    async def find(self, token: str) -> AccessToken | RefreshToken | None:
+        """Either kind of token, when it is neither expired nor revoked, read from the database (for
+        introspection: exact, never from a cache)."""
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            return None
+        found = await self._read(digest_of(token))
+        if found is None or found.expires_at <= utcnow():
+            return None
+        return found
+
+    async def revoke(self, token: str, client_id: str) -> Revocation:
+        """RFC 7009 §2.1: revoke ``token`` if it was issued to ``client_id``. A refresh token takes its
+        whole grant with it ("the authorization server SHOULD also invalidate all access tokens based
+        on the same authorization grant"); an access token goes alone."""
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            return Revocation.UNKNOWN
+        async with self.db.write() as session:
+            row = (
+                await session.execute(select(Token).where(Token.digest == digest_of(token)))
+            ).scalar_one_or_none()
+            if row is None:
+                return Revocation.UNKNOWN
+            if row.client_id != client_id:
+                return Revocation.OTHER_CLIENT
+            where = Token.grant_id == row.grant_id if row.kind == REFRESH else Token.digest == row.digest
+            count = await self._revoke_where(session, where)
+        self._revoked_here(count)
+        self._emit(client_id, row.grant_id, count, "client")
+        return Revocation.REVOKED
+
+    async def revoke_grant(self, grant_id: str) -> None:
+        """Revoke every token issued from one grant. RFC 6749 §4.1.2: "If an authorization code is
+        used more than once, the authorization server MUST deny the request and SHOULD revoke (when
+        possible) all tokens previously issued based on that authorization code."""
+        async with self.db.write() as session:
+            count = await self._revoke_where(session, Token.grant_id == grant_id)
+        self._revoked_here(count)
+        self._emit(None, grant_id, count, "grant")
+
+    async def _revoke_where(self, session: Any, where: Any) -> int:
+        result = await session.execute(
+            update(Token).where(where, Token.revoked_at.is_(None)).values(revoked_at=utcnow())
+        )
+        count = int(result.rowcount)
+        if count:
+            # Same transaction as the revocation: every worker drops its cache when this commits.
+            await bump(session, GENERATION)
+        return count
+
+    def _revoked_here(self, count: int) -> None:
+        """This worker drops its cache as soon as the revocation commits; the others when the bumped
+        generation reaches them (at once on SQLite; by NOTIFY, milliseconds later, on PostgreSQL)."""
+        if count:
+            self.clear()
+
+    def _emit(self, client_id: str | None, grant_id: str, count: int, reason: str) -> None:
+        if count and self.events is not None:
+            self.events.emit(TOKEN_REVOKED, TokenRevoked(client_id, grant_id, count, reason))
