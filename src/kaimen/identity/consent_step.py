@@ -1,0 +1,85 @@
+"""The consent step: show what the TPP asks for, take the customer's answer, and hand it to the
+authorization flow, which answers with the redirect back to the client (code, or access_denied).
+
+The answer is given once: the session moves to ``done`` with a conditional UPDATE before the flow is
+told, so two submissions cannot both finish. Only accounts the page offered may be chosen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from starlette.responses import Response
+
+from kaimen.identity.i18n import text
+from kaimen.identity.interactions import ACR_SCA, STEP_DONE, Flow, Interactions
+from kaimen.identity.pages.base import Page, page_response
+from kaimen.identity.pages.consent import account_choices, consent_page, field_of
+from kaimen.identity.pages.error import error_page
+from kaimen.identity.visit import Visit, see_other
+from kaimen.store.types import utcnow
+
+DECISIONS = ("approve", "deny")
+
+
+class ConsentStep:
+    def __init__(self, flow: Flow, interactions: Interactions) -> None:
+        self.flow = flow
+        self.interactions = interactions
+
+    async def page(self, visit: Visit, error: str | None = None) -> Page:
+        summary = await self.flow.describe(visit.login.request_id)
+        return consent_page(
+            visit.locale,
+            visit.login.csrf,
+            summary,
+            error=error,
+            chosen_accounts=set(visit.many("account_id")),
+            chosen_debtor=visit.one("debtor_account_id") or None,
+        )
+
+    async def _again(self, visit: Visit, message_key: str) -> Response:
+        page = await self.page(visit, text(visit.locale, message_key))
+        return page_response(dataclasses.replace(page, status=400))
+
+    def _choice_error(self, visit: Visit, summary: Any) -> str | None:
+        """The message key of what is wrong with the chosen accounts, or None."""
+        offered = {c.account_id for c in account_choices(field_of(summary, "accounts"))}
+        chosen = set(visit.many("account_id"))
+        if not chosen <= offered or (offered and not chosen):
+            return "error.accounts"
+        debtors = {c.account_id for c in account_choices(field_of(summary, "debtor_accounts"))}
+        debtor = visit.one("debtor_account_id")
+        if (debtors and debtor not in debtors) or (debtor and not debtors):
+            return "error.debtor"
+        return None
+
+    async def submit(self, visit: Visit) -> Response:
+        decision = visit.one("decision")
+        if decision not in DECISIONS:
+            return await self._again(visit, "error.decision")
+        approved = decision == "approve"
+        login = visit.login
+        if approved:
+            problem = self._choice_error(visit, await self.flow.describe(login.request_id))
+            if problem:
+                return await self._again(visit, problem)
+        if not await self.interactions.advance(login, STEP_DONE):
+            return page_response(error_page(visit.locale, "error.session", 400))
+        assert login.customer_id is not None
+        location = await self.flow.finish(
+            request_id=login.request_id,
+            customer_id=login.customer_id,
+            amr=login.amr,
+            acr=ACR_SCA,
+            auth_time=login.auth_time or utcnow(),
+            approved=approved,
+            consent={
+                "account_ids": sorted(set(visit.many("account_id"))) if approved else [],
+                "debtor_account_id": (visit.one("debtor_account_id") or None) if approved else None,
+            },
+        )
+        response = see_other(location)
+        self.interactions.clear_cookie(response)
+        return response

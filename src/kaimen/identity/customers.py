@@ -1,0 +1,244 @@
+"""The bank's customers: create them, check their password and one-time code, lock and unlock them.
+
+Login is two steps and the counters see both: a wrong password, code or passkey is one failure of the
+customer (kaimen.identity.throttle); the counters are reset only when the second factor succeeds, so
+knowing the password never buys more guesses at the code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from kaimen.authz.sealing import Sealer
+from kaimen.identity import totp
+from kaimen.identity.password import Passwords
+from kaimen.identity.throttle import IpThrottle, lock_duration
+from kaimen.settings import Settings
+from kaimen.store.db import Database
+from kaimen.store.identity_models import Customer
+from kaimen.store.types import utcnow
+
+Reason = Literal["invalid", "locked", "throttled"]
+_USERNAME = re.compile(r"^[^\x00-\x20\x7f]{1,100}$")
+
+
+class CustomerError(Exception):
+    """An operator's request about customers could not be carried out (message says why)."""
+
+
+class LoginRefused(Exception):
+    """A login attempt was refused. ``invalid``: wrong username, password, code or passkey (never says
+    which); ``locked``: too many failures, wait ``retry_after`` seconds; ``throttled``: too many
+    attempts from this address."""
+
+    def __init__(self, reason: Reason, retry_after: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason: Reason = reason
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerView:
+    id: str
+    username: str
+    display_name: str
+    failed_logins: int
+    locks: int
+    locked_until: datetime | None
+    created_at: datetime
+
+
+def _view(row: Customer) -> CustomerView:
+    return CustomerView(
+        row.id, row.username, row.display_name, row.failed_logins, row.locks, row.locked_until, row.created_at
+    )
+
+
+def totp_context(customer_id: str) -> str:
+    """Associated data of a sealed TOTP secret: it opens only in its own customer's row."""
+    return f"totp:{customer_id}"
+
+
+def _seconds_until(moment: datetime) -> int:
+    return max(1, int((moment - utcnow()).total_seconds() + 0.999))
+
+
+class Customers:
+    def __init__(
+        self,
+        db: Database,
+        sealer: Sealer,
+        settings: Settings,
+        *,
+        passwords: Passwords | None = None,
+        throttle: IpThrottle | None = None,
+    ) -> None:
+        self.db = db
+        self.sealer = sealer
+        self.max_failures = settings.oauth.max_login_failures
+        self.lock_seconds = settings.oauth.lock_seconds
+        self.passwords = passwords or Passwords()
+        self.throttle = throttle or IpThrottle(settings)
+
+    async def create(self, username: str, password: str, display_name: str | None = None) -> tuple[str, str]:
+        """A new customer; returns (customer id, TOTP secret in base32). The secret is shown once: only
+        its sealed form is stored."""
+        if not _USERNAME.match(username):
+            raise CustomerError("a username is 1 to 100 characters without spaces or control characters")
+        if not password:
+            raise CustomerError("the password must not be empty")
+        customer_id = "cus_" + secrets.token_hex(16)
+        secret = totp.new_secret()
+        row = Customer(
+            id=customer_id,
+            username=username,
+            display_name=display_name or username,
+            password_hash=await asyncio.to_thread(self.passwords.hash, password),
+            totp_sealed=self.sealer.seal(secret.encode(), totp_context(customer_id)),
+            totp_last_step=0,
+            failed_logins=0,
+            locks=0,
+        )
+        try:
+            async with self.db.write() as session:
+                session.add(row)
+        except IntegrityError:
+            raise CustomerError(f"username {username!r} is taken") from None
+        return customer_id, secret
+
+    async def get(self, customer_id: str) -> CustomerView | None:
+        async with self.db.read() as session:
+            row = await session.get(Customer, customer_id)
+        return _view(row) if row else None
+
+    async def list(self) -> list[CustomerView]:
+        async with self.db.read() as session:
+            rows = (await session.execute(select(Customer).order_by(Customer.username))).scalars()
+            return [_view(row) for row in rows]
+
+    async def verify_password(self, username: str, password: str, client_ip: str) -> str:
+        """The customer id when ``password`` is right; otherwise LoginRefused."""
+        await self.check_ip(client_ip)
+        async with self.db.read() as session:
+            row = (await session.execute(select(Customer).where(Customer.username == username))).scalar()
+        # Argon2 is deliberately slow (tens of ms): it runs in a thread, off the event loop.
+        if row is None:
+            await asyncio.to_thread(self.passwords.verify_dummy, password)
+            raise LoginRefused("invalid")
+        right = await asyncio.to_thread(self.passwords.verify, row.password_hash, password)
+        self._refuse_if_locked(row)
+        if not right:
+            raise await self.record_failure(row.id)
+        if self.passwords.needs_rehash(row.password_hash):  # the operator raised the Argon2 costs
+            fresh = await asyncio.to_thread(self.passwords.hash, password)
+            async with self.db.write() as session:
+                await session.execute(
+                    update(Customer).where(Customer.id == row.id).values(password_hash=fresh)
+                )
+        return row.id
+
+    async def check_ip(self, client_ip: str) -> None:
+        verdict = await self.throttle.attempt(client_ip)
+        if not verdict.allowed:
+            raise LoginRefused("throttled", verdict.retry_after)
+
+    async def check_second_factor(self, customer_id: str, client_ip: str) -> None:
+        """Before a code or passkey is checked: the address is not throttled, the customer not locked."""
+        await self.check_ip(client_ip)
+        async with self.db.read() as session:
+            row = await session.get(Customer, customer_id)
+        if row is None:
+            raise LoginRefused("invalid")
+        self._refuse_if_locked(row)
+
+    def _refuse_if_locked(self, row: Customer) -> None:
+        if row.locked_until is not None and row.locked_until > utcnow():
+            raise LoginRefused("locked", _seconds_until(row.locked_until))
+
+    async def record_failure(self, customer_id: str) -> LoginRefused:
+        """Count one failure; the ``max_login_failures``-th locks the customer, each lock twice as long as
+        the one before. The row is locked for the update, so concurrent failures are all counted.
+        Returns the refusal to raise: ``invalid``, or ``locked`` when this failure locked the customer."""
+        async with self.db.write() as session:
+            row = (
+                await session.execute(select(Customer).where(Customer.id == customer_id).with_for_update())
+            ).scalar_one()
+            row.failed_logins += 1
+            if row.failed_logins < self.max_failures:
+                refusal = LoginRefused("invalid")
+            else:
+                row.locked_until = utcnow() + lock_duration(self.lock_seconds, row.locks)
+                row.locks += 1
+                row.failed_logins = 0
+                refusal = LoginRefused("locked", _seconds_until(row.locked_until))
+        return refusal
+
+    async def record_success(self, customer_id: str) -> None:
+        """Both factors passed: the failure count and the back-off start again."""
+        async with self.db.write() as session:
+            await session.execute(
+                update(Customer)
+                .where(Customer.id == customer_id)
+                .values(failed_logins=0, locks=0, locked_until=None)
+            )
+
+    async def verify_totp(self, customer_id: str, code: str) -> bool:
+        """RFC 6238 with each time step usable once: the matched step is recorded with a conditional
+        UPDATE that succeeds only for a step later than the last one accepted, so of two workers
+        checking the same code at once exactly one wins."""
+        async with self.db.read() as session:
+            row = await session.get(Customer, customer_id)
+        if row is None or row.totp_sealed is None:
+            return False
+        secret = self.sealer.open(row.totp_sealed, totp_context(customer_id)).decode()
+        step = totp.matching_step(secret, code)
+        if step is None:
+            return False
+        async with self.db.write() as session:
+            result = await session.execute(
+                update(Customer)
+                .where(Customer.id == customer_id, Customer.totp_last_step < step)
+                .values(totp_last_step=step)
+            )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def reset_password(self, username: str, password: str) -> None:
+        """Set a new password (operator and demo path); CustomerError for an unknown username."""
+        if not password:
+            raise CustomerError("the password must not be empty")
+        fresh = await asyncio.to_thread(self.passwords.hash, password)
+        async with self.db.write() as session:
+            result = await session.execute(
+                update(Customer).where(Customer.username == username).values(password_hash=fresh)
+            )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            raise CustomerError(f"no customer named {username!r}")
+
+    async def totp_secret(self, customer_id: str) -> str:
+        """The customer's TOTP secret, unsealed (the sandbox demo hands it out in its credentials file)."""
+        async with self.db.read() as session:
+            row = await session.get(Customer, customer_id)
+        if row is None or row.totp_sealed is None:
+            raise CustomerError(f"no TOTP secret for customer {customer_id!r}")
+        return self.sealer.open(row.totp_sealed, totp_context(customer_id)).decode()
+
+    async def unlock(self, username: str) -> bool:
+        """Clear the lock and the counters (``kaimen customers unlock``); False for an unknown username."""
+        async with self.db.write() as session:
+            result = await session.execute(
+                update(Customer)
+                .where(Customer.username == username)
+                .values(failed_logins=0, locks=0, locked_until=None)
+            )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def close(self) -> None:
+        await self.throttle.close()

@@ -1,0 +1,149 @@
+"""Page texts in English and Traditional Chinese, chosen by ``Accept-Language`` (RFC 9110 §12.5.4).
+
+English is the default; ``zh-TW``, ``zh-HK``, ``zh-MO`` and any ``zh-Hant`` tag choose Traditional
+Chinese. Protocol ``error_description`` values are never translated (RFC 6749 §5.2): only page text is.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Locale = Literal["en", "zh-Hant"]
+HTML_LANG: dict[Locale, str] = {"en": "en", "zh-Hant": "zh-Hant-TW"}
+_TRADITIONAL_REGIONS = ("tw", "hk", "mo")
+
+
+def _locale_of(tag: str) -> Locale | None:
+    parts = tag.lower().split("-")
+    if parts[0] == "en":
+        return "en"
+    if parts[0] == "zh" and ("hant" in parts[1:] or any(p in _TRADITIONAL_REGIONS for p in parts[1:])):
+        return "zh-Hant"
+    return None
+
+
+def negotiate(accept_language: str | None) -> Locale:
+    """The supported locale the client prefers most (by q-value, then order); English otherwise."""
+    ranked: list[tuple[float, int, str]] = []
+    for index, item in enumerate((accept_language or "").split(",")[:32]):
+        tag, _, params = item.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if tag and quality > 0:
+            ranked.append((-quality, index, tag.strip()))
+    for _, _, tag in sorted(ranked):
+        locale = _locale_of(tag)
+        if locale is not None:
+            return locale
+    return "en"
+
+
+TEXTS: dict[str, dict[Locale, str]] = {
+    "bank": {"en": "Kaimen Bank", "zh-Hant": "開門銀行"},
+    "login.title": {"en": "Log in to your bank", "zh-Hant": "登入您的銀行"},
+    "login.intro": {
+        "en": "{client} sent you here. Log in to continue; your password is never shared with {client}.",
+        "zh-Hant": "{client} 將您轉至此處。請登入以繼續；您的密碼絕不會提供給 {client}。",
+    },
+    "login.username": {"en": "Username", "zh-Hant": "使用者名稱"},
+    "login.password": {"en": "Password", "zh-Hant": "密碼"},
+    "continue": {"en": "Continue", "zh-Hant": "繼續"},
+    "sca.title": {"en": "Confirm it is you", "zh-Hant": "確認您的身分"},
+    "sca.otp": {
+        "en": "One-time code from your authenticator app (6 digits)",
+        "zh-Hant": "驗證器 App 上的一次性密碼（6 位數字）",
+    },
+    "sca.or": {"en": "Or", "zh-Hant": "或"},
+    "sca.passkey": {"en": "Use a passkey", "zh-Hant": "使用通行金鑰"},
+    "sca.passkey_failed": {
+        "en": "The passkey could not be used. Try again, or enter a one-time code.",
+        "zh-Hant": "無法使用通行金鑰。請再試一次，或輸入一次性密碼。",
+    },
+    "consent.title": {"en": "{client} asks for your permission", "zh-Hant": "{client} 請求您的授權"},
+    "consent.intro": {"en": "{client} would like to:", "zh-Hant": "{client} 希望能夠："},
+    "scope.openid": {
+        "en": "Know that it is you, by an identifier that is not your bank username.",
+        "zh-Hant": "確認是您本人（使用的識別碼並非您的網路銀行使用者名稱）。",
+    },
+    "scope.accounts": {
+        "en": "See information about the accounts you choose: details, balances and transactions.",
+        "zh-Hant": "查看您所選帳戶的資訊：帳戶資料、餘額與交易明細。",
+    },
+    "scope.payments": {
+        "en": "Make a payment from your account, for the amount and to the payee you approve.",
+        "zh-Hant": "依您核准的金額與收款人，從您的帳戶付款。",
+    },
+    "scope.fundsconfirmations": {
+        "en": "Ask whether your account has enough money for a payment. It learns only yes or no.",
+        "zh-Hant": "詢問您的帳戶是否有足夠款項支付一筆付款，只會得知「是」或「否」。",
+    },
+    "scope.other": {"en": "Other access: {scope}", "zh-Hant": "其他存取權限：{scope}"},
+    "consent.reference": {"en": "Consent reference", "zh-Hant": "授權編號"},
+    "consent.accounts": {"en": "Accounts to share", "zh-Hant": "要分享的帳戶"},
+    "consent.debtor": {"en": "Pay from", "zh-Hant": "付款帳戶"},
+    "consent.details": {"en": "What is asked for", "zh-Hant": "請求的內容"},
+    "consent.note": {
+        "en": "You can withdraw this permission at any time from your bank.",
+        "zh-Hant": "您可以隨時透過本行撤銷此授權。",
+    },
+    "consent.approve": {"en": "Allow", "zh-Hant": "同意"},
+    "consent.deny": {"en": "Deny", "zh-Hant": "拒絕"},
+    "signed_in": {"en": "Logged in as {name}", "zh-Hant": "已登入：{name}"},
+    "error.title": {"en": "This login cannot continue", "zh-Hant": "無法繼續登入"},
+    "error.invalid": {
+        "en": "The username or password is not right.",
+        "zh-Hant": "使用者名稱或密碼不正確。",
+    },
+    "error.code": {
+        "en": "That code is not right, or it was already used. Wait for the next code and try again.",
+        "zh-Hant": "此驗證碼不正確或已被使用。請等待下一組驗證碼後再試一次。",
+    },
+    "error.passkey": {
+        "en": "The passkey could not be verified. Try again, or enter a one-time code.",
+        "zh-Hant": "無法驗證通行金鑰。請再試一次，或輸入一次性密碼。",
+    },
+    "error.locked": {
+        "en": "Too many failed attempts: your login is locked. Try again in {minutes} minute(s), "
+        "or contact the bank.",
+        "zh-Hant": "嘗試失敗次數過多，您的登入已被鎖定。請於 {minutes} 分鐘後再試，或聯絡本行。",
+    },
+    "error.throttled": {
+        "en": "Too many attempts from your network. Wait {seconds} seconds and try again.",
+        "zh-Hant": "來自您網路的嘗試次數過多。請等待 {seconds} 秒後再試。",
+    },
+    "error.csrf": {
+        "en": "This form is out of date. Please submit it again.",
+        "zh-Hant": "此表單已失效，請重新送出。",
+    },
+    "error.missing": {"en": "Please fill in every field.", "zh-Hant": "請填寫所有欄位。"},
+    "error.decision": {"en": "Choose Allow or Deny.", "zh-Hant": "請選擇「同意」或「拒絕」。"},
+    "error.accounts": {
+        "en": "Choose at least one of the accounts listed.",
+        "zh-Hant": "請從列出的帳戶中至少選擇一個。",
+    },
+    "error.debtor": {
+        "en": "Choose one of the accounts listed to pay from.",
+        "zh-Hant": "請從列出的帳戶中選擇付款帳戶。",
+    },
+    "error.session": {
+        "en": "Your login session has expired or was not found. Go back to the application you came "
+        "from and start again.",
+        "zh-Hant": "您的登入工作階段已過期或不存在。請返回原本的應用程式並重新開始。",
+    },
+    "error.server": {
+        "en": "Something went wrong on our side. Go back to the application and try again.",
+        "zh-Hant": "系統發生錯誤。請返回原本的應用程式再試一次。",
+    },
+}
+
+
+def text(locale: Locale, key: str, **values: object) -> str:
+    """The text of ``key`` in ``locale`` with ``values`` filled in (plain text: the page escapes it)."""
+    template = TEXTS[key][locale]
+    return template.format(**values) if values else template

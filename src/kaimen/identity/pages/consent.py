@@ -1,0 +1,97 @@
+"""The consent page: names the TPP, says in plain words what it asks for, lets the customer choose
+accounts (checkboxes ``account_id``) and the account to pay from (radios ``debtor_account_id``), and
+answers ``decision=approve`` or ``decision=deny`` (DESIGN.md sandbox contract).
+
+The page shows whatever the authorization flow's summary carries: ``client_name``, ``scopes``,
+``intent_id``, and, once the accounts and payments issues fill them, ``accounts`` and
+``debtor_accounts`` (items with ``account_id`` and a ``label``, as mappings or objects).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+
+from kaimen.identity.i18n import TEXTS, Locale, text
+from kaimen.identity.pages.base import Page, button, error_block, form
+
+CONSENT_PATH = "/login/consent"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountChoice:
+    account_id: str
+    label: str
+
+
+def field_of(item: Any, name: str) -> Any:
+    return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
+
+
+def account_choices(items: Iterable[Any] | None) -> list[AccountChoice]:
+    choices = []
+    for item in items or ():
+        account_id = field_of(item, "account_id")
+        if account_id:
+            label = field_of(item, "label") or field_of(item, "identification") or account_id
+            choices.append(AccountChoice(str(account_id), str(label)))
+    return choices
+
+
+def scope_lines(locale: Locale, scopes: Iterable[str]) -> list[str]:
+    lines = []
+    for scope in scopes:
+        key = f"scope.{scope}"
+        lines.append(text(locale, key) if key in TEXTS else text(locale, "scope.other", scope=scope))
+    return lines
+
+
+def _choice_list(name: str, kind: str, choices: list[AccountChoice], chosen: set[str]) -> str:
+    items = []
+    for index, choice in enumerate(choices):
+        field_id = f"{name}-{index}"
+        checked = " checked" if choice.account_id in chosen else ""
+        value = escape(choice.account_id)
+        items.append(
+            f'<li><input type="{kind}" id="{field_id}" name="{name}" value="{value}"{checked}>'
+            f' <label for="{field_id}">{escape(choice.label)}</label></li>'
+        )
+    return f"<ul>{''.join(items)}</ul>"
+
+
+def consent_page(
+    locale: Locale,
+    csrf: str,
+    summary: Any,
+    *,
+    error: str | None = None,
+    chosen_accounts: set[str] | None = None,
+    chosen_debtor: str | None = None,
+) -> Page:
+    client = str(summary.client_name)
+    wants = "".join(f"<li>{escape(line)}</li>" for line in scope_lines(locale, summary.scopes))
+    parts = [f"<p>{escape(text(locale, 'consent.intro', client=client))}</p><ul>{wants}</ul>"]
+    if summary.intent_id:
+        parts.append(
+            f"<p>{escape(text(locale, 'consent.reference'))}: <code>{escape(summary.intent_id)}</code></p>"
+        )
+    fields = []
+    accounts = account_choices(field_of(summary, "accounts"))
+    if accounts:
+        fields.append(f"<fieldset><legend>{escape(text(locale, 'consent.accounts'))}</legend>")
+        fields.append(
+            _choice_list("account_id", "checkbox", accounts, chosen_accounts or set()) + "</fieldset>"
+        )
+    debtors = account_choices(field_of(summary, "debtor_accounts"))
+    if debtors:
+        fields.append(f"<fieldset><legend>{escape(text(locale, 'consent.debtor'))}</legend>")
+        chosen = {chosen_debtor} if chosen_debtor else set()
+        fields.append(_choice_list("debtor_account_id", "radio", debtors, chosen) + "</fieldset>")
+    fields.append(f'<p class="note">{escape(text(locale, "consent.note"))}</p>')
+    fields.append(button(text(locale, "consent.approve"), name="decision", value="approve"))
+    fields.append(button(text(locale, "consent.deny"), name="decision", value="deny"))
+    body = "".join(parts) + error_block(error) + form(CONSENT_PATH, csrf, fields)
+    # form-action stays open: the answer to this form redirects to the client's redirect URI.
+    return Page(locale, text(locale, "consent.title", client=client), body, form_action_self=False)

@@ -1,0 +1,204 @@
+"""Passkeys (WebAuthn, through py_webauthn) as the second factor of login.
+
+- Relying party id: the host of the public base URL ("localhost" in the sandbox); expected origin: the
+  public base URL itself. A response signed for another RP id or made on another origin is refused
+  (WebAuthn Level 3 §7.2 steps 13 and 15).
+- Authentication challenges are single-use and bound to the login session without any extra table:
+  the challenge *is* an AES-GCM sealed record of its expiry, sealed with the session id as associated
+  data (kaimen.authz.sealing), so only a challenge issued for this session opens; it is then spent in
+  the shared one-time store (kaimen.authz.once) so it works once across every worker.
+- Signature counter (WebAuthn §7.2 step 21): the stored count is raised with a conditional UPDATE that
+  succeeds only for a larger count, so a cloned authenticator or a replay cannot pass twice.
+- Registration (for the customer dashboard and the tests): the caller keeps the challenge it was
+  given and hands it back; it too is spent once.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import struct
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography.exceptions import InvalidTag
+from sqlalchemy import or_, select, update
+from webauthn import (
+    generate_authentication_options,
+    generate_registration_options,
+    options_to_json,
+    verify_authentication_response,
+    verify_registration_response,
+)
+from webauthn.helpers import parse_authentication_credential_json, parse_client_data_json
+from webauthn.helpers.exceptions import WebAuthnException
+from webauthn.helpers.structs import (
+    AuthenticatorSelectionCriteria,
+    CredentialDeviceType,
+    PublicKeyCredentialDescriptor,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+from kaimen.authz.once import OnceStore
+from kaimen.authz.sealing import Sealer
+from kaimen.settings import Settings
+from kaimen.store.db import Database
+from kaimen.store.identity_models import Passkey
+
+CHALLENGE_SECONDS = 300
+RP_NAME = "Kaimen"
+
+
+class PasskeyRefused(Exception):
+    """The passkey response was not accepted (the message is for logs, never for the page)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationStart:
+    options_json: str  # for navigator.credentials.create()
+    challenge: bytes  # the caller keeps it and hands it back to finish_registration
+
+
+@dataclass(frozen=True, slots=True)
+class PasskeyUsed:
+    passkey_id: str
+    synced: bool  # a multi-device (synced) credential: RFC 8176 "swk" rather than "hwk"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+class Passkeys:
+    def __init__(self, db: Database, sealer: Sealer, once: OnceStore, settings: Settings) -> None:
+        self.db = db
+        self.sealer = sealer
+        self.once = once
+        self.origin = settings.public_base_url
+        self.rp_id = urlsplit(settings.public_base_url).hostname or "localhost"
+
+    async def _credentials(self, customer_id: str) -> list[Passkey]:
+        async with self.db.read() as session:
+            rows = await session.execute(select(Passkey).where(Passkey.customer_id == customer_id))
+            return list(rows.scalars())
+
+    async def has_passkey(self, customer_id: str) -> bool:
+        return bool(await self._credentials(customer_id))
+
+    # --- registration ---
+
+    async def begin_registration(
+        self, customer_id: str, username: str, display_name: str
+    ) -> RegistrationStart:
+        existing = await self._credentials(customer_id)
+        options = generate_registration_options(
+            rp_id=self.rp_id,
+            rp_name=RP_NAME,
+            user_name=username,
+            user_id=customer_id.encode(),
+            user_display_name=display_name,
+            exclude_credentials=[PublicKeyCredentialDescriptor(id=row.credential_id) for row in existing],
+            authenticator_selection=AuthenticatorSelectionCriteria(
+                resident_key=ResidentKeyRequirement.PREFERRED,
+                user_verification=UserVerificationRequirement.PREFERRED,
+            ),
+        )
+        return RegistrationStart(options_to_json(options), options.challenge)
+
+    async def finish_registration(
+        self, customer_id: str, credential: str | dict[str, Any], challenge: bytes
+    ) -> str:
+        try:
+            verified = verify_registration_response(
+                credential=credential,
+                expected_challenge=challenge,
+                expected_rp_id=self.rp_id,
+                expected_origin=self.origin,
+            )
+        except WebAuthnException as exc:
+            raise PasskeyRefused(str(exc)) from None
+        if not await self.once.use("webauthn-register", _b64(challenge), CHALLENGE_SECONDS):
+            raise PasskeyRefused("registration challenge already used")
+        passkey_id = "pk_" + secrets.token_hex(16)
+        async with self.db.write() as session:
+            session.add(
+                Passkey(
+                    id=passkey_id,
+                    customer_id=customer_id,
+                    credential_id=verified.credential_id,
+                    public_key=verified.credential_public_key,
+                    sign_count=verified.sign_count,
+                )
+            )
+        return passkey_id
+
+    # --- authentication (second factor) ---
+
+    def _seal_challenge(self, session_id: str) -> bytes:
+        expires = int(time.time()) + CHALLENGE_SECONDS
+        return self.sealer.seal(struct.pack(">Q", expires), f"webauthn:{session_id}")
+
+    def _open_challenge(self, challenge: bytes, session_id: str) -> None:
+        try:
+            (expires,) = struct.unpack(">Q", self.sealer.open(challenge, f"webauthn:{session_id}"))
+        except (InvalidTag, ValueError, struct.error):
+            raise PasskeyRefused("challenge not issued for this login session") from None
+        if expires < time.time():
+            raise PasskeyRefused("challenge expired")
+
+    async def authentication_options(self, customer_id: str, session_id: str) -> str | None:
+        """Options for navigator.credentials.get(), or None when the customer has no passkey."""
+        existing = await self._credentials(customer_id)
+        if not existing:
+            return None
+        options = generate_authentication_options(
+            rp_id=self.rp_id,
+            challenge=self._seal_challenge(session_id),
+            timeout=CHALLENGE_SECONDS * 1000,
+            allow_credentials=[PublicKeyCredentialDescriptor(id=row.credential_id) for row in existing],
+            user_verification=UserVerificationRequirement.PREFERRED,
+        )
+        return options_to_json(options)
+
+    async def authenticate(self, customer_id: str, session_id: str, credential_json: str) -> PasskeyUsed:
+        """Check one navigator.credentials.get() response; PasskeyRefused unless every check passes."""
+        try:
+            credential = parse_authentication_credential_json(credential_json)
+            challenge = parse_client_data_json(credential.response.client_data_json).challenge
+        except (WebAuthnException, ValueError, TypeError):
+            raise PasskeyRefused("malformed credential") from None
+        self._open_challenge(challenge, session_id)
+        row = next(
+            (r for r in await self._credentials(customer_id) if r.credential_id == credential.raw_id), None
+        )
+        if row is None:
+            raise PasskeyRefused("not a passkey of this customer")
+        try:
+            verified = verify_authentication_response(
+                credential=credential,
+                expected_challenge=challenge,
+                expected_rp_id=self.rp_id,
+                expected_origin=self.origin,
+                credential_public_key=row.public_key,
+                credential_current_sign_count=row.sign_count,
+            )
+        except WebAuthnException as exc:
+            raise PasskeyRefused(str(exc)) from None
+        if not await self.once.use("webauthn", _b64(challenge), CHALLENGE_SECONDS):
+            raise PasskeyRefused("challenge already used")
+        await self._advance_count(row.id, verified.new_sign_count)
+        return PasskeyUsed(row.id, verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE)
+
+    async def _advance_count(self, passkey_id: str, new_count: int) -> None:
+        """WebAuthn §7.2 step 21: a non-zero counter must grow; an authenticator that keeps none reports 0."""
+        grows = Passkey.sign_count < new_count
+        allowed = or_(grows, Passkey.sign_count == 0) if new_count == 0 else grows
+        async with self.db.write() as session:
+            result = await session.execute(
+                update(Passkey).where(Passkey.id == passkey_id, allowed).values(sign_count=new_count)
+            )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            raise PasskeyRefused("signature counter did not increase")

@@ -1,0 +1,72 @@
+"""The login pages in the real application (issue 3, item 5): /oauth2/authorize hands over to them, the
+customer logs in with password and one-time code through the gateway, approves or denies, and the
+client gets its code (or access_denied) with state and iss, and redeems the code."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from kaimen.identity import totp
+from kaimen.settings import Settings
+from tests.authz_flow_support import AUTHORIZE, ISSUER, Harness, Pkce, Tpp, harness, query_of
+from tests.identity_support import PASSWORD, csrf_of
+
+
+@pytest.fixture
+async def h(make_settings: Callable[..., Settings], database_url: str) -> AsyncIterator[Harness]:
+    async with harness(make_settings(database_url=database_url)) as flow:
+        yield flow
+
+
+async def _walk_to_consent(h: Harness, secret: str, pkce: Pkce, state: str) -> tuple[Tpp, str]:
+    """PAR, authorize, login, code; returns the client and the consent page's CSRF token."""
+    tpp = await h.tpp()
+    request_uri = await h.pushed(tpp, pkce, state=state)
+    authorize = await h.http.get(AUTHORIZE, params={"client_id": tpp.client_id, "request_uri": request_uri})
+    assert (authorize.status_code, authorize.headers["location"]) == (303, ISSUER + "/login")
+    page = await h.http.get("/login")
+    assert page.status_code == 200 and "App 1" in page.text
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert "nonce-" in page.headers["content-security-policy"]  # the page's own CSP, not the gateway's
+    logged = await h.http.post(
+        "/login", data={"csrf": csrf_of(page), "username": "alice", "password": PASSWORD}
+    )
+    assert logged.status_code == 303, logged.text
+    second = await h.http.get(logged.headers["location"])
+    code = totp.code_at(secret, totp.current_step())
+    passed = await h.http.post("/login/otp", data={"csrf": csrf_of(second), "otp": code})
+    assert passed.status_code == 303, passed.text
+    consent = await h.http.get(passed.headers["location"])
+    assert consent.status_code == 200 and "App 1 asks for your permission" in consent.text
+    return tpp, csrf_of(consent)
+
+
+@pytest.fixture
+async def alice(h: Harness) -> tuple[str, str]:
+    customer_id, secret = await h.server.customers.create("alice", PASSWORD, "Alice Chen")
+    return customer_id, secret
+
+
+async def test_approve_gives_the_client_a_code_it_redeems(h: Harness, alice: tuple[str, str]) -> None:
+    pkce = Pkce()
+    tpp, csrf = await _walk_to_consent(h, alice[1], pkce, state="st-approve")
+    answer = await h.http.post("/login/consent", data={"csrf": csrf, "decision": "approve"})
+    assert answer.status_code == 303
+    query = query_of(answer.headers["location"])
+    assert query["state"] == "st-approve" and query["iss"] == ISSUER and query["code"]
+    [(_, event)] = [e for e in h.events if e[0] == "authorization.approved"]
+    assert event.customer_id == alice[0]
+    assert list(event.amr) == ["pwd", "otp"] and event.acr == "urn:openbanking:psd2:sca"
+    tokens = await h.redeem(tpp, query["code"], pkce)
+    assert tokens.status_code == 200, tokens.text
+    assert tokens.json()["token_type"] == "DPoP"
+
+
+async def test_deny_gives_the_client_access_denied(h: Harness, alice: tuple[str, str]) -> None:
+    _, csrf = await _walk_to_consent(h, alice[1], Pkce(), state="st-deny")
+    answer = await h.http.post("/login/consent", data={"csrf": csrf, "decision": "deny"})
+    assert answer.status_code == 303
+    query = query_of(answer.headers["location"])
+    assert query == {"error": "access_denied", "state": "st-deny", "iss": ISSUER}

@@ -1,0 +1,203 @@
+"""Passkeys as the second factor (issue 3, item 5), driven at the HTTP level by a software
+authenticator (soft-fido2): the happy path, and the refusals of a wrong or foreign challenge, a wrong
+origin or RP id, a replay and a counter that did not grow. RP id "localhost", origin the public base URL.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+from typing import Any
+
+import httpx
+import pytest
+from soft_fido2 import Fido2Authenticator
+
+from kaimen.identity.passkeys import PasskeyRefused
+from tests.identity_support import BASE, PASSWORD, World, browser, csrf_of, log_in, make_world, world
+
+__all__ = ["make_world", "world"]
+_OPTIONS = re.compile(r'<script type="application/json" id="passkey-options">(.*?)</script>', re.S)
+
+
+async def _enrolled(world: World) -> tuple[str, Fido2Authenticator]:
+    """Alice, with a passkey registered through the registration ceremony."""
+    customer_id, _ = await world.customers.create("alice", PASSWORD, "Alice Chen")
+    start = await world.passkeys.begin_registration(customer_id, "alice", "Alice Chen")
+    authenticator = Fido2Authenticator()
+    options = {**json.loads(start.options_json), "origin": BASE}
+    credential = authenticator.credential_create(options, atteStmtFmt="none")
+    await world.passkeys.finish_registration(customer_id, credential, start.challenge)
+    return customer_id, authenticator
+
+
+async def _second_factor_page(http: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
+    logged = await log_in(http, "alice")
+    assert logged.status_code == 303
+    page = await http.get("/login/otp")
+    found = _OPTIONS.search(page.text)
+    assert found, page.text
+    return csrf_of(page), json.loads(found.group(1))
+
+
+def _sign(authenticator: Fido2Authenticator, options: dict[str, Any], **override: Any) -> str:
+    return json.dumps(authenticator.credential_request({**options, "origin": BASE, **override}))
+
+
+async def test_passkey_as_second_factor_reaches_consent_with_amr_hwk(world: World) -> None:
+    _, authenticator = await _enrolled(world)
+    async with browser(world.app()) as http:
+        csrf, options = await _second_factor_page(http)
+        assert options["rpId"] == "localhost"
+        assert options["userVerification"] == "preferred"
+        answer = await http.post(
+            "/login/passkey", data={"csrf": csrf, "credential": _sign(authenticator, options)}
+        )
+        assert (answer.status_code, answer.headers["location"]) == (303, "/login/consent")
+        consent = await http.get("/login/consent")
+        await http.post("/login/consent", data={"csrf": csrf_of(consent), "decision": "approve"})
+    assert world.flow.finished[0]["amr"] == ["pwd", "hwk"]
+    assert world.flow.finished[0]["acr"] == "urn:openbanking:psd2:sca"
+
+
+async def test_second_factor_page_carries_the_script_under_the_csp_nonce(world: World) -> None:
+    await _enrolled(world)
+    async with browser(world.app()) as http:
+        await log_in(http, "alice")
+        page = await http.get("/login/otp")
+    nonce = re.search(r"script-src 'nonce-([^']+)'", page.headers["content-security-policy"])
+    assert nonce and f'<script nonce="{nonce.group(1)}">' in page.text
+    assert "navigator.credentials.get" in page.text
+    assert 'name="otp"' in page.text  # the one-time code still works without JavaScript
+
+
+async def test_no_passkey_no_script(world: World) -> None:
+    await world.customers.create("alice", PASSWORD)
+    async with browser(world.app()) as http:
+        await log_in(http, "alice")
+        page = await http.get("/login/otp")
+    assert "<script" not in page.text and 'name="otp"' in page.text
+
+
+async def _refused(world: World, http: httpx.AsyncClient, csrf: str, credential: str) -> None:
+    answer = await http.post("/login/passkey", data={"csrf": csrf, "credential": credential})
+    assert answer.status_code == 401
+    assert "The passkey could not be verified." in answer.text
+    assert world.flow.finished == []
+    assert world.events[-1][0] == "sca.failed"
+
+
+async def test_a_challenge_the_server_did_not_issue_is_refused(world: World) -> None:
+    _, authenticator = await _enrolled(world)
+    async with browser(world.app()) as http:
+        csrf, options = await _second_factor_page(http)
+        forged = base64.urlsafe_b64encode(secrets.token_bytes(37)).decode().rstrip("=")
+        await _refused(world, http, csrf, _sign(authenticator, options, challenge=forged))
+
+
+async def test_a_challenge_of_another_login_session_is_refused(world: World) -> None:
+    _, authenticator = await _enrolled(world)
+    async with browser(world.app()) as other:
+        _, foreign = await _second_factor_page(other)
+    async with browser(world.app()) as http:
+        csrf, _ = await _second_factor_page(http)
+        await _refused(world, http, csrf, _sign(authenticator, foreign))
+
+
+@pytest.mark.parametrize(
+    "override",
+    [{"origin": "http://evil.example:8000"}, {"origin": "https://localhost:8000"}, {"rpId": "evil.example"}],
+)
+async def test_wrong_origin_or_rp_id_is_refused(world: World, override: dict[str, str]) -> None:
+    _, authenticator = await _enrolled(world)
+    async with browser(world.app()) as http:
+        csrf, options = await _second_factor_page(http)
+        await _refused(world, http, csrf, _sign(authenticator, options, **override))
+
+
+async def test_a_counter_that_did_not_grow_is_refused(world: World) -> None:
+    customer_id, authenticator = await _enrolled(world)
+    earlier = json.loads(await world.passkeys.authentication_options(customer_id, "earlier") or "")
+    await world.passkeys.authenticate(customer_id, "earlier", _sign(authenticator, earlier))  # count 1 stored
+    async with browser(world.app()) as http:
+        csrf, options = await _second_factor_page(http)
+        authenticator.counter = 1  # a clone of the authenticator as it was before that use
+        await _refused(world, http, csrf, _sign(authenticator, options))
+
+
+async def test_another_customers_passkey_is_refused(world: World) -> None:
+    await _enrolled(world)
+    bob_id, _ = await world.customers.create("bob", PASSWORD)
+    start = await world.passkeys.begin_registration(bob_id, "bob", "Bob")
+    bobs = Fido2Authenticator()
+    await world.passkeys.finish_registration(
+        bob_id,
+        bobs.credential_create({**json.loads(start.options_json), "origin": BASE}, atteStmtFmt="none"),
+        start.challenge,
+    )
+    async with browser(world.app()) as http:
+        csrf, options = await _second_factor_page(http)
+        await _refused(world, http, csrf, _sign(bobs, options))
+
+
+async def test_malformed_credential_is_refused(world: World) -> None:
+    await _enrolled(world)
+    async with browser(world.app()) as http:
+        csrf, _ = await _second_factor_page(http)
+        await _refused(world, http, csrf, "{not json")
+
+
+async def test_an_assertion_is_used_once(world: World) -> None:
+    customer_id, authenticator = await _enrolled(world)
+    session_id = "s" * 64
+    options = json.loads(await world.passkeys.authentication_options(customer_id, session_id) or "")
+    credential = _sign(authenticator, options)
+    await world.passkeys.authenticate(customer_id, session_id, credential)
+    with pytest.raises(PasskeyRefused):
+        await world.passkeys.authenticate(customer_id, session_id, credential)
+
+
+async def test_a_challenge_is_used_once_even_with_a_fresh_signature(world: World) -> None:
+    customer_id, authenticator = await _enrolled(world)
+    options = json.loads(await world.passkeys.authentication_options(customer_id, "s1") or "")
+    await world.passkeys.authenticate(customer_id, "s1", _sign(authenticator, options))
+    with pytest.raises(PasskeyRefused, match="already used"):
+        await world.passkeys.authenticate(customer_id, "s1", _sign(authenticator, options))
+
+
+async def test_an_expired_challenge_is_refused(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import kaimen.identity.passkeys as module
+
+    customer_id, authenticator = await _enrolled(world)
+    options = json.loads(await world.passkeys.authentication_options(customer_id, "s1") or "")
+    later = module.time.time() + module.CHALLENGE_SECONDS + 1
+    monkeypatch.setattr(module.time, "time", lambda: later)
+    with pytest.raises(PasskeyRefused, match="expired"):
+        await world.passkeys.authenticate(customer_id, "s1", _sign(authenticator, options))
+
+
+async def test_registration_from_another_origin_or_a_reused_challenge_is_refused(world: World) -> None:
+    customer_id, _ = await world.customers.create("alice", PASSWORD)
+    start = await world.passkeys.begin_registration(customer_id, "alice", "Alice")
+    options = json.loads(start.options_json)
+    with pytest.raises(PasskeyRefused):
+        await world.passkeys.finish_registration(
+            customer_id,
+            Fido2Authenticator().credential_create(
+                {**options, "origin": "http://evil.example"}, atteStmtFmt="none"
+            ),
+            start.challenge,
+        )
+    await world.passkeys.finish_registration(
+        customer_id,
+        Fido2Authenticator().credential_create({**options, "origin": BASE}, atteStmtFmt="none"),
+        start.challenge,
+    )
+    with pytest.raises(PasskeyRefused, match="already used"):
+        await world.passkeys.finish_registration(
+            customer_id,
+            Fido2Authenticator().credential_create({**options, "origin": BASE}, atteStmtFmt="none"),
+            start.challenge,
+        )
