@@ -146,3 +146,15 @@ def test_keys_rotate_command_publishes_new_keys(tmp_path: Path) -> None:
     rows = json.loads(listed.output)
     assert sorted(r["alg"] for r in rows) == ["ES256", "PS256"]
     assert all(r["retired_at"] is None for r in rows)
+
+
+async def test_a_worker_with_another_secret_key_says_so(database_url: str) -> None:
+    from kaimen.authz.signing import SealingKeyMismatch
+
+    db = Database(database_url)
+    try:
+        await SigningKeys(db, Sealer(os.urandom(32))).ensure()
+        with pytest.raises(SealingKeyMismatch, match="KAIMEN_SECRET_KEY"):
+            await SigningKeys(db, Sealer(os.urandom(32))).load()
+    finally:
+        await db.dispose()

@@ -96,9 +96,16 @@ def test_demo_publishes_credentials_and_serves_every_refusal(demo: Demo) -> None
     assert creds["issuer"] == base
     assert creds["apis"]["opendata"] == f"{base}/open-banking"
     assert stat.S_IMODE(demo.creds.stat().st_mode) == 0o600
+    assert creds["discovery"] == f"{base}/.well-known/openid-configuration"
     assert len({t["tier"] for t in creds["tpps"]}) >= 2
     for t in creds["tpps"]:
-        assert set(t) == {"name", "tier", "api_key"}
+        assert set(t) == {"name", "tier", "api_key", "client_id", "private_jwk", "redirect_uris"}
+        jwk = t["private_jwk"]
+        assert jwk["kty"] == "RSA" and jwk["alg"] == "PS256" and jwk["kid"] and jwk["d"]
+        assert all(uri.startswith("http://localhost:") for uri in t["redirect_uris"])
+    assert len(creds["customers"]) == 3
+    for customer in creds["customers"]:
+        assert set(customer) == {"username", "password", "totp_secret"}
     partner, acquaintance = tpp(creds, "PARTNER"), tpp(creds, "ACQUAINTANCE")
     pca = creds["apis"]["opendata"] + "/v2.4/personal-current-accounts"
     bca = creds["apis"]["opendata"] + "/v2.4/business-current-accounts"
@@ -113,6 +120,9 @@ def test_demo_publishes_credentials_and_serves_every_refusal(demo: Demo) -> None
         etag = ok.headers["etag"]
         again = http.get(pca, headers={"x-api-key": acquaintance["api_key"], "if-none-match": etag})
         assert again.status_code == 304
+        meta = http.get(creds["discovery"]).json()
+        assert meta["issuer"] == base
+        assert meta["pushed_authorization_request_endpoint"] == f"{base}/oauth2/par"
 
 
 def test_demo_rerun_keeps_data_and_issues_fresh_keys(demo: Demo) -> None:
@@ -122,6 +132,11 @@ def test_demo_rerun_keeps_data_and_issues_fresh_keys(demo: Demo) -> None:
     old_key = tpp(first, "PARTNER")["api_key"]
     new_key = tpp(second, "PARTNER")["api_key"]
     assert old_key != new_key
+    # The OAuth clients stay, re-keyed; the customers stay, with fresh passwords and the same TOTP seed.
+    assert tpp(first, "PARTNER")["client_id"] == tpp(second, "PARTNER")["client_id"]
+    assert tpp(first, "PARTNER")["private_jwk"]["kid"] != tpp(second, "PARTNER")["private_jwk"]["kid"]
+    assert [c["totp_secret"] for c in first["customers"]] == [c["totp_secret"] for c in second["customers"]]
+    assert [c["password"] for c in first["customers"]] != [c["password"] for c in second["customers"]]
     assert [t["name"] for t in first["tpps"]] == [t["name"] for t in second["tpps"]]
     url = second["apis"]["opendata"] + "/v2.3/atms"
     with httpx.Client(timeout=10) as http:

@@ -176,9 +176,11 @@ def postgres_url() -> Iterator[str]:
 async def two_instances(
     postgres_url: str, make_settings: Callable[..., Settings], tmp_path: Path
 ) -> AsyncIterator[tuple[Any, Any]]:
-    """Two workers: two create_app on one PostgreSQL database, each with its lifespan running."""
-    first = create_app(make_settings(database_url=postgres_url, data_dir=tmp_path / "a"))
-    second = create_app(make_settings(database_url=postgres_url, data_dir=tmp_path / "b"))
+    """Two workers: two create_app on one PostgreSQL database, each with its lifespan running. Workers
+    of one deployment share KAIMEN_SECRET_KEY (production mode requires it)."""
+    shared = {"database_url": postgres_url, "secret_key": "S" * 43}
+    first = create_app(make_settings(**shared, data_dir=tmp_path / "a"))
+    second = create_app(make_settings(**shared, data_dir=tmp_path / "b"))
     async with lifespan(first), lifespan(second):
         yield first, second
 

@@ -23,6 +23,7 @@ from kaimen.gateway.apis import ApiTable
 from kaimen.gateway.boundary import ErrorBoundary, starlette_error_handler
 from kaimen.gateway.cache import ResponseCache
 from kaimen.gateway.clientip import ClientIpResolver
+from kaimen.gateway.dpop_auth import DpopAuth
 from kaimen.gateway.entry import Entry
 from kaimen.gateway.identify import Identify
 from kaimen.gateway.limits import RequestLimits
@@ -121,6 +122,7 @@ def create_app(settings: Settings) -> Any:
     app = ResponseCache(app, products=products)
     app = RateLimit(app, limiter=limiter, on_store_down=settings.redis_down, events=events)
     app = TierPolicy(app)
+    app = DpopAuth(app, tokens=authz.tokens, dpop=authz.dpop, clients=authz.clients)
     app = Identify(app, directory=directory)
     app = RequestLimits(app, limits=settings.limits)
     app = ErrorBoundary(app)

@@ -20,6 +20,18 @@ API_CALL_COMPLETED = "api.call.completed"
 TPP_REGISTRY_CHANGED = "tpp.registry.changed"
 PRODUCTS_REPLACED = "products.replaced"
 RATE_LIMIT_STORE_DOWN = "ratelimit.store.down"
+LOGIN_FAILED = "login.failed"  # wrong password, locked or throttled (kaimen.identity)
+SCA_FAILED = "sca.failed"  # wrong one-time code or passkey at the second factor
+# Authorization server (issue 3): the authorization flow and the token endpoint.
+AUTHORIZATION_APPROVED = "authorization.approved"
+AUTHORIZATION_DENIED = "authorization.denied"
+TOKEN_ISSUED = "token.issued"  # noqa: S105 (an event name; kaimen.authz.grants emits it)
+TOKEN_REFRESHED = "token.refreshed"  # noqa: S105 (an event name)
+TOKEN_REVOKED = "token.revoked"  # noqa: S105 (an event name; kaimen.authz.tokens emits it)
+# Clients (issue 3): dynamic registration and its management (kaimen.authz.register).
+CLIENT_REGISTERED = "client.registered"
+CLIENT_UPDATED = "client.updated"
+CLIENT_DELETED = "client.deleted"
 
 
 class EventBus:

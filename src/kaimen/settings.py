@@ -45,6 +45,10 @@ class ApiPolicy(BaseModel):
     default_app_rate: RateString = "600/minute"
     # Requests per client IP (anonymous callers of a PUBLIC API, and every caller as a second limit).
     ip_rate: RateString = "1200/minute"
+    # How callers identify themselves: an API key (Product API), or a DPoP-bound access token whose
+    # scope must hold every one of ``scopes`` (Account, Payment, Funds APIs; kaimen.gateway.dpop_auth).
+    auth: Literal["api_key", "dpop"] = "api_key"
+    scopes: list[str] = Field(default_factory=list)
 
     def rate_for(self, tier: Tier | None) -> str:
         if tier is None:
@@ -146,6 +150,8 @@ class Settings(BaseSettings):
     # The software-statement directory's public keys (a JWKS as JSON). In embedded mode Kaimen is its
     # own directory and keeps the directory key in the data dir when unset.
     directory_jwks: str | None = None
+    # The directory's issuer identifier: the ``iss`` every software statement must carry (RFC 7591 §2.3).
+    directory_issuer: str = "kaimen-sandbox-directory"
     # Set by ``kaimen demo``: where the worker writes the sandbox credentials file once it is bound.
     demo_credentials_out: Path | None = None
 

@@ -96,6 +96,13 @@ class InvalidRequestObject(OAuthError):
     error = "invalid_request_object"
 
 
+class RequestNotSupported(OAuthError):
+    """OIDC Core §3.1.2.6 request_not_supported: request objects (the ``request`` parameter) are not
+    supported (discovery says request_parameter_supported: false)."""
+
+    error = "request_not_supported"
+
+
 class InvalidDpopProof(OAuthError):
     """RFC 9449 §5/§7.1 invalid_dpop_proof."""
 

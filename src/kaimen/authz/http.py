@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -53,3 +55,22 @@ async def read_form(request: Request) -> dict[str, str]:
 def server_error(exc: BaseException) -> Response:
     log.error("oauth endpoint failed", exc_info=exc)
     return oauth_error_response(ServerError())
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def oauth_endpoint(handler: Handler) -> Handler:
+    """Wrap an endpoint so an OAuthError becomes its RFC 6749 §5.2 response and anything unexpected a
+    bare server_error (nothing about internals on the wire)."""
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except OAuthError as error:
+            return oauth_error_response(error)
+        except Exception as exc:
+            return server_error(exc)
+
+    return endpoint

@@ -8,18 +8,42 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 
 from kaimen.authz import endpoints
+from kaimen.authz.authorize import AuthorizeEndpoint
+from kaimen.authz.client_auth import ClientAuthenticator
+from kaimen.authz.clients import ClientRegistry
+from kaimen.authz.codes import AuthorizationCodes
+from kaimen.authz.directory import DirectoryKey
 from kaimen.authz.discovery import discovery_routes
+from kaimen.authz.dpop import DpopVerifier
+from kaimen.authz.flow import AuthorizationFlow
+from kaimen.authz.grants import AuthorizationCodeGrant, ClientCredentialsGrant, Grant, RefreshTokenGrant
+from kaimen.authz.id_token import IdTokens
+from kaimen.authz.introspect import IntrospectionEndpoint
 from kaimen.authz.once import OnceStore, build_once_store
+from kaimen.authz.par import ParEndpoint
+from kaimen.authz.pushed import PushedRequests
+from kaimen.authz.register import Registrar, registration_routes
+from kaimen.authz.revoke import RevocationEndpoint
 from kaimen.authz.sealing import Sealer, sealer_for
 from kaimen.authz.signing import SigningKeys
+from kaimen.authz.subject import PURPOSE as SUBJECT_PURPOSE
+from kaimen.authz.subject import PairwiseSubjects
+from kaimen.authz.token import TokenEndpoint
+from kaimen.authz.tokens import TokenService
+from kaimen.authz.userinfo import UserinfoEndpoint
 from kaimen.errors.render import Family
 from kaimen.gateway.apis import Api
+from kaimen.identity.customers import Customers
+from kaimen.identity.interactions import Interactions
+from kaimen.identity.passkeys import Passkeys
+from kaimen.identity.routes import LoginPages
 from kaimen.settings import Settings
 from kaimen.store.db import Database
 from kaimen.store.watch import Watcher
+from kaimen.tpp.registry import Registry
 
 
 class AuthorizationServer:
@@ -32,20 +56,98 @@ class AuthorizationServer:
         self.once: OnceStore = build_once_store(settings.redis_url, db)
         self.keys = SigningKeys(db, self.sealer, watcher)
         # --- F: clients, registration, client authentication ---
+        self.clients = ClientRegistry(db, settings, watcher=watcher)
+        self.client_auth = ClientAuthenticator(self.clients, self.once, settings)
+        self.directory = DirectoryKey.for_settings(settings)
+        self.registrar = Registrar(self.clients, Registry(db), self.directory, settings, events)
         # --- G: DPoP, tokens ---
+        self.dpop = DpopVerifier(self.once, settings, nonce_key=self.sealer.derive_key("dpop-nonce"))
+        self.tokens = TokenService(db, watcher, settings, events=events)
+        self.subjects = PairwiseSubjects(self.sealer.derive_key(SUBJECT_PURPOSE))
         # --- H: customers, interactions (pages) ---
+        self.customers = Customers(db, self.sealer, settings)
+        self.passkeys = Passkeys(db, self.sealer, self.once, settings)
+        self.interactions = Interactions(db, settings)
         # --- I: PAR, authorize, flow, token endpoint ---
+        self._build_flow(settings, db, events)
 
     async def start(self) -> None:
         await self.keys.ensure()
 
     async def stop(self) -> None:
         await self.once.close()
+        await self.customers.close()  # H: the login throttle's store
 
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = [*discovery_routes(self.issuer, self.keys)]
+        routes += registration_routes(self.registrar)  # F
         # --- F routes --- G routes --- H routes --- I routes ---
+        routes += LoginPages(
+            self.interactions, self.customers, self.passkeys, self.flow, self.events
+        ).routes()  # H
+        routes += self._token_routes()
+        routes += self._flow_routes()  # I
         return routes
+
+    def _build_flow(self, settings: Settings, db: Database, events: Any) -> None:
+        """I: pushed requests, codes, the flow the pages finish, the token endpoint and its grants."""
+        oauth = settings.oauth
+        self.pushed = PushedRequests(db, oauth.par_ttl_seconds)
+        self.codes = AuthorizationCodes(db, oauth.code_ttl_seconds)
+        self.flow = AuthorizationFlow(
+            db=db,
+            issuer=self.issuer,
+            clients=self.clients,
+            pushed=self.pushed,
+            codes=self.codes,
+            events=events,
+            session_ttl_seconds=oauth.login_session_ttl_seconds,
+        )
+        self.id_tokens = IdTokens(
+            issuer=self.issuer,
+            keys=self.keys,
+            clients=self.clients,
+            subjects=self.subjects,
+            ttl_seconds=oauth.access_token_ttl_seconds,
+        )
+        grants: dict[str, Grant] = {
+            "authorization_code": AuthorizationCodeGrant(
+                codes=self.codes,
+                tokens=self.tokens,
+                id_tokens=self.id_tokens,
+                events=events,
+                refresh_ttl_seconds=oauth.refresh_token_ttl_seconds,
+            ),
+            "refresh_token": RefreshTokenGrant(tokens=self.tokens, events=events),
+            "client_credentials": ClientCredentialsGrant(tokens=self.tokens, events=events),
+        }
+        self.par = ParEndpoint(client_auth=self.client_auth, dpop=self.dpop, pushed=self.pushed)
+        self.token = TokenEndpoint(client_auth=self.client_auth, dpop=self.dpop, grants=grants)
+
+    def _flow_routes(self) -> list[BaseRoute]:
+        authorize = AuthorizeEndpoint(
+            clients=self.clients, pushed=self.pushed, interactions=self.interactions
+        )
+        return [
+            Route(endpoints.PAR, self.par.handle, methods=["POST"]),
+            Route(endpoints.AUTHORIZE, authorize.handle, methods=["GET"]),
+            Route(endpoints.TOKEN, self.token.handle, methods=["POST"]),
+        ]
+
+    def _token_routes(self) -> list[BaseRoute]:
+        """G: introspection (RFC 7662), revocation (RFC 7009), userinfo (OIDC Core §5.3)."""
+        introspect = IntrospectionEndpoint(
+            client_auth=self.client_auth, tokens=self.tokens, issuer=self.issuer, subjects=self.subjects
+        )
+        revoke = RevocationEndpoint(client_auth=self.client_auth, tokens=self.tokens)
+        userinfo = UserinfoEndpoint(
+            tokens=self.tokens, dpop=self.dpop, clients=self.clients, subjects=self.subjects
+        )
+        return [
+            Route(endpoints.INTROSPECT, introspect.handle, methods=["POST"]),
+            Route(endpoints.REVOKE, revoke.handle, methods=["POST"]),
+            Route(endpoints.USERINFO, userinfo.handle, methods=["GET", "POST"]),
+        ]
 
 
 def authz_apis(settings: Settings) -> list[Api]:

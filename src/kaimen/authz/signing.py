@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeyParameters, KeySet, RSAKey
 from sqlalchemy import select, update
@@ -25,6 +26,10 @@ from kaimen.store.watch import Watcher, bump
 
 ALGORITHMS = ("PS256", "ES256")
 GENERATION = "signing_keys"
+
+
+class SealingKeyMismatch(RuntimeError):
+    """The stored signing keys cannot be opened with this deployment's secret key."""
 
 
 def _generate(alg: str, kid: str) -> RSAKey | ECKey:
@@ -86,7 +91,13 @@ class SigningKeys:
             rows = (await session.execute(select(SigningKey).order_by(SigningKey.created_at))).scalars().all()
         loaded = []
         for row in rows:
-            pem = self.sealer.open(row.private_sealed, f"signing-key:{row.kid}")
+            try:
+                pem = self.sealer.open(row.private_sealed, f"signing-key:{row.kid}")
+            except InvalidTag:
+                raise SealingKeyMismatch(
+                    f"signing key {row.kid} was sealed with another secret key: every worker of one "
+                    "deployment needs the same KAIMEN_SECRET_KEY"
+                ) from None
             parameters: KeyParameters = {"kid": row.kid, "alg": row.alg, "use": "sig"}
             key = (
                 RSAKey.import_key(pem, parameters)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
@@ -33,9 +34,13 @@ DEMO_API_TIERS = {
 def demo(ctx: click.Context, port: int, data_dir: Path, credentials_out: Path | None) -> None:
     """Seed the sandbox bank on the embedded default (SQLite, no services) and serve it."""
     from kaimen import server
+    from kaimen.authz.clients import ClientRegistry
+    from kaimen.authz.sealing import sealer_for
     from kaimen.demo import credentials
+    from kaimen.demo.customers import seed_customers
     from kaimen.demo.products import seed_products
     from kaimen.demo.tpps import seed_tpps
+    from kaimen.identity.customers import Customers
     from kaimen.store.db import Database
     from kaimen.store.migrate import upgrade
 
@@ -76,17 +81,22 @@ def demo(ctx: click.Context, port: int, data_dir: Path, credentials_out: Path | 
     data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.sqlalchemy_url)
 
-    async def seed() -> list[dict[str, str]]:
+    async def seed() -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
         db = Database(settings.sqlalchemy_url)
+        customers = Customers(db, sealer_for(settings), settings)
         try:
             await seed_products(db)
-            return await seed_tpps(db)
+            tpps = await seed_tpps(db, ClientRegistry(db, settings))
+            return tpps, await seed_customers(customers)
         finally:
+            await customers.close()
             await db.dispose()
 
-    tpps = asyncio.run(seed())
+    tpps, demo_customers = asyncio.run(seed())
     out.unlink(missing_ok=True)  # a stale file must not be mistaken for this run's
-    credentials.write_atomically(credentials.pending_path(data_dir), credentials.build(base_url, tpps))
+    credentials.write_atomically(
+        credentials.pending_path(data_dir), credentials.build(base_url, tpps, demo_customers)
+    )
     click.echo(f"Kaimen sandbox bank on {base_url} (data in {data_dir}); credentials -> {out}")
     server.run(
         factory="kaimen.demo.server:demo_app_from_env", host="127.0.0.1", port=port, workers=1, env=env

@@ -40,14 +40,16 @@ def db_upgrade(ctx: click.Context) -> None:
 
 
 def _register_subcommands() -> None:
-    from kaimen.cli import audit, demo, keys, products, serve, tpp
+    from kaimen.cli import audit, clients, customers, demo, keys, products, serve, tpp
 
     cli.add_command(tpp.tpp)
     cli.add_command(products.products)
     cli.add_command(audit.audit)
     cli.add_command(demo.demo)
     cli.add_command(serve.serve)
+    cli.add_command(customers.customers)
     cli.add_command(keys.keys)
+    cli.add_command(clients.clients)
 
 
 _register_subcommands()

@@ -34,9 +34,11 @@ def pending_path(data_dir: Path) -> Path:
     return data_dir / ".credentials.pending.json"
 
 
-def build(base_url: str, tpps: list[dict[str, Any]]) -> dict[str, Any]:
+def build(base_url: str, tpps: list[dict[str, Any]], customers: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "issuer": base_url,
+        "discovery": f"{base_url}/.well-known/openid-configuration",
         "apis": {"opendata": f"{base_url}/open-banking"},
         "tpps": tpps,
+        "customers": customers,
     }

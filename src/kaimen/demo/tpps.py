@@ -7,7 +7,10 @@ before: the credentials file always holds the only working demo keys.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from kaimen.authz.clients import ClientRegistry
+from kaimen.demo.oauth import seed_client
 from kaimen.store.db import Database
 from kaimen.tiers import Tier
 from kaimen.tpp.registry import ApplicationView, ContactView, Registry, ReviewStatus
@@ -40,11 +43,12 @@ DEMO_TPPS = (
 DEMO_KEY_LABEL = "kaimen demo"
 
 
-async def seed_tpps(db: Database) -> list[dict[str, str]]:
-    """Ensure the demo applications exist and are approved; return them with one fresh key each."""
+async def seed_tpps(db: Database, clients: ClientRegistry) -> list[dict[str, Any]]:
+    """Ensure the demo applications exist, are approved and are OAuth clients; return them with a fresh
+    API key and a fresh client signing key each."""
     registry = Registry(db)
     existing: dict[str, ApplicationView] = {app.name: app for app in await registry.list()}
-    out: list[dict[str, str]] = []
+    out: list[dict[str, Any]] = []
     for tpp in DEMO_TPPS:
         app = existing.get(tpp.name)
         if app is None:
@@ -59,5 +63,6 @@ async def seed_tpps(db: Database) -> list[dict[str, str]]:
             if key.label == DEMO_KEY_LABEL and key.revoked_at is None:
                 await registry.revoke_key(key.id)
         issued = await registry.create_key(app.id, label=DEMO_KEY_LABEL)
-        out.append({"name": app.name, "tier": str(app.tier), "api_key": issued.api_key})
+        client = await seed_client(clients, app.id, app.name)
+        out.append({"name": app.name, "tier": str(app.tier), "api_key": issued.api_key, **client})
     return out

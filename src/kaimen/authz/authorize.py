@@ -1,0 +1,102 @@
+"""The authorization endpoint (RFC 6749 §3.1), fed only by pushed requests (RFC 9126 §4).
+
+It reads ``client_id`` and ``request_uri`` and nothing else: every other query parameter is ignored
+and never overrides a pushed one (RFC 9101 §5: the server "MUST only use the parameters in the Request
+Object"; RFC 9126 §4 applies that to pushed requests). Until the request_uri is known to be valid the
+redirect URI is not trusted, so every refusal is an error page (HTML, 400), never a redirect
+(RFC 6749 §4.1.2.1: "the authorization server ... MUST NOT automatically redirect the user-agent to
+the invalid redirection URI"). A valid request goes to the customer's pages (identity/).
+"""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from kaimen.authz.ports import Clients, Interactions
+from kaimen.authz.pushed import PushedRequest, PushedRequests
+from kaimen.identity.i18n import Locale, negotiate
+from kaimen.identity.pages.base import Page, page_response
+
+log = logging.getLogger("kaimen.authz")
+
+# Page text only; nothing here is a protocol error_description.
+_TITLE: dict[Locale, str] = {"en": "Request refused", "zh-Hant": "請求被拒絕"}
+_REASONS: dict[str, dict[Locale, str]] = {
+    "missing": {
+        "en": "The request names no application or no pushed authorization request.",
+        "zh-Hant": "此請求缺少應用程式或推送的授權請求。",
+    },
+    "client": {
+        "en": "The application is unknown or not approved by the bank.",
+        "zh-Hant": "此應用程式不明或未獲銀行核准。",
+    },
+    "request_uri": {
+        "en": "This authorization request is unknown, has expired, was already used, or belongs to "
+        "another application.",
+        "zh-Hant": "此授權請求不明、已過期、已使用，或屬於其他應用程式。",
+    },
+    "duplicate": {"en": "A parameter was sent more than once.", "zh-Hant": "有參數重複傳送。"},
+    "server": {"en": "Something went wrong on our side.", "zh-Hant": "系統發生錯誤。"},
+}
+_AGAIN: dict[Locale, str] = {
+    "en": "Go back to the application you came from and start again.",
+    "zh-Hant": "請返回原本的應用程式並重新開始。",
+}
+
+
+class Refused(Exception):
+    def __init__(self, reason: str, status: int = 400) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+def error_page(request: Request, reason: str, status: int = 400) -> Response:
+    """The error page, in the customer's language (English or Traditional Chinese), never a redirect."""
+    locale = negotiate(request.headers.get("accept-language"))
+    body = f'<p class="error">{escape(_REASONS[reason][locale])}</p><p>{escape(_AGAIN[locale])}</p>'
+    return page_response(Page(locale, _TITLE[locale], body, status))
+
+
+class AuthorizeEndpoint:
+    def __init__(self, *, clients: Clients, pushed: PushedRequests, interactions: Interactions) -> None:
+        self.clients = clients
+        self.pushed = pushed
+        self.interactions = interactions
+
+    async def handle(self, request: Request) -> Response:
+        try:
+            pushed = await self.pushed_request(request)
+            return await self.start_interaction(pushed)
+        except Refused as refused:
+            return error_page(request, refused.reason, refused.status)
+        except Exception:
+            log.exception("authorization endpoint failed")
+            return error_page(request, "server", 500)
+
+    async def pushed_request(self, request: Request) -> PushedRequest:
+        """RFC 9126 §4: client_id and request_uri only; the request_uri must have been pushed by that
+        client, be unexpired and unused. The client must (still) be an approved one."""
+        query = request.query_params
+        if any(len(query.getlist(name)) > 1 for name in ("client_id", "request_uri")):
+            raise Refused("duplicate")  # RFC 6749 §3.1: "MUST NOT be included more than once"
+        client_id, request_uri = query.get("client_id"), query.get("request_uri")
+        if not client_id or not request_uri:
+            raise Refused("missing")
+        client = await self.clients.get(client_id)
+        if client is None or client.status != "approved":
+            raise Refused("client")
+        pushed = await self.pushed.usable(request_uri, client_id)
+        if pushed is None:
+            raise Refused("request_uri")
+        return pushed
+
+    async def start_interaction(self, pushed: PushedRequest) -> Response:
+        """Hand over to the login, SCA and consent pages: 303 to where they start."""
+        response = Response(status_code=303, headers={"cache-control": "no-store"})
+        response.headers["location"] = await self.interactions.start(pushed.id, response)
+        return response

@@ -1,0 +1,58 @@
+"""The pushed authorization request endpoint (RFC 9126 §2), the only way into the authorization
+endpoint (FAPI 2.0 §5.3.2.2: "shall require the use of pushed authorization requests").
+
+Pipeline: read the form -> authenticate the client (private_key_jwt) -> the request checks shared with
+the authorization endpoint (kaimen.authz.requests) -> the DPoP binding of the code -> store -> 201.
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from kaimen.authz import endpoints
+from kaimen.authz.dpop import single_proof
+from kaimen.authz.errors import InvalidDpopProof, InvalidRequest
+from kaimen.authz.http import json_response, oauth_endpoint, read_form
+from kaimen.authz.ports import ClientAuth, Dpop
+from kaimen.authz.pushed import PushedRequests
+from kaimen.authz.requests import validate
+
+# RFC 7638 SHA-256 thumbprint, base64url without padding: 43 characters.
+_JKT = re.compile(r"[A-Za-z0-9\-_]{43}")
+
+
+class ParEndpoint:
+    def __init__(self, *, client_auth: ClientAuth, dpop: Dpop, pushed: PushedRequests) -> None:
+        self.client_auth = client_auth
+        self.dpop = dpop
+        self.pushed = pushed
+        self.handle = oauth_endpoint(self._handle)
+
+    async def _handle(self, request: Request) -> Response:
+        form = await read_form(request)
+        client = await self.client_auth.authenticate(form, headers=request.headers)
+        params = validate(form, client)
+        jkt = await self.dpop_binding(request, form.get("dpop_jkt"))
+        request_uri = await self.pushed.push(client.client_id, params, jkt)
+        # RFC 9126 §2.2: "201 Created" with request_uri and expires_in.
+        body = {"request_uri": request_uri, "expires_in": self.pushed.ttl_seconds}
+        return json_response(orjson.dumps(body), status=201, headers=self.dpop.nonce_header())
+
+    async def dpop_binding(self, request: Request, dpop_jkt: str | None) -> str | None:
+        """RFC 9449 §10: a dpop_jkt parameter or a DPoP proof at PAR binds the authorization code to
+        that key. §10.1: "If both mechanisms are used at the same time, the authorization server MUST
+        reject the request if the JWK Thumbprint in dpop_jkt does not match the public key in the DPoP
+        header." Neither is required (FAPI 2.0 §5.3.3.1); the token endpoint always asks for a proof."""
+        if dpop_jkt is not None and not _JKT.fullmatch(dpop_jkt):
+            raise InvalidRequest("dpop_jkt must be a base64url SHA-256 JWK thumbprint")
+        proof = single_proof(request.headers.getlist("dpop"))
+        if proof is None:
+            return dpop_jkt
+        proof_jkt = await self.dpop.verify(proof, method="POST", url=endpoints.PAR)
+        if dpop_jkt is not None and dpop_jkt != proof_jkt:
+            raise InvalidDpopProof("dpop_jkt does not match the key of the DPoP proof")
+        return proof_jkt

@@ -1,0 +1,114 @@
+"""What the authorization flow (PAR, authorize, token endpoint) needs from the other parts, as small
+protocols (STYLE.md §6): clients and client authentication (clients.py, client_auth.py), DPoP and tokens
+(dpop.py, tokens.py), and the customer's pages (identity/). The real classes satisfy them structurally;
+tests may hand in fakes that follow the same contract."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from joserfc.jwk import KeySet
+from starlette.responses import Response
+
+
+class ClientView(Protocol):
+    """An OAuth client (a TPP application): the fields the flow reads."""
+
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def application_id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def redirect_uris(self) -> tuple[str, ...]: ...
+    @property
+    def metadata(self) -> dict[str, Any]: ...
+
+
+class Clients(Protocol):
+    async def get(self, client_id: str) -> Any: ...  # a ClientView or None
+
+    async def keys(self, client: Any) -> KeySet: ...
+
+
+class ClientAuth(Protocol):
+    async def authenticate(
+        self, form: Mapping[str, str], *, headers: Mapping[str, str] | None = None
+    ) -> Any: ...  # a ClientView; raises InvalidClient
+
+
+class Dpop(Protocol):
+    async def verify(
+        self,
+        proof: str | None,
+        *,
+        method: str,
+        url: str,
+        access_token: str | None = None,
+        expected_jkt: str | None = None,
+    ) -> str: ...
+
+    def nonce_header(self) -> dict[str, str]: ...
+
+
+class IssuedTokensView(Protocol):
+    @property
+    def access_token(self) -> str: ...
+    @property
+    def expires_in(self) -> int: ...
+    @property
+    def refresh_token(self) -> str | None: ...
+    @property
+    def refresh_expires_at(self) -> datetime | None: ...
+
+
+class RefreshTokenView(Protocol):
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def customer_id(self) -> str | None: ...
+    @property
+    def scope(self) -> frozenset[str]: ...
+    @property
+    def jkt(self) -> str | None: ...
+    @property
+    def consent_id(self) -> str | None: ...
+    @property
+    def grant_id(self) -> str: ...
+    @property
+    def expires_at(self) -> datetime: ...
+    @property
+    def details(self) -> dict[str, Any]: ...
+
+
+class Tokens(Protocol):
+    async def issue(
+        self,
+        *,
+        client_id: str,
+        customer_id: str | None,
+        scope: str,
+        jkt: str,
+        grant_id: str,
+        consent_id: str | None,
+        details: dict[str, Any],
+        refresh: bool,
+        refresh_expires_at: datetime | None = None,
+    ) -> Any: ...  # an IssuedTokensView
+
+    async def refresh(self, token: str) -> Any: ...  # a RefreshTokenView or None
+
+    async def revoke_grant(self, grant_id: str) -> None: ...
+
+
+class Interactions(Protocol):
+    async def start(self, request_id: str, response: Response) -> str: ...  # the login page's URL
+
+
+class Events(Protocol):
+    def emit(self, name: str, payload: Any) -> None: ...

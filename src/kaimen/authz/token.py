@@ -1,0 +1,53 @@
+"""The token endpoint (RFC 6749 §3.2).
+
+Pipeline: read the form -> authenticate the client (private_key_jwt, FAPI 2.0 §5.3.2.1) -> the grant
+type is supported and registered for the client -> the DPoP proof (always required: FAPI 2.0
+§5.3.3.1 "shall only issue sender-constrained access tokens", RFC 9449 §5) -> the grant -> 200 with
+Cache-Control: no-store (RFC 6749 §5.1). Every refusal is an RFC 6749 §5.2 error (kaimen.authz.http).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from kaimen.authz import endpoints
+from kaimen.authz.dpop import single_proof
+from kaimen.authz.errors import InvalidRequest, UnauthorizedClient, UnsupportedGrantType
+from kaimen.authz.grants import Grant, registered_grant_types
+from kaimen.authz.http import json_response, oauth_endpoint, read_form
+from kaimen.authz.ports import ClientAuth, Dpop
+
+
+class TokenEndpoint:
+    def __init__(self, *, client_auth: ClientAuth, dpop: Dpop, grants: Mapping[str, Grant]) -> None:
+        self.client_auth = client_auth
+        self.dpop = dpop
+        self.grants = dict(grants)
+        self.handle = oauth_endpoint(self._handle)
+
+    async def _handle(self, request: Request) -> Response:
+        form = await read_form(request)
+        client = await self.client_auth.authenticate(form, headers=request.headers)
+        grant = self.grant_for(form, registered_grant_types(client))
+        jkt = await self.dpop.verify(
+            single_proof(request.headers.getlist("dpop")), method="POST", url=endpoints.TOKEN
+        )
+        body = await grant(form, client, jkt)
+        return json_response(orjson.dumps(body), headers=self.dpop.nonce_header())
+
+    def grant_for(self, form: Mapping[str, str], registered: tuple[str, ...]) -> Grant:
+        """RFC 6749 §5.2: unsupported_grant_type for a grant the server does not support;
+        unauthorized_client for one the client is not registered for."""
+        grant_type = form.get("grant_type")
+        if not grant_type:
+            raise InvalidRequest("grant_type is required")
+        grant = self.grants.get(grant_type)
+        if grant is None:
+            raise UnsupportedGrantType("the grant type is not supported")
+        if grant_type not in registered:
+            raise UnauthorizedClient("the client is not registered for this grant type")
+        return grant
