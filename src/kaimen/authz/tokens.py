@@ -32,6 +32,7 @@ from sqlalchemy import select, update
 from kaimen.events import TOKEN_REVOKED
 from kaimen.settings import Settings
 from kaimen.store.authz_models import Token
+from kaimen.store.bounded import BoundedDict
 from kaimen.store.db import Database
 from kaimen.store.types import utcnow
 from kaimen.store.watch import Watcher, bump
@@ -110,20 +111,6 @@ def _view(row: Token) -> AccessToken | RefreshToken:
     )  # fmt: skip
 
 
-class _Bounded:
-    """A dict that forgets its oldest entries beyond ``limit`` (insertion order)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.entries: dict[str, AccessToken | None] = {}
-
-    def put(self, key: str, value: AccessToken | None) -> None:
-        self.entries.pop(key, None)
-        while len(self.entries) >= self.limit:
-            del self.entries[next(iter(self.entries))]
-        self.entries[key] = value
-
-
 class TokenService:
     def __init__(
         self,
@@ -141,8 +128,8 @@ class TokenService:
         self.refresh_ttl = settings.oauth.refresh_token_ttl_seconds
         self.events = events
         # Kept apart, so a flood of made-up tokens can neither grow memory nor push live ones out.
-        self._valid = _Bounded(max_cached)
-        self._refused = _Bounded(max_refused)
+        self._valid = BoundedDict[AccessToken | None](max_cached)
+        self._refused = BoundedDict[AccessToken | None](max_refused)
         self._epoch = 0  # moved on every drop: a read that raced a revocation is never cached
         watcher.on_change(GENERATION, self.clear)
 

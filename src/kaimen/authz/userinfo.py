@@ -20,13 +20,14 @@ from starlette.responses import Response
 
 from kaimen.authz.http import json_response, oauth_endpoint
 from kaimen.authz.introspect import Subjects
-from kaimen.gateway.dpop_auth import ProofCheck, ResourceGuard, ResourceRefusal, TokenLookup, request_path
+from kaimen.authz.ports import Dpop
+from kaimen.gateway.dpop_auth import ResourceGuard, ResourceRefusal, TokenLookup, request_path
 
 SCOPE = "openid"
 
 
 class UserinfoEndpoint:
-    def __init__(self, *, tokens: TokenLookup, dpop: ProofCheck, clients: Any, subjects: Subjects) -> None:
+    def __init__(self, *, tokens: TokenLookup, dpop: Dpop, clients: Any, subjects: Subjects) -> None:
         self.guard = ResourceGuard(tokens, dpop)
         self.dpop = dpop
         self.clients = clients

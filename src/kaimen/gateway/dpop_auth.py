@@ -28,6 +28,7 @@ from kaimen.authz.discovery import DPOP_ALGS
 from kaimen.authz.dpop import single_proof
 from kaimen.authz.errors import InvalidDpopProof, OAuthError, UseDpopNonce
 from kaimen.authz.http import NO_STORE
+from kaimen.authz.ports import Dpop
 from kaimen.authz.tokens import AccessToken
 from kaimen.errors import ApiError, BadRequest, Forbidden, Unauthorized
 from kaimen.errors.render import Family
@@ -58,20 +59,6 @@ class TokenLookup(Protocol):
     async def access(self, token: str) -> AccessToken | None: ...
 
 
-class ProofCheck(Protocol):
-    async def verify(
-        self,
-        proof: str | None,
-        *,
-        method: str,
-        url: str,
-        access_token: str | None = None,
-        expected_jkt: str | None = None,
-    ) -> str: ...
-
-    def nonce_header(self) -> dict[str, str]: ...
-
-
 class ClientLookup(Protocol):
     async def get(self, client_id: str) -> Any: ...  # has application_id, status, tier; or None
 
@@ -97,7 +84,7 @@ def _token_of(authorization: list[str]) -> str:
 class ResourceGuard:
     """The resource-side check of a DPoP-bound access token; raises ResourceRefusal."""
 
-    def __init__(self, tokens: TokenLookup, dpop: ProofCheck) -> None:
+    def __init__(self, tokens: TokenLookup, dpop: Dpop) -> None:
         self.tokens = tokens
         self.dpop = dpop
 
@@ -166,7 +153,7 @@ async def _send_oauth_error(send: Any, refusal: OAuthError) -> None:
 
 
 class DpopAuth:
-    def __init__(self, app: Any, *, tokens: TokenLookup, dpop: ProofCheck, clients: ClientLookup) -> None:
+    def __init__(self, app: Any, *, tokens: TokenLookup, dpop: Dpop, clients: ClientLookup) -> None:
         self.app = app
         self.guard = ResourceGuard(tokens, dpop)
         self.dpop = dpop

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from kaimen.gateway.context import Caller
+from kaimen.store.bounded import BoundedDict
 from kaimen.store.db import Database
 from kaimen.store.models import ApiKey, Application
 from kaimen.store.watch import Watcher
@@ -34,29 +35,14 @@ class _Entry:
     caller: Caller | None  # None: unknown prefix, revoked key or application not approved
 
 
-class _BoundedCache:
-    """A dict that forgets its oldest entries beyond ``limit`` (insertion order)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.entries: dict[str, _Entry] = {}
-
-    def put(self, prefix: str, entry: _Entry) -> None:
-        entries = self.entries
-        entries.pop(prefix, None)
-        while len(entries) >= self.limit:
-            del entries[next(iter(entries))]
-        entries[prefix] = entry
-
-
 class CallerDirectory:
     def __init__(
         self, db: Database, watcher: Watcher, *, max_callers: int = 10_000, max_refusals: int = 2_000
     ) -> None:
         self.db = db
         self.watcher = watcher
-        self._admitted = _BoundedCache(max_callers)
-        self._refused = _BoundedCache(max_refusals)
+        self._admitted = BoundedDict[_Entry](max_callers)
+        self._refused = BoundedDict[_Entry](max_refusals)
         # Incremented on every drop, so a database read that raced a change is never cached.
         self._epoch = 0
         watcher.on_change(GENERATION, self.clear)

@@ -1,0 +1,21 @@
+"""A dict that forgets its oldest entries beyond a limit: the per-worker lookup caches (API keys,
+tokens) must not grow with whatever random values callers send."""
+
+from __future__ import annotations
+
+from typing import Generic, TypeVar
+
+V = TypeVar("V")
+
+
+class BoundedDict(Generic[V]):
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.entries: dict[str, V] = {}
+
+    def put(self, key: str, value: V) -> None:
+        entries = self.entries
+        entries.pop(key, None)
+        while len(entries) >= self.limit:
+            del entries[next(iter(entries))]  # insertion order: the oldest goes first
+        entries[key] = value
