@@ -5,9 +5,9 @@ in every worker by an atomic ``UPDATE ... WHERE consumed_at IS NULL``.
 
 A code presented again (RFC 6749 §4.1.2: "If an authorization code is used more than once, the
 authorization server MUST deny the request and SHOULD revoke (when possible) all tokens previously
-issued based on that authorization code") is marked reused by moving ``expires_at`` to the epoch; the
-redemption that won the race looks at that mark after issuing its tokens (:meth:`was_reused`), so the
-tokens are revoked whichever of the two finishes first.
+issued based on that authorization code") is marked ``reused_at``; the redemption that won the race
+looks at that mark after issuing its tokens (:meth:`was_reused`), so the tokens are revoked whichever
+of the two finishes first.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -24,8 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kaimen.store.authz_models import AuthorizationCode
 from kaimen.store.db import Database
 from kaimen.store.types import utcnow
-
-REUSED = datetime(1970, 1, 1, tzinfo=UTC)  # the reuse mark (see the module docstring)
 
 
 def digest_of(code: str) -> str:
@@ -125,10 +123,10 @@ class AuthorizationCodes:
     async def mark_reused(self, digest: str) -> None:
         async with self.db.write() as session:
             await session.execute(
-                update(AuthorizationCode).where(AuthorizationCode.digest == digest).values(expires_at=REUSED)
+                update(AuthorizationCode).where(AuthorizationCode.digest == digest).values(reused_at=utcnow())
             )
 
     async def was_reused(self, digest: str) -> bool:
         async with self.db.read() as session:
             row = await session.get(AuthorizationCode, digest)
-        return row is None or row.expires_at <= REUSED
+        return row is None or row.reused_at is not None

@@ -86,6 +86,8 @@ class AuthorizationCode(Base):
     grant: Mapped[dict[str, Any]] = mapped_column(JSON)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Set when the code is presented again after its redemption (RFC 6749 §4.1.2).
+    reused_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Token(Base):
