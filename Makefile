@@ -7,7 +7,7 @@ PORT ?= 8000
 DATA_DIR ?= .kaimen-data
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test lint typecheck check bench bench-gateway lock clean
+.PHONY: demo test lint typecheck check bench bench-gateway bench-token lock clean
 
 $(BIN)/.runtime-installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,7 @@ typecheck: $(BIN)/.dev-installed
 
 check: lint typecheck test
 
-bench: bench-gateway
+bench: bench-gateway bench-token
 
 # Gateway benchmark (issue 2): wrk and hey come from Debian's packages, installed when missing.
 # BENCH_ARGS="--quick" for CI; see `$(BIN)/python bench/gateway.py --help`.
@@ -43,6 +43,14 @@ bench-gateway: $(BIN)/.runtime-installed
 	@command -v wrk >/dev/null && command -v hey >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk hey; }
 	$(BIN)/python bench/gateway.py $(BENCH_ARGS)
+
+# Token endpoint benchmark (issue 3): client_credentials against the floor of its signature work,
+# authorization_code redemptions, userinfo against a bare endpoint. wrk from Debian, as above.
+# BENCH_ARGS="--quick" for CI; see `$(BIN)/python bench/token_bench.py --help`.
+bench-token: $(BIN)/.runtime-installed
+	@command -v wrk >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	$(BIN)/python bench/token_bench.py $(BENCH_ARGS)
 
 lock: $(BIN)/.runtime-installed
 	$(BIN)/python -m pip install --quiet pip-tools

@@ -2,7 +2,8 @@
 
 It answers exactly the body bytes and media type that Kaimen's Product API answered for the same path
 (captured by bench/gateway.py into the files named by BENCH_BODY_FILE and BENCH_MEDIA_TYPE_FILE), with
-no middleware, no database and no work beyond Starlette's routing.
+no middleware, no database and no work beyond Starlette's routing. BENCH_PATH (default: the PCA path)
+names the route, so bench/token.py serves the userinfo answer the same way.
 """
 
 from __future__ import annotations
@@ -25,4 +26,4 @@ def create() -> Starlette:
     async def products(request: Request) -> Response:
         return Response(body, media_type=media_type)
 
-    return Starlette(routes=[Route(PATH, products, methods=["GET"])])
+    return Starlette(routes=[Route(os.environ.get("BENCH_PATH", PATH), products, methods=["GET"])])

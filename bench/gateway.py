@@ -85,19 +85,6 @@ def _args() -> argparse.Namespace:
     return args
 
 
-def _settle_audit(prepared: prepare.Prepared, timeout: float = 60.0) -> int:
-    """Wait until the audit writer has caught up (the count stops moving), so runs do not overlap."""
-    last = -1
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        count = prepare.audit_count(prepared.db_path)
-        if count == last:
-            return count
-        last = count
-        time.sleep(0.5)
-    return last
-
-
 def _wrk(url: str, headers: dict[str, str], args: argparse.Namespace, seconds: float) -> loadgen.WrkRun:
     return loadgen.run_wrk(
         url,
@@ -244,7 +231,7 @@ def _bench(args: argparse.Namespace, info: dict[str, Any], work: Path) -> int:
     if "gateway" in wanted:
         before = prepare.audit_count(prepared.db_path)
         with servers.serving(gateway, core=SERVER_CORE, log_dir=work) as base:
-            settle = lambda: _settle_audit(prepared)  # noqa: E731
+            settle = lambda: prepare.settle_audit(prepared)  # noqa: E731
             spy = None
             if args.py_spy:
                 spy_out = work / "py-spy-gateway.txt"

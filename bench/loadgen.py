@@ -69,8 +69,17 @@ class WrkRun:
 
 
 def run_wrk(
-    url: str, *, headers: dict[str, str], connections: int, threads: int, seconds: float, core: int
+    url: str,
+    *,
+    headers: dict[str, str],
+    connections: int,
+    threads: int,
+    seconds: float,
+    core: int,
+    script: Path = WRK_SCRIPT,
+    script_args: tuple[str, ...] = (),
 ) -> WrkRun:
+    """``script`` must define wrk_summary.lua's ``done()`` (bench/wrk_replay.lua loads it)."""
     cmd = [
         "taskset",
         "-c",
@@ -81,11 +90,13 @@ def run_wrk(
         f"-d{seconds:g}s",
         "--latency",
         "-s",
-        str(WRK_SCRIPT),
+        str(script),
     ]
     for name, value in headers.items():
         cmd += ["-H", f"{name}: {value}"]
     cmd.append(url)
+    if script_args:
+        cmd += ["--", *script_args]
     load = CoreLoad()
     load.start()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=seconds + 60)

@@ -46,10 +46,13 @@ class Prepared:
     env: dict[str, str]
 
 
-def server_env(data_dir: Path, *, log_level: str | None, redis_url: str | None) -> dict[str, str]:
+def server_env(
+    data_dir: Path, *, log_level: str | None, redis_url: str | None, tiers: dict[str, str] = TIERS
+) -> dict[str, str]:
+    """``tiers``: the APIs whose limits never trigger (bench/token.py adds the authorization server's)."""
     apis = {
         name: {"tier": tier, "default_app_rate": NEVER, "app_rate": {"PARTNER": NEVER}, "ip_rate": NEVER}
-        for name, tier in TIERS.items()
+        for name, tier in tiers.items()
     }
     env = {"KAIMEN_MODE": "embedded", "KAIMEN_DATA_DIR": str(data_dir), "KAIMEN_APIS": json.dumps(apis)}
     if log_level:
@@ -98,6 +101,19 @@ def audit_count(db_path: Path) -> int:
     with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
         row = conn.execute("SELECT count(*) FROM audit_records").fetchone()
     return int(row[0])
+
+
+def settle_audit(prepared: Prepared, timeout: float = 60.0) -> int:
+    """Wait until the audit writer has caught up (the count stops moving), so runs do not overlap."""
+    last = -1
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        count = audit_count(prepared.db_path)
+        if count == last:
+            return count
+        last = count
+        time.sleep(0.5)
+    return last
 
 
 def verify_audit_chain(prepared: Prepared) -> dict[str, Any]:

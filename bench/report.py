@@ -51,7 +51,7 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _row(cells: list[str], widths: list[int]) -> str:
+def row(cells: list[str], widths: list[int]) -> str:
     return "  ".join(
         cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
     )
@@ -83,7 +83,7 @@ def table(results: dict[str, Any]) -> str:
             ]
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    return "\n".join(_row(r, widths) for r in rows)
+    return "\n".join(row(r, widths) for r in rows)
 
 
 def goals(results: dict[str, Any]) -> list[str]:
@@ -109,10 +109,10 @@ def machine_line(info: dict[str, Any]) -> str:
     )
 
 
-def write_json(results: dict[str, Any]) -> Path:
+def write_json(results: dict[str, Any], prefix: str = "gateway") -> Path:
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"gateway-{stamp}.json"
+    path = RESULTS / f"{prefix}-{stamp}.json"
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     return path
 

@@ -90,9 +90,10 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: fl
 
 
 @contextlib.contextmanager
-def serving(target: Target, *, core: int, log_dir: Path) -> Iterator[Running]:
-    """Run ``target`` under granian on a free port; yields its base URL; stops it cleanly (SIGINT)."""
-    port = free_port()
+def serving(target: Target, *, core: int, log_dir: Path, port: int | None = None) -> Iterator[Running]:
+    """Run ``target`` under granian on ``port`` (default: a free one); yields its base URL; stops it
+    cleanly (SIGINT)."""
+    port = port or free_port()
     env = {**os.environ, **target.env}
     if target.pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (target.pythonpath, env.get("PYTHONPATH", "")) if p)
