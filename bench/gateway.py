@@ -21,15 +21,14 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+import harness
 import loadgen
 import prepare
 import report
@@ -171,24 +170,15 @@ def _measure(
 
 def main() -> int:
     args = _args()
-    for tool in ("wrk", "hey", "taskset"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} not found: `make bench-gateway` installs wrk and hey (apt-get)")
-    if (os.cpu_count() or 1) < 2:
-        raise SystemExit("needs two cores: one for the server, one for the load generator")
     if args.nice:
         os.nice(args.nice)  # inherited by every server and load generator started below
-    prepare.clean_environ()
-    info = report.machine()
-    report.say(report.machine_line(info))
-    work = Path(tempfile.mkdtemp(prefix="kaimen-bench-"))
-    try:
-        return _bench(args, info, work)
-    finally:
-        if args.keep:
-            report.say(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    return harness.run(
+        ("wrk", "hey", "taskset"),
+        "bench-gateway",
+        "kaimen-bench-",
+        args.keep,
+        lambda info, work: _bench(args, info, work),
+    )
 
 
 def _bench(args: argparse.Namespace, info: dict[str, Any], work: Path) -> int:

@@ -28,12 +28,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -41,6 +39,7 @@ from typing import Any
 
 import httpx
 
+import harness
 import loadgen
 import prepare
 import report
@@ -160,22 +159,13 @@ def _timed(
 
 def main() -> int:
     args = _args()
-    for tool in ("wrk", "taskset"):
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} not found: `make bench-token` installs wrk (apt-get)")
-    if (os.cpu_count() or 1) < 2:
-        raise SystemExit("needs two cores: one for the server, one for the load generator")
-    prepare.clean_environ()
-    info = report.machine()
-    report.say(report.machine_line(info))
-    work = Path(tempfile.mkdtemp(prefix="kaimen-bench-token-"))
-    try:
-        return _bench(args, info, work)
-    finally:
-        if args.keep:
-            report.say(f"kept {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    return harness.run(
+        ("wrk", "taskset"),
+        "bench-token",
+        "kaimen-bench-token-",
+        args.keep,
+        lambda info, work: _bench(args, info, work),
+    )
 
 
 def _bench(args: argparse.Namespace, info: dict[str, Any], work: Path) -> int:
