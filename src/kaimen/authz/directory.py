@@ -13,7 +13,6 @@ The directory's issuer (the statements' ``iss``) is ``settings.directory_issuer`
 from __future__ import annotations
 
 import base64
-import os
 import secrets
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from joserfc.jwk import KeyParameters, KeySet, RSAKey
 
 from kaimen.authz.sealing import sealer_for
 from kaimen.settings import Mode, Settings
+from kaimen.store.files import create_once
 
 ALGORITHMS = ("PS256", "ES256")
 FILE_NAME = "directory.key"
@@ -73,19 +73,7 @@ def _load_or_create(settings: Settings) -> RSAKey:
         key = RSAKey.generate_key(2048, parameters=parameters, private=True)
         sealed = sealer.seal(key.as_bytes(private=True), f"{_CONTEXT}:{kid}")
         record = orjson.dumps({"kid": kid, "sealed": base64.b64encode(sealed).decode()})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Written in full under a temporary name, then linked into place: the first writer wins and
-        # nobody reads a half-written file.
-        tmp = path.with_name(f".{FILE_NAME}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(record)
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
+        create_once(path, record)
     record = orjson.loads(path.read_bytes())
     pem = sealer.open(base64.b64decode(record["sealed"]), f"{_CONTEXT}:{record['kid']}")
     parameters = {"kid": record["kid"], "alg": "PS256", "use": "sig"}

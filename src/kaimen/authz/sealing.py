@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from kaimen.settings import Mode, Settings
+from kaimen.store.files import create_once
 
 _VERSION = b"\x01"
 
@@ -53,17 +54,5 @@ def sealer_for(settings: Settings) -> Sealer:
         raise ValueError("KAIMEN_SECRET_KEY is required in production mode")
     path = Path(settings.data_dir) / "secret.key"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Written in full under a temporary name, then linked into place: two processes starting at
-        # once agree on one key, and nobody reads a half-written file.
-        tmp = path.with_name(f".secret.key.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="))
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
+        create_once(path, base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"="))
     return Sealer(_decode(path.read_text().strip()))
