@@ -19,6 +19,7 @@ from kaimen.events import API_CALL_COMPLETED, EventBus
 from kaimen.gateway.context import Call
 from kaimen.settings import AuditSettings, Settings
 from kaimen.store.db import Database
+from kaimen.store.direct import SqliteDirect
 from kaimen.tiers import Tier
 from kaimen.tpp.registry import Registry, ReviewStatus
 from tests.support import client_for, lifespan
@@ -158,18 +159,27 @@ async def test_full_batch_flushes_before_the_interval(sqlite_url: str) -> None:
         assert len(await records(sqlite_url)) == 5
 
 
+class FlakyDirect(SqliteDirect):
+    """SQLite's direct transactions (the audit flush's path), the first ``failures`` of which fail to
+    connect."""
+
+    def __init__(self, path: str, failures: int) -> None:
+        super().__init__(path)
+        self.failures = failures
+
+    async def transaction(self, work: Any) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionRefusedError("database down")
+        return await super().transaction(work)
+
+
 class FlakyDatabase(Database):
     """A database whose first ``failures`` write transactions fail to connect."""
 
     def __init__(self, url: str, failures: int) -> None:
         super().__init__(url)
-        self.failures = failures
-
-    def write(self) -> Any:
-        if self.failures:
-            self.failures -= 1
-            raise ConnectionRefusedError("database down")
-        return super().write()
+        self.direct = FlakyDirect(url.split(":///", 1)[1], failures)
 
 
 async def test_failed_flush_retries_without_losing_the_batch(

@@ -10,9 +10,9 @@ database's write lock for every process.
 from __future__ import annotations
 
 import hashlib
-import time
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, Table, select, text
@@ -21,13 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kaimen.audit.chain import GENESIS, encode_body, link
 from kaimen.audit.record import AuditFields
 from kaimen.store.db import Database
+from kaimen.store.direct import SqliteDirect, sqlite_time
 from kaimen.store.models import AuditRecord
 
 # A fixed 64-bit key that no other part of Kaimen uses for pg_advisory_xact_lock.
 CHAIN_LOCK_KEY = int.from_bytes(hashlib.sha256(b"kaimen.audit.chain").digest()[:8], "big", signed=True)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 
 # A selected row of COLUMNS (attributes named as the columns).
 StoredRow = Row[*tuple[Any, ...]]
@@ -51,8 +50,7 @@ _FIELD_NAMES = AuditFields._fields
 
 
 async def _lock_chain(session: AsyncSession) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
 
 
 _NAMES = ", ".join(column.name for column in COLUMNS)
@@ -66,48 +64,51 @@ _INSERT = {
 }
 
 
-class _SqliteTime:
-    """``at`` as SQLAlchemy stores a UTC DATETIME in SQLite (naive, microseconds always written), with
-    the date and time of day formatted once per second rather than once per record."""
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._prefix = ""
-
-    def __call__(self, at: datetime) -> str:
-        micros = (at - _EPOCH) // _MICROSECOND
-        second, fraction = divmod(micros, 1_000_000)
-        if second != self._second:
-            self._second = second
-            self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
-        return f"{self._prefix}.{fraction:06d}"
-
-
-_sqlite_time = _SqliteTime()
-
-
 def _identity(at: datetime) -> datetime:
     return at
+
+
+def _linked(
+    batch: Sequence[AuditFields],
+    bodies: Sequence[bytes],
+    seq: int,
+    prev: str,
+    stored_time: Callable[[datetime], Any],
+) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = []
+    for fields, body in zip(batch, bodies, strict=True):
+        seq += 1
+        digest = link(prev, seq, body)
+        rows.append((seq, stored_time(fields.at), *fields[1:], prev, digest))
+        prev = digest
+    return rows
+
+
+_SQLITE_TIP = "SELECT seq, digest FROM audit_records ORDER BY seq DESC LIMIT 1"
 
 
 async def append(db: Database, batch: Sequence[AuditFields]) -> None:
     """Add ``batch`` to the end of the chain, in order, in one transaction."""
     bodies = [encode_body(fields) for fields in batch]  # before the lock: keep the critical section short
+    direct = db.direct
+    if isinstance(direct, SqliteDirect):
+        # On the event loop's thread, without aiosqlite's thread hops (kaimen.store.direct): this
+        # flush follows every API call.
+        def extend(conn: sqlite3.Connection) -> None:
+            last = conn.execute(_SQLITE_TIP).fetchone()
+            seq, prev = (last[0], last[1]) if last is not None else (0, GENESIS)
+            conn.executemany(_INSERT["sqlite"], _linked(batch, bodies, seq, prev, sqlite_time))
+
+        await direct.transaction(extend)
+        return
     async with db.write() as session:
         await _lock_chain(session)
         tip = select(_table.c.seq, _table.c.digest).order_by(_table.c.seq.desc()).limit(1)
         last = (await session.execute(tip)).first()
         seq, prev = (last.seq, last.digest) if last is not None else (0, GENESIS)
-        dialect = session.get_bind().dialect.name
-        stored_time: Callable[[datetime], Any] = _sqlite_time if dialect == "sqlite" else _identity
-        rows: list[tuple[Any, ...]] = []
-        for fields, body in zip(batch, bodies, strict=True):
-            seq += 1
-            digest = link(prev, seq, body)
-            rows.append((seq, stored_time(fields.at), *fields[1:], prev, digest))
-            prev = digest
+        rows = _linked(batch, bodies, seq, prev, _identity)
         connection = await session.connection()
-        await connection.exec_driver_sql(_INSERT[dialect], rows)
+        await connection.exec_driver_sql(_INSERT["postgresql"], rows)
 
 
 def fields_of_row(row: StoredRow) -> AuditFields:

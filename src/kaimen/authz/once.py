@@ -14,12 +14,8 @@ import hashlib
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-from kaimen.store.authz_models import UsedOnce
 from kaimen.store.db import Database
+from kaimen.store.direct import Statement
 from kaimen.store.types import utcnow
 
 
@@ -34,7 +30,21 @@ def _key(namespace: str, value: str) -> str:
     return f"{namespace}:{hashlib.sha256(value.encode()).hexdigest()}"
 
 
+# One statement, atomic on both databases: a new key is inserted; an expired row for the same key
+# is taken over (its lifetime is over, so the value may be used again); a live row is left alone and
+# the statement changes no row.
+_CLAIM = (
+    "INSERT INTO used_once (key, expires_at) VALUES (:key, :expires_at) ON CONFLICT (key)"
+    " DO UPDATE SET expires_at = excluded.expires_at WHERE used_once.expires_at < :now"
+)
+_SWEEP = "DELETE FROM used_once WHERE expires_at < :now"
+SWEEP_EVERY = 1000
+
+
 class DatabaseOnce:
+    """``used_once`` rows, written by small direct transactions (kaimen.store.direct): this runs
+    twice per token request and once per DPoP-protected call."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
         self._writes = 0
@@ -42,21 +52,14 @@ class DatabaseOnce:
     async def use(self, namespace: str, value: str, ttl_seconds: int) -> bool:
         now = utcnow()
         key = _key(namespace, value)
-        async with self.db.write() as session:
-            dialect = session.get_bind().dialect.name
-            insert = pg_insert if dialect == "postgresql" else sqlite_insert
-            # An expired row for the same key may be reused; a live one may not.
-            await session.execute(delete(UsedOnce).where(UsedOnce.key == key, UsedOnce.expires_at < now))
-            result = await session.execute(
-                insert(UsedOnce)
-                .values(key=key, expires_at=now + timedelta(seconds=ttl_seconds))
-                .on_conflict_do_nothing(index_elements=[UsedOnce.key])
-            )
-            fresh = bool(result.rowcount)  # type: ignore[attr-defined]
-            self._writes += 1
-            if self._writes % 1000 == 0:
-                await session.execute(delete(UsedOnce).where(UsedOnce.expires_at < now))
-        return fresh
+        statements = [
+            Statement(_CLAIM, {"key": key, "now": now, "expires_at": now + timedelta(seconds=ttl_seconds)})
+        ]
+        self._writes += 1
+        if self._writes % SWEEP_EVERY == 0:
+            statements.append(Statement(_SWEEP, {"now": now}))
+        counts = await self.db.direct.run(statements)
+        return counts[0] == 1
 
     async def close(self) -> None:
         return None

@@ -34,6 +34,7 @@ from kaimen.settings import Settings
 from kaimen.store.authz_models import Token
 from kaimen.store.bounded import BoundedDict
 from kaimen.store.db import Database
+from kaimen.store.direct import Statement
 from kaimen.store.types import utcnow
 from kaimen.store.watch import Watcher, bump
 
@@ -91,6 +92,13 @@ class Revocation(StrEnum):
     REVOKED = "revoked"  # revoked now, or already revoked before
     UNKNOWN = "unknown"  # no such token (RFC 7009 §2.2: still answered 200)
     OTHER_CLIENT = "other_client"  # issued to another client: left alone
+
+
+_INSERT_ROW = (
+    "INSERT INTO tokens (digest, kind, grant_id, client_id, customer_id, scope, jkt, consent_id, details,"
+    " created_at, expires_at) VALUES (:digest, :kind, :grant_id, :client_id, :customer_id, :scope, :jkt,"
+    " :consent_id, :details, :created_at, :expires_at)"
+)
 
 
 def digest_of(token: str) -> str:
@@ -154,6 +162,7 @@ class TokenService:
         if not jkt:
             raise ValueError("access tokens are always DPoP-bound: jkt is required")
         now = utcnow()
+        access_expires = now + timedelta(seconds=self.access_ttl)
         access_token = secrets.token_urlsafe(32)
         refresh_token = secrets.token_urlsafe(32) if refresh else None
         refresh_expires = refresh_expires_at or now + timedelta(seconds=self.refresh_ttl)
@@ -167,19 +176,13 @@ class TokenService:
             "details": details,
             "created_at": now,
         }
-        async with self.db.write() as session:
-            session.add(
-                Token(
-                    digest=digest_of(access_token),
-                    kind=ACCESS,
-                    expires_at=now + timedelta(seconds=self.access_ttl),
-                    **common,
-                )
+        rows = [{**common, "digest": digest_of(access_token), "kind": ACCESS, "expires_at": access_expires}]
+        if refresh_token is not None:
+            rows.append(
+                {**common, "digest": digest_of(refresh_token), "kind": REFRESH, "expires_at": refresh_expires}
             )
-            if refresh_token is not None:
-                session.add(
-                    Token(digest=digest_of(refresh_token), kind=REFRESH, expires_at=refresh_expires, **common)
-                )
+        # One small direct transaction (kaimen.store.direct): this runs on every token request.
+        await self.db.direct.run([Statement(_INSERT_ROW, row) for row in rows])
         return IssuedTokens(
             access_token=access_token,
             expires_in=self.access_ttl,

@@ -15,6 +15,8 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from kaimen.store.direct import PostgresDirect, SqliteDirect
+
 
 def _sqlite_engine(url: str, *, write: bool) -> AsyncEngine:
     engine = create_async_engine(
@@ -59,6 +61,10 @@ class Database:
             self.write_engine = self.read_engine
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        # Small write transactions on the hot paths (kaimen.store.direct).
+        self.direct: SqliteDirect | PostgresDirect = (
+            SqliteDirect(url.split(":///", 1)[1]) if self.is_sqlite else PostgresDirect(self.write_engine)
+        )
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -73,6 +79,7 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        self.direct.close()
         await self.read_engine.dispose()
         if self.write_engine is not self.read_engine:
             await self.write_engine.dispose()

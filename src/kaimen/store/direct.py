@@ -1,0 +1,250 @@
+"""Small write transactions on the hot paths (one-time ``jti`` values, token rows, the audit chain),
+without a thread hop.
+
+On SQLite, aiosqlite runs every statement on a thread of its own: each statement is a hop there and
+back, and under load each hop also waits for the GIL held by the busy event loop (Python's switch
+interval is 5 ms). A two-statement transaction through it took about 3 ms of wall time
+(bench/profile_token.py), where SQLite itself needs some 30 µs in WAL mode. So these transactions run
+on the event loop's own thread, on one connection kept for them, and they never block the loop
+waiting for a lock: the connection's busy timeout is 0, ``BEGIN IMMEDIATE`` takes the write lock up
+front or fails at once, and a busy database (another connection of this process, or another process,
+is writing) is retried after an ``asyncio.sleep`` with backoff, up to a deadline, then refused with
+:class:`DatabaseBusy`. Statements run inside the lock are short and never wait for anything.
+
+On PostgreSQL the same statements run through SQLAlchemy Core on the async engine: asyncpg hops no
+thread.
+
+Statements are plain SQL with ``:name`` parameters, written once for both databases (SQLite ≥ 3.24
+and PostgreSQL share ``INSERT ... ON CONFLICT``). Values are stored exactly as the SQLAlchemy models
+store them (:func:`sqlite_value`), so ORM reads of the same rows see the same values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sqlite3
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.elements import TextClause
+
+T = TypeVar("T")
+
+BUSY_DEADLINE_SECONDS = 10.0
+_FIRST_BACKOFF = 0.0005
+_MAX_BACKOFF = 0.02
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class DatabaseBusy(Exception):
+    """The write lock stayed taken past the deadline."""
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    sql: str  # ``:name`` parameters; the same text on SQLite and PostgreSQL
+    params: Mapping[str, Any]
+
+
+class _SqliteTime:
+    """A UTC datetime as SQLAlchemy's SQLite dialect stores it (kaimen.store.types.UTCDateTime):
+    naive ISO text with microseconds always written, so that text comparison orders them. The date
+    and time of day are formatted once per second (strftime is most of the cost)."""
+
+    def __init__(self, remembered: int = 256) -> None:
+        self._prefixes: dict[int, str] = {}
+        self._remembered = remembered
+
+    def __call__(self, at: datetime) -> str:
+        micros = (at - _EPOCH) // _MICROSECOND  # a naive datetime raises TypeError here
+        second, fraction = divmod(micros, 1_000_000)
+        prefix = self._prefixes.get(second)
+        if prefix is None:
+            if len(self._prefixes) >= self._remembered:
+                self._prefixes.clear()
+            prefix = self._prefixes[second] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
+        return f"{prefix}.{fraction:06d}"
+
+
+sqlite_time = _SqliteTime()
+
+
+def sqlite_value(value: Any) -> Any:
+    """A value as SQLAlchemy's SQLite dialect stores it: UTC datetimes as :func:`sqlite_time`, JSON
+    as text."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: Kaimen stores UTC only")
+        return sqlite_time(value)
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    return value
+
+
+def postgres_value(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        raise ValueError("naive datetime refused: Kaimen stores UTC only")
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()  # asyncpg's json codec takes text
+    return value
+
+
+_Queued = tuple[Sequence[Statement], "asyncio.Future[list[int]]"]
+
+
+def _fail(group: list[_Queued], error: BaseException) -> None:
+    for _, future in group:
+        if not future.done():
+            future.set_exception(error)
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    return getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or (
+        "locked" in str(error)
+    )
+
+
+class SqliteDirect:
+    """One connection per process, used only from the event loop's thread."""
+
+    def __init__(self, path: str, *, busy_deadline: float = BUSY_DEADLINE_SECONDS) -> None:
+        self.path = path
+        self.busy_deadline = busy_deadline
+        self._conn: sqlite3.Connection | None = None
+        self._queue: list[_Queued] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = self._conn
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=0")
+            self._conn = conn
+        return conn
+
+    async def transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction: committed when it returns, rolled
+        back if it raises. ``work`` is synchronous and must not wait for anything."""
+        conn = self._connection()
+        deadline = time.monotonic() + self.busy_deadline
+        backoff = _FIRST_BACKOFF
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as error:
+                if not _is_busy(error):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise DatabaseBusy("the database stayed locked by another writer") from error
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, _MAX_BACKOFF)
+        try:
+            result = work(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
+
+    async def run(self, statements: Sequence[Statement]) -> list[int]:
+        """Every statement in one transaction; their row counts.
+
+        Group commit: the calls made while the event loop runs one round of callbacks share one
+        transaction (each commit writes WAL frames, which costs more than the statements). They
+        share its outcome too: if one call's statements fail, the transaction is rolled back and
+        every call of the group runs again on its own, so each gets its own answer."""
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._queue.append((statements, future))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush())
+        return await future
+
+    @staticmethod
+    def _execute(conn: sqlite3.Connection, statements: Sequence[Statement]) -> list[int]:
+        counts = []
+        for statement in statements:
+            params = {name: sqlite_value(value) for name, value in statement.params.items()}
+            counts.append(conn.execute(statement.sql, params).rowcount)
+        return counts
+
+    def _execute_group(self, group: list[_Queued], conn: sqlite3.Connection) -> list[list[int]]:
+        return [self._execute(conn, statements) for statements, _ in group]
+
+    async def _flush(self) -> None:
+        group: list[_Queued] = []
+        try:
+            while self._queue:
+                group, self._queue = self._queue, []
+                try:
+                    results = await self.transaction(functools.partial(self._execute_group, group))
+                except DatabaseBusy as error:
+                    _fail(group, error)
+                    continue
+                except Exception as error:
+                    if len(group) == 1:
+                        _fail(group, error)
+                    else:
+                        await self._one_by_one(group)
+                    continue
+                for (_, future), counts in zip(group, results, strict=True):
+                    if not future.done():
+                        future.set_result(counts)
+        finally:
+            self._flusher = None
+            # Only when cancelled (shutdown): nobody is left waiting.
+            for _, future in group + self._queue:
+                if not future.done():
+                    future.cancel()
+            self._queue = []
+
+    async def _one_by_one(self, group: list[_Queued]) -> None:
+        for statements, future in group:
+            try:
+                counts = await self.transaction(functools.partial(self._execute, statements=statements))
+            except Exception as error:
+                _fail([(statements, future)], error)
+            else:
+                if not future.done():
+                    future.set_result(counts)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class PostgresDirect:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._clauses: dict[str, TextClause] = {}
+
+    def _clause(self, sql: str) -> TextClause:
+        clause = self._clauses.get(sql)
+        if clause is None:
+            clause = self._clauses[sql] = text(sql)
+        return clause
+
+    async def run(self, statements: Sequence[Statement]) -> list[int]:
+        counts = []
+        async with self.engine.begin() as conn:
+            for statement in statements:
+                params = {name: postgres_value(value) for name, value in statement.params.items()}
+                result = await conn.execute(self._clause(statement.sql), params)
+                counts.append(int(result.rowcount))
+        return counts
+
+    def close(self) -> None:
+        return None
