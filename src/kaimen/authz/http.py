@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -41,11 +42,21 @@ async def read_form(request: Request) -> dict[str, str]:
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type != FORM:
         raise InvalidRequest("the body must be application/x-www-form-urlencoded")
-    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+    body = await request.body()  # its size was bounded by the gateway (kaimen.gateway.limits)
+    try:
+        # The WHATWG urlencoded parser's rules: "&" separates, "+" is a space, percent-escapes are
+        # UTF-8 (a malformed one is refused, never replaced).
+        pairs = parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=MAX_FORM_FIELDS,
+        )
+    except (UnicodeError, ValueError) as exc:
+        raise InvalidRequest("the body is not a valid application/x-www-form-urlencoded form") from exc
     values: dict[str, str] = {}
-    for key, value in form.multi_items():
-        if not isinstance(value, str):
-            raise InvalidRequest("files are not accepted")
+    for key, value in pairs:
         if key in values:
             raise InvalidRequest(f"parameter {key} included more than once")
         values[key] = value
