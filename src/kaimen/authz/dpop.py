@@ -34,7 +34,7 @@ import re
 import time
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import orjson
@@ -46,6 +46,7 @@ from kaimen.authz.discovery import DPOP_ALGS
 from kaimen.authz.errors import InvalidDpopProof, UseDpopNonce
 from kaimen.authz.once import OnceStore
 from kaimen.settings import Settings
+from kaimen.store.bounded import BoundedDict
 
 TYP = "dpop+jwt"
 
@@ -126,7 +127,18 @@ class DpopNonces:
         return any(hmac.compare_digest(nonce, self._for(i)) for i in (index, index - 1))
 
 
-def _public_key(header: dict[str, Any]) -> Key:
+class ProofKey(NamedTuple):
+    key: Key
+    jkt: str  # its RFC 7638 SHA-256 thumbprint
+
+
+# A TPP signs every proof with the same key: importing it (and hashing its thumbprint) once per worker
+# rather than once per proof. Only keys that imported and passed the checks below are kept, under
+# their exact JSON, and the cache is bounded, so made-up keys cannot grow it.
+_IMPORTED = BoundedDict[ProofKey](4096)
+
+
+def _public_key(header: dict[str, Any]) -> ProofKey:
     """§4.3 items 5-7: the jwk header is a public asymmetric key that fits the alg."""
     jwk = header.get("jwk")
     if not isinstance(jwk, dict):
@@ -135,6 +147,20 @@ def _public_key(header: dict[str, Any]) -> Key:
         raise InvalidDpopProof("the jwk header must not contain a private key")
     if jwk.get("kty") not in _KEY_TYPES:
         raise InvalidDpopProof("the jwk header must be an asymmetric public key")
+    try:
+        exact = orjson.dumps(jwk, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError as exc:
+        raise InvalidDpopProof("the jwk header is not a valid key") from exc
+    known = _IMPORTED.entries.get(exact)
+    if known is not None:
+        return known
+    key = _imported(jwk)
+    imported = ProofKey(key, key.thumbprint())
+    _IMPORTED.put(exact, imported)
+    return imported
+
+
+def _imported(jwk: dict[str, Any]) -> Key:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SecurityWarning)  # a short RSA key: refused just below
@@ -146,7 +172,7 @@ def _public_key(header: dict[str, Any]) -> Key:
     return key
 
 
-def _signed_claims(proof: str) -> tuple[dict[str, Any], Key]:
+def _signed_claims(proof: str) -> tuple[dict[str, Any], ProofKey]:
     """§4.3 items 2 and 4-7: a compact JWS with typ dpop+jwt, an allowed alg, and a valid signature
     by its own public jwk. Returns the claims and the key."""
     if len(proof) > MAX_PROOF_BYTES or proof.count(".") != 2:
@@ -167,7 +193,7 @@ def _signed_claims(proof: str) -> tuple[dict[str, Any], Key]:
         with warnings.catch_warnings():
             # joserfc flags "EdDSA" as superseded by RFC 9864's "Ed25519"; RFC 9449 clients send EdDSA.
             warnings.simplefilter("ignore", SecurityWarning)
-            valid = jws.validate_compact(obj, key, registry=_REGISTRY)
+            valid = jws.validate_compact(obj, key.key, registry=_REGISTRY)
         claims = orjson.loads(obj.payload)
     except (JoseError, ValueError) as exc:
         raise InvalidDpopProof("the DPoP proof could not be verified") from exc
@@ -259,7 +285,7 @@ class DpopVerifier:
             # §8 (authorization server) and §9 (resource server): a proof without the server's
             # current nonce is refused with use_dpop_nonce and a fresh nonce in DPoP-Nonce.
             raise UseDpopNonce("a fresh DPoP nonce is required", headers=self.nonce_header())
-        jkt = key.thumbprint()
+        jkt = key.jkt
         if expected_jkt is not None and not hmac.compare_digest(jkt, expected_jkt):
             raise InvalidDpopProof("the DPoP key is not the bound key")
         # §11.1: a proof is accepted once: its jti is kept, across every worker, for as long as a
