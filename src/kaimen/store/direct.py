@@ -126,21 +126,26 @@ class SqliteDirect:
         conn = self._conn
         if conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=0")
+            try:
+                conn.execute("PRAGMA busy_timeout=0")
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+            except BaseException:
+                conn.close()
+                raise
             self._conn = conn
         return conn
 
     async def transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction: committed when it returns, rolled
         back if it raises. ``work`` is synchronous and must not wait for anything."""
-        conn = self._connection()
         deadline = time.monotonic() + self.busy_deadline
         backoff = _FIRST_BACKOFF
         while True:
             try:
+                conn = self._connection()
                 conn.execute("BEGIN IMMEDIATE")
                 break
             except sqlite3.OperationalError as error:
