@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 import uuid
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -29,3 +31,15 @@ async def test_unknown_path_is_404_with_interaction_id_and_security_headers(clie
     assert response.headers["x-frame-options"] == "DENY"
     assert response.headers["cache-control"] == "no-store"
     assert response.json() == {"status": "404", "title": "Not found", "description": "Not found"}
+
+
+async def test_generated_interaction_ids_are_time_ordered_version_7_uuids(client):
+    # RFC 9562 §5.7: the audit log's index on interaction ids then grows at its end.
+    first = (await client.get("/healthz")).headers["x-fapi-interaction-id"]
+    await asyncio.sleep(0.002)
+    second = (await client.get("/healthz")).headers["x-fapi-interaction-id"]
+    for value in (first, second):
+        parsed = uuid.UUID(value)
+        assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
+        assert abs(int(parsed.hex[:12], 16) / 1000 - time.time()) < 60
+    assert first[:13] < second[:13]

@@ -40,13 +40,16 @@ def interaction_id_from(headers: list[tuple[bytes, bytes]]) -> str:
 
 
 def new_interaction_id() -> str:
-    """A random (version 4) RFC 4122 UUID as text, built straight from 16 random bytes: it is made on
-    every request, and ``str(uuid.uuid4())`` costs several times as much."""
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+    """A version 7 UUID (RFC 9562 §5.7) as text: 48 bits of Unix time in milliseconds, then 74 random
+    bits. Time-ordered ids keep the audit log's interaction-id index append-mostly: random (version 4)
+    ids dirtied a different index page per record, and committing those pages was the largest single
+    cost of the audit flush (bench/gateway.py --py-spy). Built straight from the clock and 10 random
+    bytes: it is made on every request, and the ``uuid`` module costs several times as much."""
+    h = (time.time_ns() // 1_000_000).to_bytes(6, "big").hex() + os.urandom(10).hex()
+    return f"{h[:8]}-{h[8:12]}-7{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
-# RFC 4122 §4.1.1: the two top bits of clock_seq_hi_and_reserved are 1 0.
+# RFC 9562 §4.1: the two top bits of the variant field are 1 0.
 _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 
