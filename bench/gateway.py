@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import shutil
 import os
 import sys
 import time
@@ -230,6 +231,8 @@ def _bench(args: argparse.Namespace, info: dict[str, Any], work: Path) -> int:
         if args.py_spy:
             target["py_spy"] = spy_summary.summarise(spy_out)
             report.say(spy_summary.render(target["py_spy"]))
+            report.RESULTS.mkdir(exist_ok=True)
+            shutil.copyfile(spy_out, report.RESULTS / "py-spy-gateway-last.txt")  # raw stacks, for a closer look
         audited = prepare.audit_count(prepared.db_path) - before  # the server has stopped: all flushed
         target["audit_records"] = audited
         report.say(

@@ -68,7 +68,7 @@ def granian_command(factory: str, port: int, core: int) -> list[str]:
 def py_spy(py_spy: str, pid: int, seconds: float, out: Path, core: int) -> Iterator[None]:
     """Sample granian (main and worker process) with py-spy while the block runs; raw collapsed stacks."""
     proc = subprocess.Popen(
-        ["taskset", "-c", str(core), py_spy, "record", "--subprocesses", "--pid", str(pid),
+        ["taskset", "-c", str(core), py_spy, "record", "--nonblocking", "--subprocesses", "--pid", str(pid),
          "--rate", "250", "--duration", f"{max(1, int(seconds)):d}", "--format", "raw", "--output", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip

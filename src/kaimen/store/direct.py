@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -36,8 +37,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.elements import TextClause
 
 T = TypeVar("T")
+log = logging.getLogger("kaimen.store")
 
 BUSY_DEADLINE_SECONDS = 10.0
+CHECKPOINT_EVERY_COMMITS = 100
 _FIRST_BACKOFF = 0.0005
 _MAX_BACKOFF = 0.02
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -119,6 +122,8 @@ class SqliteDirect:
         self.path = path
         self.busy_deadline = busy_deadline
         self._conn: sqlite3.Connection | None = None
+        self._commits = 0  # since the last checkpoint
+        self._checkpointing: asyncio.Future[None] | None = None
         self._queue: list[_Queued] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -132,6 +137,9 @@ class SqliteDirect:
                     conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA foreign_keys=ON")
+                # Checkpoints (copying the WAL back, with an fsync) run on a thread (_checkpoint_soon),
+                # never in a commit on the event loop.
+                conn.execute("PRAGMA wal_autocheckpoint=0")
             except BaseException:
                 conn.close()
                 raise
@@ -162,7 +170,29 @@ class SqliteDirect:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        self._commits += 1
+        if self._commits >= CHECKPOINT_EVERY_COMMITS and self._checkpointing is None:
+            self._checkpoint_soon()
         return result
+
+    def _checkpoint_soon(self) -> None:
+        self._commits = 0
+        self._checkpointing = asyncio.get_running_loop().run_in_executor(None, self._checkpoint)
+        self._checkpointing.add_done_callback(self._checkpointed)
+
+    def _checkpoint(self) -> None:
+        """PASSIVE: copies what it can without waiting for readers or writers (SQLite releases the GIL
+        while it works)."""
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            conn.close()
+
+    def _checkpointed(self, done: asyncio.Future[None]) -> None:
+        self._checkpointing = None
+        if not done.cancelled() and done.exception() is not None:
+            log.warning("WAL checkpoint failed", extra={"error": type(done.exception()).__name__})
 
     async def run(self, statements: Sequence[Statement]) -> list[int]:
         """Every statement in one transaction; their row counts.
