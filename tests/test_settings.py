@@ -79,3 +79,11 @@ def test_apis_setting_overrides_only_the_apis_it_names() -> None:
     assert settings.apis["opendata.atm"].ip_rate == "5/minute"
     assert settings.apis["opendata.bca"].tier is Tier.PARTNER
     assert {"opendata.pca", "opendata.bca", "opendata.atm", "opendata.branch"} <= set(settings.apis)
+
+
+def test_more_than_one_worker_needs_redis(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Rate-limit counters and replay caches live in the one process without Redis (DESIGN.md).
+    monkeypatch.setenv("KAIMEN_WORKERS", "2")
+    with pytest.raises(SettingsError, match="KAIMEN_WORKERS above 1 needs KAIMEN_REDIS_URL"):
+        load_settings()
+    assert load_settings(redis_url="redis://127.0.0.1:6379/0").workers == 2

@@ -169,6 +169,17 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @model_validator(mode="after")
+    def _one_process_without_redis(self) -> Settings:
+        # DESIGN.md, embedded default: rate-limit counters and the jti replay caches live in the one
+        # process; a second worker would have its own, and limits and one-time use would not hold.
+        if self.workers > 1 and not self.redis_url:
+            raise ValueError(
+                "KAIMEN_WORKERS above 1 needs KAIMEN_REDIS_URL: without Redis, rate limits and "
+                "replay caches are kept in one process"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _production_rules(self) -> Settings:
         if self.mode is Mode.PRODUCTION:
             if not self.database_url or self.sqlalchemy_url.startswith("sqlite"):

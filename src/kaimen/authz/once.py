@@ -2,15 +2,18 @@
 RFC 9449 §11.1), registration nonces.
 
 ``use(namespace, value, ttl)`` answers True exactly once per (namespace, value) within ``ttl`` seconds,
-atomically in the shared store: Redis ``SET key 1 NX EX ttl`` in production (DESIGN.md: short-window
-replay caches may live in Redis; after a Redis restart a proof or assertion still inside its lifetime
-could be replayed once, which the README states), otherwise an INSERT into ``used_once`` whose primary
-key makes the second use fail.
+atomically in the store every worker shares: Redis ``SET key 1 NX EX ttl`` in production (DESIGN.md:
+short-window replay caches may live in Redis; after a Redis restart a proof or assertion still inside
+its lifetime could be replayed once, which the README states); in embedded mode's one process, memory
+(DESIGN.md: "in-process ... replay caches"); with PostgreSQL but no Redis, an upsert into
+``used_once`` whose primary key makes the second use fail.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -65,6 +68,49 @@ class DatabaseOnce:
         return None
 
 
+class MemoryOnce:
+    """Embedded mode's replay cache (DESIGN.md: one process, replay caches in process; settings refuse
+    more than one worker without Redis). The event loop runs one step at a time, so the check and
+    the insert below cannot interleave with another caller's.
+
+    Values are only remembered after the caller verified a signature (a registered client's key for
+    an assertion; a proof bound to an access token or presented by an authenticated client), and
+    each is forgotten when its lifetime ends; ``max_entries`` caps memory: past it, new values are
+    refused (``use`` answers False, and the caller refuses the request) rather than forgetting live
+    ones, which would open them to replay. A restart forgets everything, with the same exposure as
+    a Redis restart (README)."""
+
+    SWEEP_EVERY = 4096
+
+    def __init__(self, *, max_entries: int = 1_000_000, clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_entries = max_entries
+        self._clock = clock
+        self._expiry: dict[str, float] = {}
+        self._uses = 0
+
+    async def use(self, namespace: str, value: str, ttl_seconds: int) -> bool:
+        now = self._clock()
+        key = _key(namespace, value)
+        expiry = self._expiry
+        held = expiry.get(key)
+        if held is not None and held > now:
+            return False
+        self._uses += 1
+        if self._uses % self.SWEEP_EVERY == 0 or len(expiry) >= self.max_entries:
+            self._sweep(now)
+            expiry = self._expiry
+            if len(expiry) >= self.max_entries:
+                return False
+        expiry[key] = now + ttl_seconds
+        return True
+
+    def _sweep(self, now: float) -> None:
+        self._expiry = {key: until for key, until in self._expiry.items() if until > now}
+
+    async def close(self) -> None:
+        self._expiry.clear()
+
+
 class RedisOnce:
     def __init__(self, url: str) -> None:
         from redis.asyncio import Redis
@@ -83,4 +129,8 @@ class RedisOnce:
 
 
 def build_once_store(redis_url: str | None, db: Database) -> OnceStore:
-    return RedisOnce(redis_url) if redis_url else DatabaseOnce(db)
+    """Redis when configured (every worker shares it); embedded SQLite's one process keeps them in
+    memory; PostgreSQL without Redis in the database."""
+    if redis_url:
+        return RedisOnce(redis_url)
+    return MemoryOnce() if db.is_sqlite else DatabaseOnce(db)

@@ -1,0 +1,60 @@
+"""The one-time stores (kaimen.authz.once): which store each configuration gets, and the embedded
+mode's in-process store, which must refuse a value until its lifetime ends and never forget a live
+one to make room."""
+
+from __future__ import annotations
+
+import asyncio
+
+from kaimen.authz.once import DatabaseOnce, MemoryOnce, RedisOnce, build_once_store
+from kaimen.store.db import Database
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_value_is_used_once_within_its_lifetime_and_again_after() -> None:
+    clock = Clock()
+    once = MemoryOnce(clock=clock)
+    assert await once.use("dpop", "jkt:jti-1", 60)
+    assert not await once.use("dpop", "jkt:jti-1", 60)
+    assert await once.use("client_assertion", "jkt:jti-1", 60)  # namespaces are apart
+    clock.now += 59.9
+    assert not await once.use("dpop", "jkt:jti-1", 60)
+    clock.now += 0.2
+    assert await once.use("dpop", "jkt:jti-1", 60)
+
+
+async def test_concurrent_uses_of_one_value_have_one_winner() -> None:
+    once = MemoryOnce()
+    results = await asyncio.gather(*(once.use("dpop", "same", 60) for _ in range(50)))
+    assert results.count(True) == 1
+
+
+async def test_when_full_new_values_are_refused_and_live_ones_never_forgotten() -> None:
+    clock = Clock()
+    once = MemoryOnce(max_entries=3, clock=clock)
+    assert [await once.use("dpop", f"v{n}", 60) for n in range(4)] == [True, True, True, False]
+    assert not await once.use("dpop", "v0", 60)  # still remembered: no replay to make room
+    clock.now += 61  # every value's lifetime is over: swept, room again
+    assert await once.use("dpop", "v3", 60)
+    assert await once.use("dpop", "v0", 60)
+
+
+async def test_each_configuration_gets_its_store(sqlite_url: str, database_url: str) -> None:
+    sqlite, other = Database(sqlite_url), Database(database_url)
+    try:
+        assert isinstance(build_once_store(None, sqlite), MemoryOnce)
+        redis = build_once_store("redis://127.0.0.1:6379/0", sqlite)
+        assert isinstance(redis, RedisOnce)
+        await redis.close()
+        expected = MemoryOnce if other.is_sqlite else DatabaseOnce
+        assert isinstance(build_once_store(None, other), expected)
+    finally:
+        await sqlite.dispose()
+        await other.dispose()
