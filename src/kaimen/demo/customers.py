@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 
+from kaimen.demo.ledger import seed_ledger
 from kaimen.identity.customers import Customers
 
 DEMO_CUSTOMERS = (
@@ -17,6 +18,7 @@ DEMO_CUSTOMERS = (
 async def seed_customers(customers: Customers) -> list[dict[str, str]]:
     existing = {c.username: c for c in await customers.list()}
     out: list[dict[str, str]] = []
+    names: dict[str, str] = {}
     for username, display_name in DEMO_CUSTOMERS:
         password = secrets.token_urlsafe(12)
         if username in existing:
@@ -26,5 +28,8 @@ async def seed_customers(customers: Customers) -> list[dict[str, str]]:
             totp_secret = await customers.totp_secret(customer_id)
         else:
             customer_id, totp_secret = await customers.create(username, password, display_name)
+        names[customer_id] = display_name
         out.append({"username": username, "password": password, "totp_secret": totp_secret})
+    # Their accounts and history, once they exist as customers (DESIGN.md: the demo seeds a sandbox bank).
+    await seed_ledger(customers.db, names)
     return out

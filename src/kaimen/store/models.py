@@ -109,3 +109,8 @@ class ProductDocument(Base):
     body: Mapped[str] = mapped_column(Text)  # JSON text of the ``data`` array
     digest: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# The sandbox ledger keeps its tables in its own package (only ledger/ reads them); they register on
+# this Base here, so Alembic and the drift check see every table wherever the models are imported.
+from kaimen.ledger import models as _ledger_models  # noqa: E402, F401

@@ -1,0 +1,41 @@
+"""The bank's own accounts in the sandbox ledger: the other side of every posting whose counterparty
+banks elsewhere. ``WORLD`` stands in for outside parties money arrives from or card and direct-debit
+payments go to; ``CLEARING_OUT`` holds outbound payments on their way to the payment scheme. Neither
+belongs to a customer, so no customer-scoped read can reach them."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kaimen.ledger.models import LedgerAccount
+
+WORLD = "ledger-internal-world"
+CLEARING_OUT = "ledger-internal-clearing-out"
+INTERNAL_CURRENCY = "GBP"
+
+
+async def ensure_internal_accounts(session: AsyncSession, opening_date: date) -> None:
+    """Create the internal accounts that are missing, in the caller's write transaction; a concurrent
+    creator is no error (INSERT ... ON CONFLICT DO NOTHING)."""
+    rows: list[dict[str, Any]] = [
+        {
+            "id": account_id,
+            "customer_id": None,
+            "identification": None,
+            "currency": INTERNAL_CURRENCY,
+            "account_type": "Business",
+            "account_subtype": "Internal",
+            "nickname": None,
+            "product_id": None,
+            "credit_limit": 0,
+            "status": "Enabled",
+            "opening_date": opening_date,
+        }
+        for account_id in (WORLD, CLEARING_OUT)
+    ]
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    await session.execute(dialect.insert(LedgerAccount).values(rows).on_conflict_do_nothing())

@@ -1,0 +1,46 @@
+"""Balances derived from entries: one aggregate over an account's entries gives the booked balance,
+the booked balance at a cut-off (ClosingBooked), the pending debits and the last ``seq``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kaimen.ledger.core import EntryStatus
+from kaimen.ledger.models import LedgerEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    booked: int  # InterimBooked: every booked entry
+    booked_before: int  # booked entries before the cut-off (ClosingBooked)
+    pending_debits: int  # pending entries below zero (<= 0)
+    last_seq: int
+
+    def available(self, credit_limit: int) -> int:
+        """InterimAvailable: booked, less what pending debits hold, plus any credit line. Pending credits
+        are not available until they are booked."""
+        return self.booked + self.pending_debits + credit_limit
+
+
+async def account_totals(session: AsyncSession, account_id: str, cut_off: datetime) -> Totals:
+    booked = LedgerEntry.status == EntryStatus.BOOKED.value
+    pending_debit = (LedgerEntry.status == EntryStatus.PENDING.value) & (LedgerEntry.amount < 0)
+    row = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(case((booked, LedgerEntry.amount), else_=0)), 0),
+                func.coalesce(
+                    func.sum(case((booked & (LedgerEntry.booked_at < cut_off), LedgerEntry.amount), else_=0)),
+                    0,
+                ),
+                func.coalesce(func.sum(case((pending_debit, LedgerEntry.amount), else_=0)), 0),
+                func.coalesce(func.max(LedgerEntry.seq), 0),
+            ).where(LedgerEntry.account_id == account_id)
+        )
+    ).one()
+    # PostgreSQL sums bigints as numeric (Decimal); every value here is a whole number of minor units.
+    return Totals(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
