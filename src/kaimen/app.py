@@ -30,6 +30,7 @@ from kaimen.gateway.limits import RequestLimits
 from kaimen.gateway.metrics import Metrics, metrics_route
 from kaimen.gateway.policy import TierPolicy
 from kaimen.gateway.ratelimit import RateLimit, build_rate_limiter
+from kaimen.gateway.routing import ExactPathRouter
 from kaimen.settings import Settings
 from kaimen.store.db import Database
 from kaimen.store.watch import build_watcher
@@ -106,7 +107,6 @@ def create_app(settings: Settings) -> Any:
         metrics_route(metrics, settings.metrics_networks),
     ]
     router = Starlette(
-        routes=routes,
         lifespan=lifespan,
         exception_handlers={
             ApiError: starlette_error_handler,
@@ -115,6 +115,7 @@ def create_app(settings: Settings) -> Any:
             Exception: starlette_error_handler,
         },
     )
+    router.router = ExactPathRouter(routes, lifespan=lifespan)  # same answers, found faster
     router.state.components = components
 
     # Innermost first; the request passes them in the reverse order (see kaimen.gateway).

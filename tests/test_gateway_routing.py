@@ -1,0 +1,64 @@
+"""Exact-path dispatch (kaimen.gateway.routing) answers exactly as Starlette's scan of the routes
+would: first full match wins, a shadowing earlier route keeps its precedence, and methods, 404s and
+405s are unchanged."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route, Router
+
+from kaimen.gateway.routing import ExactPathRouter
+
+
+def _answer(name: str) -> object:
+    async def endpoint(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(name)
+
+    return endpoint
+
+
+ROUTES = [
+    Route("/items/{item_id}", _answer("item by id"), methods=["GET"]),
+    Route("/items/new", _answer("shadowed: never reached by GET"), methods=["GET", "POST"]),
+    Route("/token", _answer("token get"), methods=["GET"]),
+    Route("/token", _answer("token post"), methods=["POST"]),
+    Route("/health", _answer("health"), methods=["GET"]),
+]
+REQUESTS = [
+    ("GET", "/items/new"),
+    ("POST", "/items/new"),
+    ("GET", "/items/7"),
+    ("GET", "/token"),
+    ("POST", "/token"),
+    ("DELETE", "/token"),
+    ("GET", "/health"),
+    ("POST", "/health"),
+    ("GET", "/health/"),
+    ("GET", "/nowhere"),
+]
+
+
+def _app(router: Router) -> Starlette:
+    app = Starlette()
+    app.router = router
+    return app
+
+
+@pytest.mark.parametrize(("method", "path"), REQUESTS)
+async def test_answers_are_those_of_starlettes_scan(method: str, path: str) -> None:
+    answers = []
+    for router in (Router(ROUTES), ExactPathRouter(ROUTES)):
+        transport = httpx.ASGITransport(app=_app(router))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.request(method, path, follow_redirects=False)
+        answers.append((response.status_code, response.text, response.headers.get("location")))
+    assert answers[0] == answers[1]
+
+
+def test_only_paths_no_earlier_route_can_match_are_dispatched_directly() -> None:
+    router = ExactPathRouter(ROUTES)
+    assert sorted(router._exact) == ["/health", "/token"]
