@@ -27,17 +27,18 @@ from typing import Any
 
 from kaimen.apis.product.conditional import has_preconditions, http_date, not_modified
 from kaimen.apis.product.store import ProductStore
+from kaimen.gateway.headers import Secured, secure
 
 _KEEP_ON_304 = frozenset((b"etag", b"cache-control", b"vary"))
 
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    headers: list[tuple[bytes, bytes]]
+    headers: Secured  # security headers included (kaimen.gateway.headers); copied for each answer
     body: bytes
     etag: bytes
     modified_at: int
-    not_modified_headers: list[tuple[bytes, bytes]]
+    not_modified_headers: Secured
 
 
 def _entry(headers: list[tuple[bytes, bytes]], body: bytes) -> _Entry | None:
@@ -47,7 +48,7 @@ def _entry(headers: list[tuple[bytes, bytes]], body: bytes) -> _Entry | None:
     if etag is None or modified is None:
         return None
     kept = [(name, value) for name, value in headers if name.lower() in _KEEP_ON_304]
-    return _Entry(list(headers), body, etag, modified, kept)
+    return _Entry(secure(list(headers)), body, etag, modified, secure(kept))
 
 
 class ResponseCache:
@@ -77,11 +78,11 @@ class ResponseCache:
         headers = scope["headers"]
         if has_preconditions(headers) and not_modified(headers, entry.etag, entry.modified_at):
             await send(
-                {"type": "http.response.start", "status": 304, "headers": list(entry.not_modified_headers)}
+                {"type": "http.response.start", "status": 304, "headers": Secured(entry.not_modified_headers)}
             )
             await send({"type": "http.response.body", "body": b""})
             return
-        await send({"type": "http.response.start", "status": 200, "headers": list(entry.headers)})
+        await send({"type": "http.response.start", "status": 200, "headers": Secured(entry.headers)})
         await send({"type": "http.response.body", "body": entry.body if method == "GET" else b""})
 
     async def _fill(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

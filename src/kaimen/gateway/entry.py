@@ -20,7 +20,7 @@ from kaimen.events import API_CALL_COMPLETED, EventBus
 from kaimen.gateway.apis import ApiTable
 from kaimen.gateway.clientip import ClientIpResolver
 from kaimen.gateway.context import Call
-from kaimen.gateway.headers import secure
+from kaimen.gateway.headers import Secured, secure
 from kaimen.logs import INTERACTION_ID
 from kaimen.store.watch import POLL_SCOPE
 
@@ -79,7 +79,12 @@ class Entry:
         async def send_with_id(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 call.status = message["status"]
-                message["headers"] = secure([*message.get("headers", ()), header, *call.extra_headers])
+                headers = message.get("headers", ())
+                if type(headers) is Secured:  # neither of the two below is a security header
+                    headers.append(header)
+                    headers.extend(call.extra_headers)
+                else:
+                    message["headers"] = secure([*headers, header, *call.extra_headers])
             await send(message)
 
         logged = INTERACTION_ID.set(call.interaction_id)  # every log line of this call carries it
