@@ -36,18 +36,20 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from joserfc import jwt
+from joserfc import jws
 from joserfc.errors import JoseError
+from joserfc.jws import JWSRegistry
 
 from kaimen.authz.clients import Client, ClientRegistry
 from kaimen.authz.clients_jwks import JwksUnavailable
-from kaimen.authz.clients_jws import select_signing_key, unverified_parts
+from kaimen.authz.clients_jws import Unverified, select_signing_key, unverified
 from kaimen.authz.errors import InvalidClient
 from kaimen.authz.once import OnceStore
 from kaimen.settings import Settings
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ALGORITHMS = ("PS256", "ES256")
+_REGISTRY = JWSRegistry(algorithms=list(ALGORITHMS))  # built once: joserfc builds one per call otherwise
 FUTURE_SKEW_SECONDS = 10
 MAX_ASSERTION_BYTES = 8 << 10
 ONCE_NAMESPACE = "client_assertion"
@@ -68,12 +70,12 @@ class ClientAuthenticator:
         self._single_method(form, headers or {})
         assertion = self._assertion_present(form)
         try:
-            header, unverified = unverified_parts(assertion)
+            parsed = unverified(assertion)
         except ValueError as exc:
             raise InvalidClient("client_assertion is not a well-formed JWS") from exc
-        self._allowed_alg(header)
-        client = await self._known_client(form, unverified)
-        claims = await self._verified(client, assertion, header)
+        self._allowed_alg(parsed.header)
+        client = await self._known_client(form, parsed.claims)
+        claims = await self._verified(client, parsed)
         now = int(time.time())
         self._claims(client, claims, now)
         await self._used_once(client, claims, now)
@@ -121,7 +123,10 @@ class ClientAuthenticator:
             raise InvalidClient("the client's application is not approved")
         return client
 
-    async def _verified(self, client: Client, assertion: str, header: dict[str, Any]) -> dict[str, Any]:
+    async def _verified(self, client: Client, parsed: Unverified) -> dict[str, Any]:
+        """The claims, once the signature checks out with the client's registered key. The JWS was
+        parsed once (``unverified``); its claims are used only from here on."""
+        header = parsed.header
         try:
             key = select_signing_key(await self.clients.keys(client), header)
             if key is None and "jwks_uri" in client.metadata:
@@ -131,10 +136,12 @@ class ClientAuthenticator:
         if key is None:
             raise InvalidClient("no registered key of the client matches the client_assertion")
         try:
-            token = jwt.decode(assertion, key, algorithms=[header["alg"]])
+            valid = jws.validate_compact(parsed.compact, key, registry=_REGISTRY)
         except (JoseError, ValueError) as exc:
             raise InvalidClient("client_assertion signature is invalid") from exc
-        return token.claims
+        if not valid:
+            raise InvalidClient("client_assertion signature is invalid")
+        return parsed.claims
 
     def _claims(self, client: Client, claims: dict[str, Any], now: int) -> None:
         if claims.get("iss") != client.client_id or claims.get("sub") != client.client_id:
