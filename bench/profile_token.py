@@ -134,9 +134,9 @@ def _instrument(app: Any, steps: Steps) -> None:
     ca = authz.client_auth
     ca.authenticate = steps.wrap("client_auth.authenticate", ca.authenticate)
     ca._known_client = steps.wrap("  client lookup (ClientRegistry.get)", ca._known_client)
-    ca._verified = steps.wrap("  key select + joserfc jwt.decode (PS256)", ca._verified)
-    ca._used_once = steps.wrap("  assertion jti once (DatabaseOnce.use)", ca._used_once)
-    patch(client_auth_module, "unverified_parts", "  unverified_parts (header/claims read)", sync=True)
+    ca._verified = steps.wrap("  key select + joserfc PS256 verify", ca._verified)
+    ca._used_once = steps.wrap("  assertion jti once (OnceStore.use)", ca._used_once)
+    patch(client_auth_module, "unverified", "  unverified (parse the assertion once)", sync=True)
     dpop = authz.dpop
     dpop.verify = steps.wrap("dpop.verify", dpop.verify)
     patch(dpop_module, "_signed_claims", "  proof parse + jwk import + ES256 verify", sync=True)
@@ -146,7 +146,7 @@ def _instrument(app: Any, steps: Steps) -> None:
     async def once_use(namespace: str, value: str, ttl: int) -> bool:
         return bool(await (timed_dpop if namespace == "dpop" else real_use)(namespace, value, ttl))
 
-    timed_dpop = steps.wrap("  proof jti once (DatabaseOnce.use)", real_use)
+    timed_dpop = steps.wrap("  proof jti once (OnceStore.use)", real_use)
     authz.once.use = once_use
     grants = authz.token.grants
     grants["client_credentials"] = steps.wrap("grant (client_credentials)", grants["client_credentials"])

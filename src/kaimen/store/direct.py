@@ -127,6 +127,10 @@ class SqliteDirect:
         self._queue: list[_Queued] = []
         self._flusher: asyncio.Task[None] | None = None
 
+    def connection(self) -> sqlite3.Connection:
+        """The connection, opened on first use (the generation watcher polls on it too)."""
+        return self._connection()
+
     def _connection(self) -> sqlite3.Connection:
         conn = self._conn
         if conn is None:

@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kaimen.settings import Settings
 from kaimen.store.db import Database
+from kaimen.store.direct import SqliteDirect
 from kaimen.store.models import Generation
 
 log = logging.getLogger("kaimen.store.watch")
@@ -98,16 +99,26 @@ class _Base:
 
 
 class SqliteWatcher(_Base):
-    def __init__(self, path: str) -> None:
+    """``connection``, when given, is the process's direct-write connection (kaimen.store.direct):
+    ``PRAGMA data_version`` does not move for a connection's own commits, and that connection's
+    commits (tokens, one-time values, audit records) never bump a generation, so polling on it skips
+    re-reading the counters after each of them. Every other connection's commit, in this process or
+    another, still moves it."""
+
+    def __init__(self, path: str, connection: Callable[[], sqlite3.Connection] | None = None) -> None:
         super().__init__()
         self.path = path
+        self._shared = connection
         self._conn: sqlite3.Connection | None = None
         self._version: int | None = None
         self._polled_for: object | None = None
 
     async def start(self) -> None:
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._conn.execute("PRAGMA busy_timeout=1000")
+        if self._shared is not None:
+            self._conn = self._shared()
+        else:
+            self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._conn.execute("PRAGMA busy_timeout=1000")
         self.poll()
 
     def poll(self) -> None:
@@ -133,9 +144,9 @@ class SqliteWatcher(_Base):
         self._apply(dict(rows))
 
     async def stop(self) -> None:
-        if self._conn is not None:
+        if self._conn is not None and self._shared is None:
             self._conn.close()
-            self._conn = None
+        self._conn = None
 
 
 class PostgresWatcher(_Base):
@@ -210,5 +221,7 @@ class PostgresWatcher(_Base):
 def build_watcher(settings: Settings, db: Database) -> SqliteWatcher | PostgresWatcher:
     url = settings.sqlalchemy_url
     if settings.is_sqlite:
-        return SqliteWatcher(url.split(":///", 1)[1])
+        direct = db.direct
+        shared = direct.connection if isinstance(direct, SqliteDirect) else None
+        return SqliteWatcher(url.split(":///", 1)[1], shared)
     return PostgresWatcher("postgresql://" + url.split("://", 1)[1], db)
