@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kaimen.authz.tokens import new_grant_id
 from kaimen.store.authz_models import AuthorizationCode
 from kaimen.store.db import Database
 from kaimen.store.types import utcnow
@@ -71,7 +72,7 @@ class AuthorizationCodes:
         session.add(
             AuthorizationCode(
                 digest=digest_of(code),
-                grant_id=secrets.token_urlsafe(24),
+                grant_id=new_grant_id(),
                 client_id=client_id,
                 customer_id=customer_id,
                 redirect_uri=redirect_uri,

@@ -11,7 +11,6 @@ new ID token (OIDC Core §12.2 makes it optional).
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from kaimen.authz.errors import InvalidGrant, InvalidRequest, InvalidScope
 from kaimen.authz.id_token import IdTokens
 from kaimen.authz.ports import ClientView, Events, Tokens
 from kaimen.authz.requests import CONSENT_SCOPES
+from kaimen.authz.tokens import new_grant_id
 from kaimen.events import TOKEN_ISSUED, TOKEN_REFRESHED
 from kaimen.store.types import utcnow
 
@@ -224,7 +224,7 @@ class ClientCredentialsGrant:
         if isinstance(registered, str) and not set(asked) <= set(registered.split()):
             raise InvalidScope("scope exceeds the client's registered scope")
         scope = " ".join(asked)
-        grant_id = secrets.token_urlsafe(24)
+        grant_id = new_grant_id()
         issued = await self.tokens.issue(
             client_id=client.client_id,
             customer_id=None,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -99,6 +100,13 @@ _INSERT_ROW = (
     " created_at, expires_at) VALUES (:digest, :kind, :grant_id, :client_id, :customer_id, :scope, :jkt,"
     " :consent_id, :details, :created_at, :expires_at)"
 )
+
+
+def new_grant_id() -> str:
+    """An authorization grant's id: time-ordered (the hex of the current time in nanoseconds, then 96
+    random bits), so the tokens table's index on grant_id grows at its end instead of taking a
+    random page per token. Not a secret: it names a grant in revocations and audit events."""
+    return f"{time.time_ns():016x}{secrets.token_hex(12)}"
 
 
 def digest_of(token: str) -> str:
