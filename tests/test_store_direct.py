@@ -17,7 +17,14 @@ from sqlalchemy import select
 from kaimen.authz.once import DatabaseOnce
 from kaimen.store.authz_models import Token, UsedOnce
 from kaimen.store.db import Database
-from kaimen.store.direct import DatabaseBusy, SqliteDirect, Statement, sqlite_time
+from kaimen.store.direct import (
+    DatabaseBusy,
+    SqliteDirect,
+    Statement,
+    sqlite_time,
+    stored_json,
+    stored_time,
+)
 from kaimen.store.types import utcnow
 
 _INSERT_ONCE = "INSERT INTO used_once (key, expires_at) VALUES (:key, :expires_at)"
@@ -52,6 +59,14 @@ async def test_values_written_directly_read_back_equal_through_the_orm(database_
                     select(Token.digest).where(Token.expires_at > expires - timedelta(0, 0, 1))
                 )
             ).all()
+        (direct_read,) = await db.direct.rows(
+            "SELECT created_at, expires_at, details, revoked_at FROM tokens WHERE digest = :digest",
+            {"digest": "d" * 64},
+        )
+        assert stored_time(direct_read[0]) == created and stored_time(direct_read[1]) == expires
+        assert stored_time(direct_read[1]).tzinfo is UTC  # type: ignore[union-attr]
+        assert stored_json(direct_read[2]) == {"acr": "urn:openbanking:psd2:sca", "n": [1, 2]}
+        assert stored_time(direct_read[3]) is None
         assert row.created_at == created and row.created_at.tzinfo is not None
         assert row.expires_at == expires
         assert row.details == {"acr": "urn:openbanking:psd2:sca", "n": [1, 2]}

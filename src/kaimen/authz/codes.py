@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kaimen.authz.tokens import new_grant_id
 from kaimen.store.authz_models import AuthorizationCode
 from kaimen.store.db import Database
+from kaimen.store.direct import Statement, stored_json, stored_time
 from kaimen.store.types import utcnow
 
 
@@ -88,46 +88,50 @@ class AuthorizationCodes:
     async def find(self, code: str) -> CodeGrant | None:
         if not 20 <= len(code) <= 100:
             return None
-        async with self.db.read() as session:
-            row = await session.get(AuthorizationCode, digest_of(code))
-        if row is None:
+        rows = await self.db.direct.rows(_FIND, {"digest": digest_of(code)})
+        if not rows:
             return None
+        (digest, grant_id, client_id, customer_id, redirect_uri, code_challenge, dpop_jkt, scope, grant,
+         expires_at, consumed_at) = rows[0]  # fmt: skip
+        expires = stored_time(expires_at)
+        assert expires is not None  # NOT NULL column
         return CodeGrant(
-            digest=row.digest,
-            grant_id=row.grant_id,
-            client_id=row.client_id,
-            customer_id=row.customer_id,
-            redirect_uri=row.redirect_uri,
-            code_challenge=row.code_challenge,
-            dpop_jkt=row.dpop_jkt,
-            scope=row.scope,
-            grant=dict(row.grant),
-            expires_at=row.expires_at,
-            consumed_at=row.consumed_at,
+            digest=digest,
+            grant_id=grant_id,
+            client_id=client_id,
+            customer_id=customer_id,
+            redirect_uri=redirect_uri,
+            code_challenge=code_challenge,
+            dpop_jkt=dpop_jkt,
+            scope=scope,
+            grant=dict(stored_json(grant)),
+            expires_at=expires,
+            consumed_at=stored_time(consumed_at),
         )
 
     async def consume(self, digest: str) -> bool:
         """Exactly one caller, in any worker, gets True for an unexpired code."""
         now = utcnow()
-        async with self.db.write() as session:
-            result = await session.execute(
-                update(AuthorizationCode)
-                .where(
-                    AuthorizationCode.digest == digest,
-                    AuthorizationCode.consumed_at.is_(None),
-                    AuthorizationCode.expires_at > now,
-                )
-                .values(consumed_at=now)
-            )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        counts = await self.db.direct.run([Statement(_CONSUME, {"digest": digest, "now": now})])
+        return counts[0] == 1
 
     async def mark_reused(self, digest: str) -> None:
-        async with self.db.write() as session:
-            await session.execute(
-                update(AuthorizationCode).where(AuthorizationCode.digest == digest).values(reused_at=utcnow())
-            )
+        await self.db.direct.run([Statement(_MARK_REUSED, {"digest": digest, "now": utcnow()})])
 
     async def was_reused(self, digest: str) -> bool:
-        async with self.db.read() as session:
-            row = await session.get(AuthorizationCode, digest)
-        return row is None or row.reused_at is not None
+        rows = await self.db.direct.rows(_REUSED, {"digest": digest})
+        return not rows or rows[0][0] is not None
+
+
+# Redemption runs these on every authorization_code token request: small direct statements
+# (kaimen.store.direct) rather than ORM sessions. "grant" is quoted: it is an SQL keyword.
+_FIND = (
+    'SELECT digest, grant_id, client_id, customer_id, redirect_uri, code_challenge, dpop_jkt, scope, "grant",'
+    " expires_at, consumed_at FROM authorization_codes WHERE digest = :digest"
+)
+_CONSUME = (
+    "UPDATE authorization_codes SET consumed_at = :now"
+    " WHERE digest = :digest AND consumed_at IS NULL AND expires_at > :now"
+)
+_MARK_REUSED = "UPDATE authorization_codes SET reused_at = :now WHERE digest = :digest"
+_REUSED = "SELECT reused_at FROM authorization_codes WHERE digest = :digest"

@@ -109,6 +109,24 @@ def _fail(group: list[_Queued], error: BaseException) -> None:
             future.set_exception(error)
 
 
+def stored_time(value: Any) -> datetime | None:
+    """A datetime column read by :meth:`rows`: SQLite's text (UTC, as :func:`sqlite_time` wrote it) or
+    PostgreSQL's aware datetime, as an aware UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
+    raise TypeError(f"not a stored datetime: {type(value).__name__}")
+
+
+def stored_json(value: Any) -> Any:
+    """A JSON column read by :meth:`rows`: text on both databases (asyncpg's json codec), or already
+    decoded."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
 def _is_busy(error: sqlite3.OperationalError) -> bool:
     return getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or (
         "locked" in str(error)
@@ -259,6 +277,24 @@ class SqliteDirect:
                 if not future.done():
                     future.set_result(counts)
 
+    async def rows(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """A read (its own implicit read transaction: in WAL mode it waits for no writer). Values
+        come back as stored: decode datetimes with :func:`stored_time` and JSON with
+        :func:`stored_json`."""
+        values = {name: sqlite_value(value) for name, value in params.items()}
+        deadline = time.monotonic() + self.busy_deadline
+        backoff = _FIRST_BACKOFF
+        while True:
+            try:
+                return self._connection().execute(sql, values).fetchall()
+            except sqlite3.OperationalError as error:
+                if not _is_busy(error):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise DatabaseBusy("the database stayed locked by another writer") from error
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, _MAX_BACKOFF)
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -284,6 +320,12 @@ class PostgresDirect:
                 result = await conn.execute(self._clause(statement.sql), params)
                 counts.append(int(result.rowcount))
         return counts
+
+    async def rows(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        values = {name: postgres_value(value) for name, value in params.items()}
+        async with self.engine.connect() as conn:
+            result = await conn.execute(self._clause(sql), values)
+            return [tuple(row) for row in result]
 
     def close(self) -> None:
         return None
