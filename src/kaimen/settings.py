@@ -50,10 +50,12 @@ class ApiPolicy(BaseModel):
     auth: Literal["api_key", "dpop"] = "api_key"
     scopes: list[str] = Field(default_factory=list)
 
-    def rate_for(self, tier: Tier | None) -> str:
+    def rate_for(self, tier: Tier | str | None) -> str:
+        """``tier`` may be the tier's value as stored (a Tier is a str with the same hash)."""
         if tier is None:
             return self.ip_rate
-        return self.app_rate.get(tier, self.default_app_rate)
+        rate: str = self.app_rate.get(tier, self.default_app_rate)  # type: ignore[call-overload]
+        return rate
 
 
 def _default_apis() -> dict[str, ApiPolicy]:

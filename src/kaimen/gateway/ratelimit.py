@@ -265,7 +265,7 @@ class RateLimit:
         policy = api.policy
         by_app: Verdict | None = None
         if call.caller is not None:
-            rate = policy.rate_for(Tier(call.caller.tier))
+            rate = policy.rate_for(call.caller.tier)  # no Tier(...) per call: same dict key
             by_app = await self.limiter.hit(rate, "app", api.name, call.caller.application_id)
             if not by_app.allowed:
                 return by_app
