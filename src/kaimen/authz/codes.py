@@ -91,22 +91,34 @@ class AuthorizationCodes:
         rows = await self.db.direct.rows(_FIND, {"digest": digest_of(code)})
         if not rows:
             return None
-        (digest, grant_id, client_id, customer_id, redirect_uri, code_challenge, dpop_jkt, scope, grant,
-         expires_at, consumed_at) = rows[0]  # fmt: skip
-        expires = stored_time(expires_at)
-        assert expires is not None  # NOT NULL column
+        (
+            digest,
+            grant_id,
+            client_id,
+            customer_id,
+            redirect_uri,
+            challenge,
+            jkt,
+            scope,
+            grant,
+            expires,
+            consumed,
+        ) = rows[0]
+        expires_at = stored_time(expires)
+        if expires_at is None:
+            return None  # a NOT NULL column: no such row can exist
         return CodeGrant(
             digest=digest,
             grant_id=grant_id,
             client_id=client_id,
             customer_id=customer_id,
             redirect_uri=redirect_uri,
-            code_challenge=code_challenge,
-            dpop_jkt=dpop_jkt,
+            code_challenge=challenge,
+            dpop_jkt=jkt,
             scope=scope,
             grant=dict(stored_json(grant)),
-            expires_at=expires,
-            consumed_at=stored_time(consumed_at),
+            expires_at=expires_at,
+            consumed_at=stored_time(consumed),
         )
 
     async def consume(self, digest: str) -> bool:

@@ -168,16 +168,19 @@ class SqliteDirect:
             self._conn = conn
         return conn
 
-    async def transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction: committed when it returns, rolled
-        back if it raises. ``work`` is synchronous and must not wait for anything."""
+    def _begin(self) -> sqlite3.Connection:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        return conn
+
+    async def _when_free(self, attempt: Callable[[], T]) -> T:
+        """``attempt()``, tried again after an ``asyncio.sleep`` with backoff while the database is
+        busy (never blocking the loop), up to the deadline; then DatabaseBusy."""
         deadline = time.monotonic() + self.busy_deadline
         backoff = _FIRST_BACKOFF
         while True:
             try:
-                conn = self._connection()
-                conn.execute("BEGIN IMMEDIATE")
-                break
+                return attempt()
             except sqlite3.OperationalError as error:
                 if not _is_busy(error):
                     raise
@@ -185,6 +188,11 @@ class SqliteDirect:
                     raise DatabaseBusy("the database stayed locked by another writer") from error
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    async def transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction: committed when it returns, rolled
+        back if it raises. ``work`` is synchronous and must not wait for anything."""
+        conn = await self._when_free(self._begin)
         try:
             result = work(conn)
             conn.execute("COMMIT")
@@ -282,18 +290,7 @@ class SqliteDirect:
         come back as stored: decode datetimes with :func:`stored_time` and JSON with
         :func:`stored_json`."""
         values = {name: sqlite_value(value) for name, value in params.items()}
-        deadline = time.monotonic() + self.busy_deadline
-        backoff = _FIRST_BACKOFF
-        while True:
-            try:
-                return self._connection().execute(sql, values).fetchall()
-            except sqlite3.OperationalError as error:
-                if not _is_busy(error):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise DatabaseBusy("the database stayed locked by another writer") from error
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, _MAX_BACKOFF)
+        return await self._when_free(lambda: self._connection().execute(sql, values).fetchall())
 
     def close(self) -> None:
         if self._conn is not None:
