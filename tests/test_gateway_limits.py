@@ -118,3 +118,34 @@ async def test_unexpected_exception_is_a_bare_500_and_details_stay_in_the_log(
     assert "secret internal detail" not in response.text
     assert response.headers["x-fapi-interaction-id"]
     assert any("secret internal detail" in (r.exc_text or "") or r.exc_info for r in caplog.records)
+
+
+async def test_a_database_busy_past_its_deadline_is_a_503_to_retry(settings: Any) -> None:
+    from kaimen.app import create_app
+    from kaimen.store.direct import DatabaseBusy
+
+    app = create_app(settings)
+
+    async def locked(request: Request) -> Response:
+        raise DatabaseBusy("the database stayed locked by another writer")
+
+    app.router.add_route("/locked", locked, methods=["GET"])
+    async with lifespan(app), client_for(app) as http:
+        response = await http.get("/locked")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["title"] == "Service temporarily unavailable"
+
+
+async def test_an_oauth_endpoint_answers_temporarily_unavailable_when_the_database_is_busy() -> None:
+    from kaimen.authz.http import oauth_endpoint
+    from kaimen.store.direct import DatabaseBusy
+
+    async def token(request: Request) -> Response:
+        raise DatabaseBusy("the database stayed locked by another writer")
+
+    response = await oauth_endpoint(token)(Request({"type": "http", "method": "POST", "headers": []}))
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.body.startswith(b'{"error":"temporarily_unavailable"')

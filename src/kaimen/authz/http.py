@@ -10,7 +10,8 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 
-from kaimen.authz.errors import InvalidRequest, OAuthError, ServerError
+from kaimen.authz.errors import InvalidRequest, OAuthError, ServerError, TemporarilyUnavailable
+from kaimen.store.direct import DatabaseBusy
 
 log = logging.getLogger("kaimen.authz")
 
@@ -81,6 +82,9 @@ def oauth_endpoint(handler: Handler) -> Handler:
             return await handler(request)
         except OAuthError as error:
             return oauth_error_response(error)
+        except DatabaseBusy:
+            log.warning("database busy past the deadline")
+            return oauth_error_response(TemporarilyUnavailable(headers={"Retry-After": "1"}))
         except Exception as exc:
             return server_error(exc)
 

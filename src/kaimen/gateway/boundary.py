@@ -14,9 +14,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from kaimen.errors import ApiError, InternalError, MethodNotAllowed, NotFound
+from kaimen.errors import ApiError, InternalError, MethodNotAllowed, NotFound, ServiceUnavailable
 from kaimen.errors.render import Family, render
 from kaimen.gateway.context import Call
+from kaimen.store.direct import DatabaseBusy
 
 log = logging.getLogger("kaimen.gateway")
 
@@ -52,7 +53,15 @@ async def starlette_error_handler(request: Request, exc: Exception) -> Response:
         return error_response(call, NotFound())
     if isinstance(exc, HTTPException) and exc.status_code == 405:
         return error_response(call, MethodNotAllowed())
+    if isinstance(exc, DatabaseBusy):
+        return error_response(call, busy())
     return error_response(call, InternalError())
+
+
+def busy() -> ServiceUnavailable:
+    """The database stayed locked past the direct-write deadline (kaimen.store.direct): a 503 the
+    client may retry, not a 500."""
+    return ServiceUnavailable(headers={"Retry-After": "1"})
 
 
 class ErrorBoundary:
@@ -71,6 +80,10 @@ class ErrorBoundary:
                 log.warning("error after response start", extra={"error": type(error).__name__})
                 return
             await send_error(send, call, error)
+        except DatabaseBusy:
+            log.warning("database busy past the deadline", extra={"path": scope.get("path")})
+            if not call.status:
+                await send_error(send, call, busy())
         except Exception:
             # The router may already have answered with its bare 500 (it re-raises after that).
             log.exception("unexpected error", extra={"path": scope.get("path")})
