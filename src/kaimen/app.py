@@ -13,6 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from kaimen.apis.accounts.consents import AccountAccessConsents
+from kaimen.apis.accounts.resource import ConsentResource
+from kaimen.apis.accounts.routes import account_apis, account_routes
 from kaimen.apis.product import product_apis, product_routes
 from kaimen.apis.product.store import ProductStore
 from kaimen.audit.writer import AuditWriter
@@ -53,6 +56,7 @@ class Components:
     watcher: Any
     limiter: Any
     authz: AuthorizationServer
+    consents: AccountAccessConsents
 
 
 async def _healthz(request: Request) -> Response:
@@ -62,7 +66,7 @@ async def _healthz(request: Request) -> Response:
 def create_app(settings: Settings) -> Any:
     db = Database(settings.sqlalchemy_url)
     events = EventBus()
-    apis = ApiTable(product_apis(settings) + authz_apis(settings))
+    apis = ApiTable(product_apis(settings) + authz_apis(settings) + account_apis(settings))
     watcher = build_watcher(settings, db)
     products = ProductStore(db, watcher)
     directory = CallerDirectory(db, watcher)
@@ -72,6 +76,7 @@ def create_app(settings: Settings) -> Any:
         subscribe_access_log(events)
     limiter = build_rate_limiter(settings)
     authz = AuthorizationServer(settings, db, watcher, events)
+    consents = AccountAccessConsents(db, events)
     components = Components(
         settings=settings,
         db=db,
@@ -84,6 +89,7 @@ def create_app(settings: Settings) -> Any:
         watcher=watcher,
         limiter=limiter,
         authz=authz,
+        consents=consents,
     )
 
     @asynccontextmanager
@@ -106,6 +112,7 @@ def create_app(settings: Settings) -> Any:
 
     routes = [
         *product_routes(products),
+        *account_routes(ConsentResource(consents, settings.public_base_url)),
         *authz.routes(),
         Route("/healthz", _healthz, methods=["GET"]),
         metrics_route(metrics, settings.metrics_networks),

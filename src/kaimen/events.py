@@ -32,6 +32,11 @@ TOKEN_REVOKED = "token.revoked"  # noqa: S105 (an event name; kaimen.authz.token
 CLIENT_REGISTERED = "client.registered"
 CLIENT_UPDATED = "client.updated"
 CLIENT_DELETED = "client.deleted"
+# Account-access consents (issue 4): each status change, and the TPP's DELETE (kaimen.apis.accounts).
+CONSENT_AUTHORISED = "consent.authorised"
+CONSENT_REJECTED = "consent.rejected"
+CONSENT_REVOKED = "consent.revoked"
+CONSENT_DELETED = "consent.deleted"
 
 
 class EventBus:

@@ -70,6 +70,9 @@ def _default_apis() -> dict[str, ApiPolicy]:
         # private_key_jwt, customers log in), limited per client IP.
         "oauth": ApiPolicy(tier=Tier.PUBLIC, ip_rate="600/minute"),
         "login": ApiPolicy(tier=Tier.PUBLIC, ip_rate="300/minute"),
+        # The Account API (UK OB v3.1.11 AISP): TPPs admitted after review (ACQUAINTANCE and more
+        # closed), each call with a DPoP-bound token whose scope holds accounts.
+        "aisp": ApiPolicy(tier=Tier.ACQUAINTANCE, auth="dpop", scopes=["accounts"]),
     }
 
 

@@ -111,6 +111,8 @@ class ProductDocument(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-# The sandbox ledger keeps its tables in its own package (only ledger/ reads them); they register on
-# this Base here, so Alembic and the drift check see every table wherever the models are imported.
+# The sandbox ledger keeps its tables in its own package (only ledger/ reads them), and so do the
+# account-access consents (kaimen.apis.accounts); they register on this Base here, so Alembic and the
+# drift check see every table wherever the models are imported.
+from kaimen.apis.accounts import models as _consent_models  # noqa: E402, F401
 from kaimen.ledger import models as _ledger_models  # noqa: E402, F401
