@@ -3,6 +3,7 @@ worker (two services on one database stand for two workers), on SQLite and Postg
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -221,3 +222,44 @@ async def test_revocations_are_events(workers: Any) -> None:
     await worker.tokens.revoke(issued.refresh_token or "", "client-a")
     await worker.tokens.revoke_grant("g1")  # nothing left: no event
     assert [(e.client_id, e.grant_id, e.count, e.reason) for e in seen] == [("client-a", "g1", 2, "client")]
+
+
+async def test_revoke_consent_revokes_every_token_issued_under_it_in_every_worker(workers: Any) -> None:
+    first, second = await workers(), await workers()
+    seen: list[Any] = []
+    first.tokens.events.subscribe("token.revoked", lambda _name, payload: seen.append(payload))
+    one = await issue(first.tokens, grant_id="code-1", consent_id="aac-ended")
+    two = await issue(first.tokens, grant_id="code-2", consent_id="aac-ended")
+    other = await issue(first.tokens, grant_id="code-3", consent_id="aac-live")
+    for token in (one.access_token, two.access_token, other.access_token):
+        assert await second.tokens.access(token) is not None
+    await first.tokens.revoke_consent("aac-ended")
+    await tokens_seen(second.db, second.watcher)
+    assert await second.tokens.access(one.access_token) is None
+    assert await second.tokens.access(two.access_token) is None
+    assert await second.tokens.refresh(two.refresh_token or "") is None
+    assert await second.tokens.access(other.access_token) is not None
+    assert [(e.grant_id, e.count, e.reason, e.consent_id) for e in seen] == [
+        (None, 4, "consent", "aac-ended")
+    ]
+
+
+async def test_a_consent_that_ends_takes_its_tokens_with_it(make_settings: Any, database_url: str) -> None:
+    """consent.revoked and consent.deleted (kaimen.apis.accounts) reach the authorization server."""
+    from kaimen.apis.accounts.consents import ConsentChanged
+    from kaimen.app import create_app
+    from kaimen.events import CONSENT_DELETED, CONSENT_REVOKED
+    from tests.support import lifespan
+
+    app = create_app(make_settings(database_url=database_url))
+    async with lifespan(app):
+        authz, events = app.components.authz, app.components.events
+        revoked = await issue(authz.tokens, consent_id="aac-revoked")
+        deleted = await issue(authz.tokens, consent_id="aac-deleted")
+        kept = await issue(authz.tokens, consent_id="aac-kept")
+        events.emit(CONSENT_REVOKED, ConsentChanged("aac-revoked", "client-a", "cust-1", "Revoked"))
+        events.emit(CONSENT_DELETED, ConsentChanged("aac-deleted", "client-a", None, "Authorised"))
+        await asyncio.gather(*authz._revoking)
+        assert await authz.tokens.access(revoked.access_token) is None
+        assert await authz.tokens.access(deleted.access_token) is None
+        assert await authz.tokens.access(kept.access_token) is not None

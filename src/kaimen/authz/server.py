@@ -6,6 +6,8 @@ Each part receives only what it needs (STYLE.md §6); app.py builds one Authoriz
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from starlette.routing import BaseRoute, Route
@@ -35,6 +37,7 @@ from kaimen.authz.token import TokenEndpoint
 from kaimen.authz.tokens import TokenService
 from kaimen.authz.userinfo import UserinfoEndpoint
 from kaimen.errors.render import Family
+from kaimen.events import CONSENT_DELETED, CONSENT_REVOKED
 from kaimen.gateway.apis import Api
 from kaimen.identity.customers import Customers
 from kaimen.identity.interactions import Interactions
@@ -44,6 +47,8 @@ from kaimen.settings import Settings
 from kaimen.store.db import Database
 from kaimen.store.watch import Watcher
 from kaimen.tpp.registry import Registry
+
+log = logging.getLogger("kaimen.authz")
 
 
 class AuthorizationServer:
@@ -70,11 +75,31 @@ class AuthorizationServer:
         self.interactions = Interactions(db, settings)
         # --- I: PAR, authorize, flow, token endpoint ---
         self._build_flow(settings, db, events)
+        # A consent that ends takes its tokens with it. Subscribers must not block the request that
+        # emitted the event, so the revocation runs as a task (stop() waits for those in flight).
+        self._revoking: set[asyncio.Task[None]] = set()
+        events.subscribe(CONSENT_REVOKED, self._consent_ended)
+        events.subscribe(CONSENT_DELETED, self._consent_ended)
+
+    def _consent_ended(self, _name: str, payload: Any) -> None:
+        task = asyncio.get_running_loop().create_task(self.tokens.revoke_consent(payload.consent_id))
+        self._revoking.add(task)
+        task.add_done_callback(self._revoked)
+
+    def _revoked(self, task: asyncio.Task[None]) -> None:
+        self._revoking.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "revoking the tokens of an ended consent failed",
+                extra={"error": type(task.exception()).__name__},
+            )
 
     async def start(self) -> None:
         await self.keys.ensure()
 
     async def stop(self) -> None:
+        if self._revoking:
+            await asyncio.gather(*self._revoking, return_exceptions=True)
         await self.once.close()
         await self.customers.close()  # H: the login throttle's store
 

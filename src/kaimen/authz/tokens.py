@@ -81,12 +81,13 @@ class IssuedTokens:
 
 @dataclass(frozen=True, slots=True)
 class TokenRevoked:
-    """Payload of ``token.revoked`` (audit): which grant lost how many tokens, and why."""
+    """Payload of ``token.revoked`` (audit): which grant (or consent) lost how many tokens, and why."""
 
     client_id: str | None
-    grant_id: str
+    grant_id: str | None  # None when a consent ended: its tokens may come from several grants
     count: int
     reason: str
+    consent_id: str | None = None
 
 
 class Revocation(StrEnum):
@@ -278,6 +279,15 @@ class TokenService:
         self._revoked_here(count)
         self._emit(None, grant_id, count, "grant")
 
+    async def revoke_consent(self, consent_id: str) -> None:
+        """Revoke every token issued under a UK OB consent that has ended (revoked by the customer,
+        deleted by the TPP): refresh tokens must not outlive it (issue 4; UK OB v3.1.11 Account and
+        Transaction API profile, "Consent Revocation")."""
+        async with self.db.write() as session:
+            count = await self._revoke_where(session, Token.consent_id == consent_id)
+        self._revoked_here(count)
+        self._emit(None, None, count, "consent", consent_id)
+
     async def _revoke_where(self, session: Any, where: Any) -> int:
         result = await session.execute(
             update(Token).where(where, Token.revoked_at.is_(None)).values(revoked_at=utcnow())
@@ -294,6 +304,13 @@ class TokenService:
         if count:
             self.clear()
 
-    def _emit(self, client_id: str | None, grant_id: str, count: int, reason: str) -> None:
+    def _emit(
+        self,
+        client_id: str | None,
+        grant_id: str | None,
+        count: int,
+        reason: str,
+        consent_id: str | None = None,
+    ) -> None:
         if count and self.events is not None:
-            self.events.emit(TOKEN_REVOKED, TokenRevoked(client_id, grant_id, count, reason))
+            self.events.emit(TOKEN_REVOKED, TokenRevoked(client_id, grant_id, count, reason, consent_id))

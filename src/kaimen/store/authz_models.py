@@ -108,4 +108,7 @@ class Token(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
-    __table_args__ = (Index("ix_tokens_grant_id", "grant_id"),)
+    __table_args__ = (
+        Index("ix_tokens_grant_id", "grant_id"),
+        Index("ix_tokens_consent_id", "consent_id"),  # revoked together when their consent ends
+    )
