@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 import functools
-import shutil
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -232,7 +232,8 @@ def _bench(args: argparse.Namespace, info: dict[str, Any], work: Path) -> int:
             target["py_spy"] = spy_summary.summarise(spy_out)
             report.say(spy_summary.render(target["py_spy"]))
             report.RESULTS.mkdir(exist_ok=True)
-            shutil.copyfile(spy_out, report.RESULTS / "py-spy-gateway-last.txt")  # raw stacks, for a closer look
+            # The raw stacks, for a closer look (bench/spy_summary.py sorts them into parts).
+            shutil.copyfile(spy_out, report.RESULTS / "py-spy-gateway-last.txt")
         audited = prepare.audit_count(prepared.db_path) - before  # the server has stopped: all flushed
         target["audit_records"] = audited
         report.say(
