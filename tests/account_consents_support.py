@@ -14,9 +14,9 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 from tests.dpop_support import BASE, issue_for, proof, tpp
-from tests.support import SPECS, load_json
+from tests.support import load_json, ob_spec
 
-SPEC_FILE = SPECS / "uk-ob-v3.1.11" / "account-info-openapi.json"
+SPEC_FILE = ob_spec("account-info-openapi.json")
 SPEC_URI = "urn:uk-ob:v3.1.11:account-info"
 CONSENTS = "/open-banking/v3.1/aisp/account-access-consents"
 INTERACTION_ID = "0f8d5c2a-9a1b-4c3d-8e7f-6a5b4c3d2e1f"

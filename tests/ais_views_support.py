@@ -32,9 +32,9 @@ from kaimen.ledger.core import (
     Transaction,
 )
 from kaimen.ledger.money import Money
-from tests.support import SPECS, load_json
+from tests.support import load_json, ob_spec
 
-SPEC_FILE = SPECS / "uk-ob-v3.1.11" / "account-info-openapi.json"
+SPEC_FILE = ob_spec("account-info-openapi.json")
 SPEC_URI = "urn:kaimen:test:uk-ob-v3.1.11:account-info-openapi"
 MEDIA_TYPE = "application/json; charset=utf-8"
 AT = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)

@@ -16,6 +16,16 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 SPECS = SHARED / "specs"
+SHARED_OB_SPECS = SPECS / "uk-ob-v3.1.11"
+PACKAGED_OB_SPECS = REPO / "src" / "kaimen" / "apis" / "accounts" / "specs"
+
+
+def ob_spec(file_name: str) -> Path:
+    """A UK OB v3.1.11 OpenAPI file: ../shared's when this checkout sits beside it, else the packaged
+    byte-identical copy (tests/test_account_consents.py checks they are the same)."""
+    shared = SHARED_OB_SPECS / file_name
+    return shared if shared.exists() else PACKAGED_OB_SPECS / file_name
+
 
 TEST_DATABASE_URL = os.environ.get("KAIMEN_TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("KAIMEN_TEST_REDIS_URL")

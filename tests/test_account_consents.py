@@ -25,6 +25,7 @@ from tests.account_consents_support import (
 from tests.authz_flow_support import b64, dpop_key, harness
 from tests.authz_flow_support import proof as flow_proof
 from tests.dpop_support import running
+from tests.support import PACKAGED_OB_SPECS, SHARED_OB_SPECS
 
 FIELD_INVALID = "UK.OBIE.Field.Invalid"
 FIELD_EXPECTED = "UK.OBIE.Field.Expected"
@@ -288,3 +289,12 @@ async def test_an_aisp_policy_without_dpop_is_refused_at_start_up(
     settings = make_settings(database_url=sqlite_url, apis={"aisp": {"tier": "PUBLIC"}})
     with pytest.raises(SettingsError, match="KAIMEN_APIS__AISP"):
         create_app(settings)
+
+
+@pytest.mark.skipif(
+    not (SHARED_OB_SPECS / "account-info-openapi.json").exists(),
+    reason="../shared/specs not present: nothing to compare with",
+)
+def test_the_packaged_account_info_spec_is_byte_identical_to_the_shared_one() -> None:
+    name = "account-info-openapi.json"
+    assert (PACKAGED_OB_SPECS / name).read_bytes() == (SHARED_OB_SPECS / name).read_bytes()

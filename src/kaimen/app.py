@@ -13,6 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from kaimen.apis.accounts.ais_resource import AisResource
+from kaimen.apis.accounts.ais_routes import ais_routes
 from kaimen.apis.accounts.consents import AccountAccessConsents
 from kaimen.apis.accounts.resource import ConsentResource
 from kaimen.apis.accounts.routes import account_apis, account_routes
@@ -35,6 +37,8 @@ from kaimen.gateway.metrics import Metrics, metrics_route
 from kaimen.gateway.policy import TierPolicy
 from kaimen.gateway.ratelimit import RateLimit, build_rate_limiter
 from kaimen.gateway.routing import ExactPathRouter
+from kaimen.ledger.core import CoreBanking
+from kaimen.ledger.sandbox import sandbox_core_banking
 from kaimen.settings import Settings
 from kaimen.store.db import Database
 from kaimen.store.watch import build_watcher
@@ -57,6 +61,7 @@ class Components:
     limiter: Any
     authz: AuthorizationServer
     consents: AccountAccessConsents
+    core_banking: CoreBanking
 
 
 async def _healthz(request: Request) -> Response:
@@ -77,6 +82,7 @@ def create_app(settings: Settings) -> Any:
     limiter = build_rate_limiter(settings)
     authz = AuthorizationServer(settings, db, watcher, events)
     consents = AccountAccessConsents(db, events)
+    core_banking = sandbox_core_banking(db)
     components = Components(
         settings=settings,
         db=db,
@@ -90,6 +96,7 @@ def create_app(settings: Settings) -> Any:
         limiter=limiter,
         authz=authz,
         consents=consents,
+        core_banking=core_banking,
     )
 
     @asynccontextmanager
@@ -113,6 +120,7 @@ def create_app(settings: Settings) -> Any:
     routes = [
         *product_routes(products),
         *account_routes(ConsentResource(consents, settings.public_base_url)),
+        *ais_routes(AisResource(consents, core_banking, settings.public_base_url)),
         *authz.routes(),
         Route("/healthz", _healthz, methods=["GET"]),
         metrics_route(metrics, settings.metrics_networks),

@@ -1,0 +1,91 @@
+"""Who may read what, on every AIS call: the steps that run before the core is asked anything.
+
+    customer_token    the token is the PSU's: it carries a customer and a consent id
+    active_consent    the consent is Authorised and unexpired (read afresh on every call, never cached,
+                      so a revocation, deletion or expiry stops access at once), and it is this
+                      client's and this customer's
+    Grant.require     its permissions open the endpoint (kaimen.apis.accounts.ais_permissions)
+    Access.account    object-level: the AccountId is one the PSU chose for this consent
+
+Before these the gateway has checked the DPoP-bound token, its proof and its scope ``accounts``
+(kaimen.gateway.dpop_auth). Account and Transaction API Profile, "Consent Authorisation": the ASPSP
+serves only "the accounts ... the PSU has selected" within the consent's permissions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from kaimen.apis.accounts.ais_errors import (
+    AccountNotInConsent,
+    ConsentNotActive,
+    ConsentOfAnotherParty,
+    CustomerTokenRequired,
+)
+from kaimen.apis.accounts.ais_permissions import Endpoint, Grant
+from kaimen.apis.accounts.consents import AccountAccessConsents, Consent
+from kaimen.authz.tokens import AccessToken
+from kaimen.errors import Unauthorized
+from kaimen.gateway.context import Call
+
+ACCOUNT_ID = "AccountId"
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What this call may read: the customer's data, through this consent, as its grant shapes it."""
+
+    customer_id: str
+    consent: Consent
+    grant: Grant
+
+    def account(self, account_id: str) -> str:
+        """``account_id`` when the PSU chose it for this consent. Anything else, existing or not, the
+        customer's or not, well-formed or not, gets the one refusal, without the core being asked."""
+        if account_id not in self.consent.account_ids:
+            raise account_refused()
+        return account_id
+
+
+def account_refused() -> AccountNotInConsent:
+    """The one refusal of an AccountId; also for a chosen account the core no longer finds among the
+    customer's (``AccountNotFound``), so that case reads the same."""
+    return AccountNotInConsent("the consent does not grant access to this account", path=ACCOUNT_ID)
+
+
+def customer_token(request: Request) -> AccessToken:
+    """The PSU's token: a client_credentials token (no customer, no consent) reads no account data."""
+    call: Call = request.scope["kaimen"]
+    token: AccessToken | None = call.token
+    if token is None:  # only when an operator configured the API without DPoP (routes refuses that)
+        raise Unauthorized(
+            "an access token is required", ob_code="UK.OBIE.Header.Missing", path="Authorization"
+        )
+    if token.customer_id is None or token.consent_id is None:
+        raise CustomerTokenRequired(
+            "account information needs the access token the customer authorised", path="Authorization"
+        )
+    return token
+
+
+async def active_consent(consents: AccountAccessConsents, token: AccessToken) -> Consent:
+    """The token's consent, Authorised and unexpired now, granted to this client by this customer."""
+    assert token.consent_id is not None  # customer_token ran first
+    consent = await consents.active(token.consent_id)
+    if consent is None:
+        raise ConsentNotActive("the consent is not authorised, has expired or has been revoked")
+    if consent.client_id != token.client_id or consent.customer_id != token.customer_id:
+        raise ConsentOfAnotherParty("the consent was not granted to this client by this customer")
+    return consent
+
+
+async def authorised(request: Request, consents: AccountAccessConsents, endpoint: Endpoint) -> Access:
+    """The pipeline every AIS endpoint runs first, in this order."""
+    token = customer_token(request)
+    consent = await active_consent(consents, token)
+    grant = Grant.of(consent.permissions)
+    grant.require(endpoint)
+    assert token.customer_id is not None
+    return Access(token.customer_id, consent, grant)
