@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import stat
@@ -103,9 +104,19 @@ def test_demo_publishes_credentials_and_serves_every_refusal(demo: Demo) -> None
         jwk = t["private_jwk"]
         assert jwk["kty"] == "RSA" and jwk["alg"] == "PS256" and jwk["kid"] and jwk["d"]
         assert all(uri.startswith("http://localhost:") for uri in t["redirect_uris"])
+    assert creds["apis"]["aisp"] == f"{base}/open-banking/v3.1/aisp"
     assert len(creds["customers"]) == 3
     for customer in creds["customers"]:
-        assert set(customer) == {"username", "password", "totp_secret"}
+        assert set(customer) == {"username", "password", "totp_secret", "accounts"}
+        for account in customer["accounts"]:
+            assert set(account) == {"account_id", "identification", "currency", "balance"}
+            assert re.fullmatch(r"\d{14}", account["identification"])
+            assert re.fullmatch(r"\d{1,13}\.\d{2}", account["balance"]) and account["currency"] == "GBP"
+    # DESIGN.md: three customers, one of whom holds two accounts.
+    assert any(len(customer["accounts"]) >= 2 for customer in creds["customers"])
+    assert len({a["account_id"] for c in creds["customers"] for a in c["accounts"]}) == sum(
+        len(c["accounts"]) for c in creds["customers"]
+    )
     partner, acquaintance = tpp(creds, "PARTNER"), tpp(creds, "ACQUAINTANCE")
     pca = creds["apis"]["opendata"] + "/v2.4/personal-current-accounts"
     bca = creds["apis"]["opendata"] + "/v2.4/business-current-accounts"
