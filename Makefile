@@ -7,7 +7,7 @@ PORT ?= 8000
 DATA_DIR ?= .kaimen-data
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test lint typecheck check bench bench-gateway bench-token lock clean
+.PHONY: demo test lint typecheck check bench bench-gateway bench-token bench-accounts lock clean
 
 $(BIN)/.runtime-installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,7 @@ typecheck: $(BIN)/.dev-installed
 
 check: lint typecheck test
 
-bench: bench-gateway bench-token
+bench: bench-gateway bench-token bench-accounts
 
 # Gateway benchmark (issue 2): wrk and hey come from Debian's packages, installed when missing.
 # BENCH_ARGS="--quick" for CI; see `$(BIN)/python bench/gateway.py --help`.
@@ -51,6 +51,13 @@ bench-token: $(BIN)/.runtime-installed
 	@command -v wrk >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	$(BIN)/python bench/token_bench.py $(BENCH_ARGS)
+
+# Account API benchmark (issue 4): transactions through the gateway against the ES256 proof floor.
+# BENCH_ARGS="--quick" for CI; see `$(BIN)/python bench/accounts_bench.py --help`.
+bench-accounts: $(BIN)/.runtime-installed
+	@command -v wrk >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	$(BIN)/python bench/accounts_bench.py $(BENCH_ARGS)
 
 lock: $(BIN)/.runtime-installed
 	$(BIN)/python -m pip install --quiet pip-tools

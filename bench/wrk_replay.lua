@@ -18,6 +18,15 @@ function init(args)
   local data = file:read("*a")
   file:close()
   local threads, index = tonumber(args[2] or "1"), thread_index or 0
+  -- Optional third argument: milliseconds each connection waits between its requests (a paced run
+  -- at connections / interval requests per second in all, for latency at a fixed offered rate).
+  -- delay() is only defined then: wrk checks for it after init, and unpaced runs stay as they were.
+  if args[3] then
+    local interval = math.floor(tonumber(args[3]))
+    function delay()
+      return interval
+    end
+  end
   local pos, n = 1, 0
   while pos <= #data do
     local newline = data:find("\n", pos, true)

@@ -1,0 +1,266 @@
+"""Account API benchmark (issue 4, "Benchmark"): ``GET /accounts/{AccountId}/transactions`` (one page of
+25) through the full gateway with a DPoP proof per request, on one worker, against the floor of its
+own signature work.
+
+Same server set-up as bench/token_bench.py (granian, one worker, uvloop, pinned to core 0 with taskset;
+wrk pinned to core 1), Kaimen embedded on SQLite:
+
+    set-up        a customer with 90 days of sandbox-ledger history, an Authorised account-access
+                  consent (every permission Kaimen serves) for the customer's accounts, and a
+                  DPoP-bound access token under it, made through the services before the server starts
+    max           wrk replays pre-built requests, each with its own ES256 proof (ath set), signed before
+                  the timed run: warm-up, then --runs runs; the median is the maximum
+    half rate     the same requests paced to half the maximum (wrk's delay(): each connection waits
+                  connections/rate seconds between requests), for p50 and p99
+    floor         joserfc alone verifying the same proofs (header read, jwk import, ES256 verify), on
+                  core 0 with the server idle (bench/token_floor.py)
+
+Goal (issue 4): ratio to the floor >= 0.25 and p99 under 50 ms at half the maximum rate.
+
+    make bench-accounts [BENCH_ARGS="--quick"]
+    .venv/bin/python bench/accounts_bench.py --help
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+import harness
+import loadgen
+import prepare
+import report
+import servers
+import token_bench as tb
+import token_prepare as tp
+import token_requests as tr
+from kaimen.settings import load_settings
+
+SERVER_CORE, LOAD_CORE = tb.SERVER_CORE, tb.LOAD_CORE
+CUSTOMER_ID = "bench-customer"
+AISP = "/open-banking/v3.1/aisp"
+PERMISSIONS = [
+    "ReadAccountsDetail",
+    "ReadBalances",
+    "ReadTransactionsDetail",
+    "ReadTransactionsCredits",
+    "ReadTransactionsDebits",
+]
+TOKEN_TTL_SECONDS = 3600  # outlives every run; the default 300 s would not
+GOAL_RATIO, GOAL_P99_MS = 0.25, 50.0
+
+
+def _args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="short runs for CI: 3 s runs, 1 s warm-up, 1 run")
+    p.add_argument("--duration", type=float, default=10, help="seconds per timed run (10)")
+    p.add_argument("--warmup", type=float, default=3, help="seconds of warm-up (3)")
+    p.add_argument("--runs", type=int, default=3, help="timed runs at maximum rate (3)")
+    p.add_argument("--floor-seconds", type=float, default=3, help="seconds of floor measurement (3)")
+    p.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
+    p.add_argument("--threads", type=int, default=1, help="wrk threads (1: one core)")
+    p.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    p.add_argument("--keep", action="store_true", help="keep the temporary data dir and server logs")
+    args = p.parse_args()
+    if args.quick:
+        args.duration, args.warmup, args.runs, args.floor_seconds = 3.0, 1.0, 1, 1.0
+    args.redis_url = None
+    args.py_spy = None
+    return args
+
+
+def server_env(data_dir: Path, base_url: str, log_level: str | None) -> dict[str, str]:
+    """The token benchmark's env, plus the aisp API with limits that never trigger."""
+    env = tp.server_env(data_dir, base_url, log_level=log_level, redis_url=None, iat_window=None)
+    apis = json.loads(env["KAIMEN_APIS"])
+    apis["aisp"] = {
+        "tier": "ACQUAINTANCE",
+        "auth": "dpop",
+        "scopes": ["accounts"],
+        "default_app_rate": prepare.NEVER,
+        "app_rate": {"PARTNER": prepare.NEVER},
+        "ip_rate": prepare.NEVER,
+    }
+    env["KAIMEN_APIS"] = json.dumps(apis)
+    env["KAIMEN_OAUTH__ACCESS_TOKEN_TTL_SECONDS"] = str(TOKEN_TTL_SECONDS)
+    return env
+
+
+def set_up(settings: Any, client_id: str, jkt: str) -> tuple[str, str]:
+    """The customer's history, an Authorised consent for their accounts and a token under it; returns
+    (an account id, the access token)."""
+    from kaimen.apis.accounts.consent_request import read_consent_request
+    from kaimen.apis.accounts.consents import AccountAccessConsents
+    from kaimen.authz.tokens import TokenService
+    from kaimen.events import EventBus
+    from kaimen.ledger.history import seed_history
+    from kaimen.ledger.sandbox import sandbox_core_banking
+    from kaimen.store.db import Database
+    from kaimen.store.types import utcnow
+    from kaimen.store.watch import build_watcher
+
+    async def run() -> tuple[str, str]:
+        db = Database(settings.sqlalchemy_url)
+        try:
+            await seed_history(db, [CUSTOMER_ID], seed=20261126)
+            accounts = await sandbox_core_banking(db).accounts(CUSTOMER_ID)
+            consents = AccountAccessConsents(db, EventBus())
+            body = orjson.dumps({"Data": {"Permissions": PERMISSIONS}, "Risk": {}})
+            consent = await consents.create(client_id, read_consent_request(body, utcnow()))
+            chosen = [a.account_id for a in accounts]
+            if not await consents.authorise(consent.consent_id, CUSTOMER_ID, chosen):
+                raise RuntimeError("the benchmark's consent could not be authorised")
+            tokens = TokenService(db, build_watcher(settings, db), settings)
+            issued = await tokens.issue(
+                client_id=client_id,
+                customer_id=CUSTOMER_ID,
+                scope="openid accounts",
+                jkt=jkt,
+                grant_id=uuid.uuid4().hex,
+                consent_id=consent.consent_id,
+                details={},
+                refresh=False,
+            )
+            return accounts[0].account_id, issued.access_token
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def main() -> int:
+    args = _args()
+    return harness.run(
+        ("wrk", "taskset"),
+        "bench-accounts",
+        "kaimen-bench-accounts-",
+        args.keep,
+        lambda i, w: _bench(args, i, w),
+    )
+
+
+def _bench(args: argparse.Namespace, info: dict[str, Any], work: Path) -> int:
+    data = work / "data"
+    prepared = prepare.prepare(data, log_level=args.log_level, redis_url=None)
+    port = servers.free_port()
+    base, host = f"http://{servers.HOST}:{port}", f"{servers.HOST}:{port}"
+    settings = load_settings(
+        data_dir=data, public_base_url=base, oauth={"access_token_ttl_seconds": TOKEN_TTL_SECONDS}
+    )
+    keys = tr.Keys.generate(base)
+    keys = replace(keys, client_id=tp.create_client(settings, prepared.application_id, keys))
+    account_id, token = set_up(settings, keys.client_id, keys.jkt())
+    path = f"{AISP}/accounts/{account_id}/transactions"
+    kaimen = servers.Target("kaimen", "kaimen.asgi:app_from_env", server_env(data, base, args.log_level))
+    factory = tr.Factory(keys)
+    replayer = tb.Replayer(args, work)
+    results: dict[str, Any] = {"machine": info, "args": vars(args), "path": path}
+    try:
+        parts_file = work / "floor-parts.json"
+        parts_file.write_text(
+            json.dumps(
+                {
+                    "client_public_jwk": keys.public_client_jwk(),
+                    "assertions": [a for a, _ in factory.token_parts(20)],
+                    "proofs": factory.resource_proofs(200, "GET", path, token),
+                }
+            )
+        )
+        floors = [tb._floor(parts_file, args.floor_seconds)]
+        with servers.serving(kaimen, core=SERVER_CORE, log_dir=work, port=port) as running:
+            sanity = _sanity(running + path, token, factory, path)
+            report.say(f"sanity: {sanity}")
+            results["sanity"] = sanity
+            settle = lambda: prepare.settle_audit(prepared)  # noqa: E731
+
+            def transactions(count: int, seconds: float) -> loadgen.WrkRun:
+                proofs = factory.resource_proofs(count, "GET", path, token)
+                return replayer.run(
+                    "transactions", running + path, tr.resource_requests(proofs, path, token, host), seconds
+                )
+
+            maximum = tb._timed(args, transactions, 1e6 / floors[0]["verify_proof_us"], settle)
+            half = maximum["rps_median"] / 2
+            count = tb._size(half, args.duration, 1.3)
+            proofs = factory.resource_proofs(count, "GET", path, token)
+            paced = _paced(
+                args, replayer, running + path, list(tr.resource_requests(proofs, path, token, host)), half
+            )
+            settle()
+        floors.append(tb._floor(parts_file, args.floor_seconds))
+    finally:
+        factory.close()
+    floor_us = statistics.mean(f["verify_proof_us"] for f in floors)
+    ratio = maximum["rps_median"] / (1e6 / floor_us)
+    results.update(
+        maximum=maximum, half_rate=loadgen.as_dict(paced), floor_verify_proof_us=floor_us, ratio=ratio
+    )
+    report.say()
+    report.say(f"transactions (page of 25), max req/s (median of {args.runs}): {maximum['rps_median']:,.0f}")
+    report.say(f"floor: joserfc ES256 proof verification alone {1e6 / floor_us:,.0f}/s ({floor_us:.0f} µs)")
+    report.say(f"ratio {ratio:.3f}   goal >= {GOAL_RATIO}: {'met' if ratio >= GOAL_RATIO else 'MISSED'}")
+    held = "met" if paced.p99_ms < GOAL_P99_MS else "MISSED"
+    report.say(
+        f"at half the maximum ({half:,.0f}/s offered, {paced.rps:,.0f}/s achieved): "
+        f"p50 {paced.p50_ms:.1f} ms, p99 {paced.p99_ms:.1f} ms   goal p99 < {GOAL_P99_MS:.0f} ms: {held}"
+    )
+    report.say(report.machine_line(info))
+    report.say(f"results: {report.write_json(results, prefix='accounts')}")
+    return 0
+
+
+def _sanity(url: str, token: str, factory: tr.Factory, path: str) -> dict[str, Any]:
+    """One real call answers 200 with 25 transactions; the same proof again is refused."""
+    import httpx
+
+    (proof,) = factory.resource_proofs(1, "GET", path, token)
+    headers = {"Authorization": f"DPoP {token}", "DPoP": proof}
+    with httpx.Client(timeout=10) as http:
+        answer = http.get(url, headers=headers)
+        if answer.status_code != 200 or len(answer.json()["Data"]["Transaction"]) != 25:
+            raise SystemExit(f"transactions: {answer.status_code} {answer.text[:300]}")
+        replayed = http.get(url, headers=headers)
+        if replayed.status_code != 401:
+            raise SystemExit(f"replayed proof: {replayed.status_code}, expected 401")
+    return {"transactions": "200 with a page of 25", "replayed proof": "401"}
+
+
+def _paced(
+    args: argparse.Namespace, replayer: tb.Replayer, url: str, requests: list[bytes], rate: float
+) -> loadgen.WrkRun:
+    """The requests at ``rate`` per second in all: each connection waits connections/rate seconds
+    between its requests (bench/wrk_replay.lua's third argument)."""
+    path = replayer.work / "paced.bin"
+    count = tr.write_records(path, requests)
+    interval_ms = args.connections / rate * 1000
+    run = loadgen.run_wrk(
+        url,
+        headers={},
+        connections=args.connections,
+        threads=args.threads,
+        seconds=args.duration,
+        core=LOAD_CORE,
+        script=tb.REPLAY,
+        script_args=(str(path), str(args.threads), f"{interval_ms:.3f}"),
+    )
+    report.say(
+        f"[half rate] offered {rate:,.0f}/s, achieved {run.rps:,.0f}/s "
+        f"({run.requests:,} of {count:,} prepared), p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms"
+    )
+    bad = {k: v for k, v in run.errors.items() if v}
+    if bad:
+        raise SystemExit(f"[half rate] wrk saw errors: {bad}")
+    return run
+
+
+if __name__ == "__main__":
+    sys.exit(main())
