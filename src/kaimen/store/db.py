@@ -2,18 +2,24 @@
 
 SQLite runs in WAL mode; every write transaction starts with ``BEGIN IMMEDIATE`` so it takes the write
 lock up front (no upgrade deadlock between two readers turning writers), on a single pooled
-connection per process; reads run on their own pool and never block on a writer.
+connection per process.
+
+SQLite reads run on the event loop's own thread, through a synchronous engine: in WAL mode a reader
+never waits for a writer, and the small indexed reads Kaimen makes take microseconds, while each of
+aiosqlite's thread hops took a few hundred (an idle read session with one SELECT cost ~1.1 ms, the same
+read on the loop ~5 µs). :class:`LoopReadSession` offers the AsyncSession methods reads use.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 
 from kaimen.store.direct import PostgresDirect, SqliteDirect
 
@@ -45,15 +51,62 @@ def _sqlite_engine(url: str, *, write: bool) -> AsyncEngine:
     return engine
 
 
+def _sqlite_loop_read_engine(path: str) -> Engine:
+    """Read connections used only on the event loop's thread. A short busy timeout: in WAL mode a
+    read only waits in rare cases (WAL recovery), and it must not hold the loop for long then."""
+    engine = create_engine(f"sqlite:///{path}", poolclass=QueuePool, pool_size=4, max_overflow=4)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=200")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")  # one snapshot for every statement of the read
+
+    return engine
+
+
+class LoopReadSession:
+    """The read methods of AsyncSession (``execute``, ``scalars``, ``scalar``, ``get``) over a
+    synchronous Session, run on the event loop's thread. Their results are the same buffered Result
+    objects AsyncSession returns."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return self._session.execute(*args, **kwargs)
+
+    async def scalars(self, *args: Any, **kwargs: Any) -> Any:
+        return self._session.scalars(*args, **kwargs)
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
+        return self._session.scalar(*args, **kwargs)
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        return self._session.get(*args, **kwargs)
+
+    def get_bind(self) -> Any:
+        return self._session.get_bind()
+
+
 class Database:
     """The engines and session factories of one process."""
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._loop_reads: sessionmaker[Session] | None = None
         if self.is_sqlite:
             self.read_engine = _sqlite_engine(url, write=False)
             self.write_engine = _sqlite_engine(url, write=True)
+            self._loop_read_engine = _sqlite_loop_read_engine(url.split(":///", 1)[1])
+            self._loop_reads = sessionmaker(self._loop_read_engine, expire_on_commit=False)
         else:
             self.read_engine = create_async_engine(
                 url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
@@ -68,7 +121,12 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A read-only unit of work (rolled back at the end)."""
+        """A read-only unit of work (rolled back at the end). On SQLite it runs on the loop's thread
+        (:class:`LoopReadSession`); typed as AsyncSession for the methods both offer."""
+        if self._loop_reads is not None:
+            with self._loop_reads() as session:
+                yield cast(AsyncSession, LoopReadSession(session))
+            return
         async with self._read() as session:
             yield session
 
@@ -80,6 +138,8 @@ class Database:
 
     async def dispose(self) -> None:
         self.direct.close()
+        if self._loop_reads is not None:
+            self._loop_read_engine.dispose()
         await self.read_engine.dispose()
         if self.write_engine is not self.read_engine:
             await self.write_engine.dispose()
