@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import Row
+
 from kaimen.ledger.codes import ISSUER
 from kaimen.ledger.core import (
     SORT_CODE_ACCOUNT_NUMBER,
@@ -41,7 +45,8 @@ def account_view(row: LedgerAccount, holder_name: str | None) -> Account:
     )
 
 
-def transaction_view(row: LedgerEntry) -> Transaction:
+def transaction_view(row: LedgerEntry | Row[Any]) -> Transaction:
+    """From an entry, or a row of its table's columns (the same attribute names)."""
     counterparty = None
     if row.counterparty_scheme or row.counterparty_identification or row.counterparty_name:
         counterparty = CounterpartyAccount(
