@@ -73,8 +73,6 @@ def _args() -> argparse.Namespace:
     args = p.parse_args()
     if args.quick:
         args.duration, args.warmup, args.runs, args.floor_seconds = 3.0, 1.0, 1, 1.0
-    args.redis_url = None
-    args.py_spy = None
     return args
 
 

@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from kaimen.settings import Settings, load_settings
 from kaimen.store.migrate import upgrade
+from tests.dpop_support import running
 from tests.support import (
     TEST_DATABASE_URL,
     TEST_REDIS_URL,
@@ -89,3 +91,12 @@ async def app(settings: Settings) -> AsyncIterator[Any]:
 async def client(app: Any) -> AsyncIterator[Any]:
     async with client_for(app) as http:
         yield http
+
+
+@pytest.fixture
+async def server(
+    make_settings: Callable[..., Settings], database_url: str
+) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    """The whole app with its lifespan and an HTTP client, on each backend (tests.dpop_support.running)."""
+    async with running(make_settings(database_url=database_url)) as started:
+        yield started

@@ -4,7 +4,7 @@ app and gateway, on SQLite and PostgreSQL; every answer checked against the spec
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +24,6 @@ from tests.account_consents_support import (
 )
 from tests.authz_flow_support import b64, dpop_key, harness
 from tests.authz_flow_support import proof as flow_proof
-from tests.dpop_support import running
 from tests.support import PACKAGED_OB_SPECS, SHARED_OB_SPECS
 
 FIELD_INVALID = "UK.OBIE.Field.Invalid"
@@ -48,14 +47,6 @@ UNSUPPORTED = [
 
 def _in(days: int) -> str:
     return (datetime.now(UTC) + timedelta(days=days)).replace(microsecond=0).isoformat()
-
-
-@pytest.fixture
-async def server(
-    make_settings: Callable[..., Settings], database_url: str
-) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
-    async with running(make_settings(database_url=database_url)) as started:
-        yield started
 
 
 def test_the_permission_codes_are_the_spec_files() -> None:

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import update
 
 from kaimen.authz.tokens import digest_of
-from kaimen.settings import Settings
 from kaimen.store.authz_models import Token
 from kaimen.store.types import utcnow
-from tests.dpop_support import Tpp, ec_key, issue_for, running, tpp
+from tests.dpop_support import Tpp, ec_key, issue_for, tpp
 
 INTROSPECT = "/oauth2/introspect"
 INACTIVE = {"active": False}
-
-
-@pytest.fixture
-async def server(
-    make_settings: Callable[..., Settings], database_url: str
-) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
-    async with running(make_settings(database_url=database_url)) as started:
-        yield started
 
 
 async def introspect(http: httpx.AsyncClient, who: Tpp, token: str, **extra: str) -> httpx.Response:

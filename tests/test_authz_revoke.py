@@ -3,25 +3,16 @@ revocation takes effect at once in every app instance on the database."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 
 from kaimen.settings import Settings
 from tests.dpop_support import BASE, Tpp, issue_for, proof, running, tokens_seen, tpp
 
 REVOKE = "/oauth2/revoke"
 USERINFO = "/oauth2/userinfo"
-
-
-@pytest.fixture
-async def server(
-    make_settings: Callable[..., Settings], database_url: str
-) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
-    async with running(make_settings(database_url=database_url)) as started:
-        yield started
 
 
 async def revoke(http: httpx.AsyncClient, who: Tpp, token: str, **extra: str) -> httpx.Response:

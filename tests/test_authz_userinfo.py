@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
-import pytest
 
-from kaimen.settings import Settings
-from tests.dpop_support import BASE, ec_key, issue_for, proof, running, tpp
+from tests.dpop_support import BASE, ec_key, issue_for, proof, tpp
 
 USERINFO = "/oauth2/userinfo"
 ALGS = 'algs="ES256 PS256 EdDSA"'
-
-
-@pytest.fixture
-async def server(
-    make_settings: Callable[..., Settings], database_url: str
-) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
-    async with running(make_settings(database_url=database_url)) as started:
-        yield started
 
 
 def headers(token: str, *, scheme: str = "DPoP", **proof_kw: Any) -> dict[str, str]:
