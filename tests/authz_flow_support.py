@@ -23,7 +23,10 @@ import orjson
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
+from kaimen.apis.accounts.consent_request import read_consent_request
+from kaimen.ledger.history import seed_history
 from kaimen.settings import Settings
+from kaimen.store.types import utcnow
 from kaimen.tiers import Tier
 from kaimen.tpp.registry import Registry, ReviewStatus
 from tests.support import client_for, lifespan
@@ -34,16 +37,25 @@ AUTHORIZE = "/oauth2/authorize"
 TOKEN = "/oauth2/token"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 REDIRECT_URI = "https://tpp.example/cb"
-INTENT_ID = "aac-7a1e5c6b-1f55-4c1e-9e69-3c1b2c1d0f00"
-CLAIMS = orjson.dumps(
-    {
-        "id_token": {
-            "openbanking_intent_id": {"value": INTENT_ID, "essential": True},
-            "acr": {"essential": True},
-        },
-        "userinfo": {"openbanking_intent_id": {"value": INTENT_ID, "essential": True}},
-    }
-).decode()
+CUSTOMER = "cust-1"
+# An id of the shape Kaimen issues that names no consent.
+UNKNOWN_INTENT_ID = "aac-7a1e5c6b-1f55-4c1e-9e69-3c1b2c1d0f00"
+
+
+def claims_for(intent_id: str) -> str:
+    """The claims parameter carrying the consent (DESIGN.md sandbox contract)."""
+    return orjson.dumps(
+        {
+            "id_token": {
+                "openbanking_intent_id": {"value": intent_id, "essential": True},
+                "acr": {"essential": True},
+            },
+            "userinfo": {"openbanking_intent_id": {"value": intent_id, "essential": True}},
+        }
+    ).decode()
+
+
+CLAIMS = claims_for(UNKNOWN_INTENT_ID)  # for requests refused before the consent is looked at
 # RFC 6749 §5.2: error_description characters %x20-21 / %x23-5B / %x5D-7E.
 ERROR_DESCRIPTION_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
 
@@ -111,13 +123,79 @@ def assert_oauth_error(response: httpx.Response, status: int, error: str) -> dic
     return body
 
 
+@dataclass(frozen=True)
+class HeldIntent:
+    intent_id: str
+    status: str = "AwaitingAuthorisation"
+    expires_at: datetime | None = None
+    permissions: tuple[str, ...] = ()
+    account_ids: tuple[str, ...] = ()
+
+
+@dataclass
+class SingleUseIntents:
+    """A kind of consent for the ``payments`` scope, until the Payment API serves its own: the flow's
+    IntentKind port (kaimen.authz.ports) held in memory, each consent authorised at most once."""
+
+    held: dict[str, str] = field(default_factory=dict)  # intent id -> client id
+    authorised: set[str] = field(default_factory=set)
+
+    async def for_authorisation(self, intent_id: str, client_id: str) -> HeldIntent | None:
+        if self.held.get(intent_id) != client_id or intent_id in self.authorised:
+            return None
+        return HeldIntent(intent_id)
+
+    def offers(self, intent: Any, account: Any) -> bool:
+        return True
+
+    async def approve(self, intent: Any, customer_id: str, account_ids: list[str]) -> bool:
+        if intent.intent_id in self.authorised:
+            return False
+        self.authorised.add(intent.intent_id)
+        return True
+
+    async def reject(self, intent: Any) -> bool:
+        return self.held.pop(intent.intent_id, None) is not None
+
+
 @dataclass
 class Harness:
     app: Any
     http: httpx.AsyncClient
     settings: Settings
     events: list[tuple[str, Any]] = field(default_factory=list)
+    intent_id: str = ""  # the consent of the latest PAR request the harness made
     _tpps: int = 0
+    _accounts: dict[str, list[str]] = field(default_factory=dict)
+    _payments: SingleUseIntents | None = None
+
+    def serve_payments(self) -> None:
+        """Let the flow accept ``openid payments`` requests (see SingleUseIntents)."""
+        self._payments = SingleUseIntents()
+        self.server.intents["payments"] = self._payments
+
+    def payment_intent(self, tpp: Tpp) -> str:
+        assert self._payments is not None, "call serve_payments() first"
+        intent_id = "pdc-" + secrets.token_hex(8)
+        self._payments.held[intent_id] = tpp.client_id
+        return intent_id
+
+    async def accounts(self, customer_id: str = CUSTOMER) -> list[str]:
+        """The customer's account ids in the sandbox ledger, seeded (one day of history) on first use."""
+        if customer_id not in self._accounts:
+            db = self.app.components.db
+            await seed_history(db, [customer_id], seed=7, days=1)
+            found = await self.app.components.core_banking.accounts(customer_id)
+            self._accounts[customer_id] = [account.account_id for account in found]
+        return self._accounts[customer_id]
+
+    async def consent(self, tpp: Tpp, permissions: list[str] | None = None, **data: Any) -> str:
+        """A new account-access consent of ``tpp``, AwaitingAuthorisation, as POST
+        /account-access-consents makes it."""
+        body = {"Data": {"Permissions": permissions or ["ReadAccountsBasic", "ReadBalances"], **data}}
+        request = read_consent_request(orjson.dumps({**body, "Risk": {}}), utcnow())
+        consent = await self.app.components.consents.create(tpp.client_id, request)
+        return str(consent.consent_id)
 
     @property
     def server(self) -> Any:
@@ -172,6 +250,9 @@ class Harness:
         headers: dict[str, str] | None = None,
         **params: str | None,
     ) -> httpx.Response:
+        if "claims" not in params:
+            self.intent_id = await self.consent(tpp)
+            params["claims"] = claims_for(self.intent_id)
         form = {**tpp.assertion(), **self.par_form(tpp, pkce or Pkce(), **params)}
         return await self.http.post(PAR, data=form, headers=headers or {})
 
@@ -181,8 +262,16 @@ class Harness:
         request_uri: str = response.json()["request_uri"]
         return request_uri
 
-    async def finish(self, request_uri: str, *, approved: bool = True, customer_id: str = "cust-1") -> str:
-        """What the consent page does at the end: the customer's decision, handed to the flow."""
+    async def finish(
+        self,
+        request_uri: str,
+        *,
+        approved: bool = True,
+        customer_id: str = CUSTOMER,
+        account_ids: list[str] | None = None,
+    ) -> str:
+        """What the consent page does at the end: the customer's decision (by default, their first
+        account), handed to the flow."""
         from kaimen.authz.pushed import request_id_of
 
         request_id = request_id_of(request_uri)
@@ -194,7 +283,9 @@ class Harness:
             acr="urn:openbanking:psd2:sca",
             auth_time=datetime.now(UTC),
             approved=approved,
-            consent={"account_ids": ["acc-1"]},
+            consent={
+                "account_ids": (await self.accounts(customer_id))[:1] if account_ids is None else account_ids
+            },
         )
         return url
 

@@ -28,17 +28,19 @@ with warnings.catch_warnings():
     from authlib.integrations.httpx_client import OAuth2Client  # type: ignore[import-untyped]
 
 ACR_SCA = "urn:openbanking:psd2:sca"
-INTENT_ID = "aac-demo-" + uuid.uuid4().hex
-# The consent travels as the essential openbanking_intent_id claim (DESIGN.md sandbox contract).
-CLAIMS = orjson.dumps(
-    {
-        "id_token": {
-            "openbanking_intent_id": {"value": INTENT_ID, "essential": True},
-            "acr": {"essential": True, "values": [ACR_SCA]},
-        },
-        "userinfo": {"openbanking_intent_id": {"value": INTENT_ID, "essential": True}},
-    }
-).decode()
+
+
+def claims_for(intent_id: str) -> str:
+    """The consent travels as the essential openbanking_intent_id claim (DESIGN.md sandbox contract)."""
+    return orjson.dumps(
+        {
+            "id_token": {
+                "openbanking_intent_id": {"value": intent_id, "essential": True},
+                "acr": {"essential": True, "values": [ACR_SCA]},
+            },
+            "userinfo": {"openbanking_intent_id": {"value": intent_id, "essential": True}},
+        }
+    ).decode()
 
 
 def b64url(data: bytes) -> str:
@@ -98,6 +100,7 @@ class DemoTpp:
     key: RSAKey
     redirect_uri: str
     meta: dict[str, Any]
+    aisp: str
 
     @classmethod
     def from_credentials(cls, creds: dict[str, Any], tier: str = "PARTNER") -> DemoTpp:
@@ -109,24 +112,51 @@ class DemoTpp:
             key=RSAKey.import_key(entry["private_jwk"]),
             redirect_uri=entry["redirect_uris"][0],
             meta=meta,
+            aisp=creds["apis"]["aisp"],
         )
 
     @property
     def issuer(self) -> str:
         return str(self.meta["issuer"])
 
-    def oauth_client(self) -> OAuth2Client:
+    def oauth_client(self, scope: str = "openid accounts") -> OAuth2Client:
         client = OAuth2Client(
             client_id=self.client_id,
             client_secret=self.key,
             token_endpoint_auth_method="private_key_jwt",
-            scope="openid accounts",
+            scope=scope,
             redirect_uri=self.redirect_uri,
             code_challenge_method="S256",
             timeout=10,
         )
         client.register_client_auth_method(IssuerAudiencePrivateKeyJWT(self.issuer))
         return client
+
+    def call(self, key: ECKey, method: str, url: str, token: str, body: Any = None) -> httpx.Response:
+        """An Account API request with the DPoP-bound ``token`` and a fresh proof of ``key``."""
+        headers = {"Authorization": f"DPoP {token}", "DPoP": dpop_proof(key, method, url, token)}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        content = orjson.dumps(body) if body is not None else None
+        return httpx.request(method, url, content=content, headers=headers, timeout=10)
+
+    def create_consent(self, key: ECKey, permissions: list[str]) -> str:
+        """UK OB: the TPP's own token (client_credentials, DPoP-bound), then POST
+        /account-access-consents; answers the ConsentId, AwaitingAuthorisation."""
+        token_endpoint = self.meta["token_endpoint"]
+        with self.oauth_client(scope="accounts") as client:
+            token = client.fetch_token(
+                token_endpoint,
+                grant_type="client_credentials",
+                headers={"DPoP": dpop_proof(key, "POST", token_endpoint)},
+            )
+        url = self.aisp + "/account-access-consents"
+        body = {"Data": {"Permissions": permissions}, "Risk": {}}
+        response = self.call(key, "POST", url, token["access_token"], body)
+        assert response.status_code == 201, response.text
+        assert response.json()["Data"]["Status"] == "AwaitingAuthorisation"
+        consent_id: str = response.json()["Data"]["ConsentId"]
+        return consent_id
 
     def signing_keys(self) -> KeySet:
         return KeySet.import_key_set(httpx.get(self.meta["jwks_uri"], timeout=10).raise_for_status().json())
@@ -137,20 +167,35 @@ class Pushed:
     """A pushed authorization request and what the client keeps to check the response and redeem."""
 
     authorize_url: str
+    intent_id: str
     request_uri: str
     state: str
     nonce: str
     verifier: str
 
 
+ACCOUNT_PERMISSIONS = [
+    "ReadAccountsDetail",
+    "ReadBalances",
+    "ReadTransactionsDetail",
+    "ReadTransactionsCredits",
+    "ReadTransactionsDebits",
+]
+
+
 def push(tpp: DemoTpp, dpop_key: ECKey, *, bind: str = "header") -> Pushed:
-    """PAR (RFC 9126) with Authlib: PKCE S256, state, nonce, the claims; the code is bound to
-    ``dpop_key`` by a DPoP proof at PAR (``bind="header"``) or by ``dpop_jkt`` (RFC 9449 §10)."""
+    """A new account-access consent, then PAR (RFC 9126) with Authlib naming it: PKCE S256, state,
+    nonce, the claims; the code is bound to ``dpop_key`` by a DPoP proof at PAR (``bind="header"``) or
+    by ``dpop_jkt`` (RFC 9449 §10)."""
+    intent_id = tpp.create_consent(dpop_key, ACCOUNT_PERMISSIONS)
     verifier, nonce = secrets.token_urlsafe(48), secrets.token_urlsafe(16)
     par_url = tpp.meta["pushed_authorization_request_endpoint"]
     with tpp.oauth_client() as client:
         url, state = client.create_authorization_url(
-            tpp.meta["authorization_endpoint"], code_verifier=verifier, nonce=nonce, claims=CLAIMS
+            tpp.meta["authorization_endpoint"],
+            code_verifier=verifier,
+            nonce=nonce,
+            claims=claims_for(intent_id),
         )
         params = query_of(url)
         assert (params["code_challenge_method"], params["response_type"]) == ("S256", "code")
@@ -171,7 +216,8 @@ def push(tpp: DemoTpp, dpop_key: ECKey, *, bind: str = "header") -> Pushed:
     request_uri = response.json()["request_uri"]
     assert response.json()["expires_in"] > 0
     query = httpx.QueryParams({"client_id": tpp.client_id, "request_uri": request_uri})
-    return Pushed(f"{tpp.meta['authorization_endpoint']}?{query}", request_uri, state, nonce, verifier)
+    authorize_url = f"{tpp.meta['authorization_endpoint']}?{query}"
+    return Pushed(authorize_url, intent_id, request_uri, state, nonce, verifier)
 
 
 def query_of(url: str) -> dict[str, str]:

@@ -46,14 +46,28 @@ class CountingHasher(PasswordHasher):
         return super().verify(hash, password)
 
 
+@dataclass(frozen=True)
+class Intent:
+    """A consent as the flow's summary carries it (kaimen.authz.ports.IntentView)."""
+
+    intent_id: str = "aac-1234"
+    status: str = "AwaitingAuthorisation"
+    expires_at: datetime | None = None
+    permissions: tuple[str, ...] = ("ReadAccountsBasic", "ReadBalances")
+    account_ids: tuple[str, ...] = ()
+
+
 @dataclass
 class Summary:
     client_name: str = "Acme <Budget> & Co"
     scopes: list[str] = field(default_factory=lambda: ["openid", "accounts"])
     intent_id: str | None = "aac-1234"
     claims: dict[str, Any] = field(default_factory=dict)
-    accounts: list[dict[str, str]] = field(default_factory=list)
+    accounts: list[dict[str, str]] = field(
+        default_factory=lambda: [{"account_id": "acc-main", "label": "Main account"}]
+    )
     debtor_accounts: list[dict[str, str]] = field(default_factory=list)
+    intent: Intent | None = field(default_factory=Intent)
 
 
 @dataclass
@@ -63,7 +77,7 @@ class FakeFlow:
     summary: Summary = field(default_factory=Summary)
     finished: list[dict[str, Any]] = field(default_factory=list)
 
-    async def describe(self, request_id: str) -> Summary:
+    async def describe(self, request_id: str, customer_id: str | None = None) -> Summary:
         return self.summary
 
     async def finish(
@@ -154,9 +168,11 @@ def world(make_world: Callable[..., World], database_url: str) -> World:
     return make_world(database_url)
 
 
-def browser(app: Any, client_ip: str = "203.0.113.7") -> httpx.AsyncClient:
+def browser(
+    app: Any, client_ip: str = "203.0.113.7", headers: dict[str, str] | None = None
+) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, client=(client_ip, 51234))
-    return httpx.AsyncClient(transport=transport, base_url=BASE)
+    return httpx.AsyncClient(transport=transport, base_url=BASE, headers=headers)
 
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')

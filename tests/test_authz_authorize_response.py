@@ -16,7 +16,6 @@ from kaimen.settings import Settings
 from kaimen.store.authz_models import AuthorizationCode, AuthorizationRequest
 from kaimen.store.types import utcnow
 from tests.authz_flow_support import (
-    INTENT_ID,
     ISSUER,
     PAR,
     REDIRECT_URI,
@@ -123,7 +122,7 @@ async def test_the_code_is_stored_as_a_digest_bound_to_the_request(h: Harness) -
     assert row.dpop_jkt == thumbprint(dpop_key())
     assert row.expires_at - utcnow() <= timedelta(seconds=60)  # FAPI 2.0 §5.3.2.1
     assert row.grant["nonce"] == "n-1"
-    assert row.grant["intent_id"] == INTENT_ID
+    assert row.grant["intent_id"] == h.intent_id
     assert row.grant["acr"] == "urn:openbanking:psd2:sca"
 
 
@@ -134,8 +133,8 @@ async def test_describe_tells_the_consent_page_what_is_asked(h: Harness) -> None
     client = await h.server.clients.get(tpp.client_id)
     assert summary.client_name == client.name
     assert summary.scopes == ["openid", "accounts"]
-    assert summary.intent_id == INTENT_ID
-    assert summary.claims["id_token"]["openbanking_intent_id"]["value"] == INTENT_ID
+    assert summary.intent_id == h.intent_id
+    assert summary.claims["id_token"]["openbanking_intent_id"]["value"] == h.intent_id
 
 
 async def test_a_client_suspended_during_login_gets_access_denied(h: Harness) -> None:

@@ -10,18 +10,13 @@ another client. Both fail with invalid_grant.
 
 from __future__ import annotations
 
-import re
 import secrets
-import warnings
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pyotp
 import pytest
-from authlib.oauth2.rfc7523 import PrivateKeyJWT  # type: ignore[import-untyped]
-from authlib.oauth2.rfc7523.assertion import private_key_jwt_sign  # type: ignore[import-untyped]
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import func, select
@@ -30,90 +25,26 @@ from kaimen.settings import Settings
 from kaimen.store.authz_models import AuthorizationCode
 from tests.authz_flow_support import (
     AUTHORIZE,
-    CLAIMS,
-    INTENT_ID,
     ISSUER,
     PAR,
     REDIRECT_URI,
     TOKEN,
     Harness,
     Tpp,
+    claims_for,
     dpop_key,
     harness,
     proof,
     query_of,
     thumbprint,
 )
-
-with warnings.catch_warnings():
-    # Authlib 1.9 announces its move to the httpx2 package name; the client is the same.
-    warnings.simplefilter("ignore")
-    from authlib.integrations.httpx_client import AsyncOAuth2Client  # type: ignore[import-untyped]
-
-PASSWORD = "correct horse battery staple"
-_HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
-
-
-class FapiPrivateKeyJWT(PrivateKeyJWT):  # type: ignore[misc]
-    """Authlib's private_key_jwt with FAPI 2.0's rules: PS256, aud = the issuer (FAPI 2.0 §5.3.2.1), and
-    a short-lived assertion (Authlib's default lifetime is an hour)."""
-
-    alg = "PS256"
-
-    def sign(self, auth: Any, token_endpoint: str) -> str:
-        token: str = private_key_jwt_sign(
-            auth.client_secret,
-            client_id=auth.client_id,
-            token_endpoint=ISSUER,
-            alg=self.alg,
-            header={"kid": auth.client_secret.kid},
-            expires_in=60,
-        )
-        return token
+from tests.fapi_client_support import PASSWORD, Customer, customer, oauth_client, post_form
 
 
 @pytest.fixture
 async def h(make_settings: Callable[..., Settings], database_url: str) -> AsyncIterator[Harness]:
     async with harness(make_settings(database_url=database_url)) as flow:
         yield flow
-
-
-def oauth_client(h: Harness, tpp: Tpp) -> AsyncOAuth2Client:
-    client = AsyncOAuth2Client(
-        client_id=tpp.client_id,
-        client_secret=tpp.key,
-        token_endpoint_auth_method="private_key_jwt",
-        scope="openid accounts",
-        redirect_uri=tpp.redirect_uri,
-        code_challenge_method="S256",
-        transport=httpx.ASGITransport(app=h.app, client=("198.51.100.20", 40000)),
-        base_url=ISSUER,
-    )
-    client.register_client_auth_method(FapiPrivateKeyJWT(ISSUER))
-    return client
-
-
-@dataclass
-class Customer:
-    username: str
-    totp: pyotp.TOTP
-
-
-async def customer(h: Harness, username: str) -> Customer:
-    _, secret = await h.server.customers.create(username, PASSWORD, username.title())
-    return Customer(username, pyotp.TOTP(secret))
-
-
-def hidden_fields(page: httpx.Response) -> dict[str, str]:
-    return dict(_HIDDEN.findall(page.text))
-
-
-async def post_form(browser: httpx.AsyncClient, path: str, **fields: str) -> httpx.Response:
-    page = await browser.get(path)
-    assert page.status_code == 200, page.text
-    response = await browser.post(path, data={**hidden_fields(page), **fields})
-    assert response.status_code == 303, response.text  # 303 after every successful POST
-    return response
 
 
 @dataclass
@@ -126,11 +57,13 @@ class Authorization:
 
 async def authorize(h: Harness, tpp: Tpp, person: Customer, decision: str = "approve") -> Authorization:
     """The TPP pushes its request with Authlib, the customer's browser goes through the pages."""
+    h.intent_id = await h.consent(tpp)
+    account_id = (await h.accounts(person.customer_id))[0]
     client = oauth_client(h, tpp)
     verifier = secrets.token_urlsafe(48)
     nonce = secrets.token_urlsafe(16)
     url, state = client.create_authorization_url(
-        ISSUER + AUTHORIZE, code_verifier=verifier, nonce=nonce, claims=CLAIMS
+        ISSUER + AUTHORIZE, code_verifier=verifier, nonce=nonce, claims=claims_for(h.intent_id)
     )
     params = query_of(url)
     assert params["code_challenge_method"] == "S256"
@@ -149,7 +82,9 @@ async def authorize(h: Harness, tpp: Tpp, person: Customer, decision: str = "app
             browser, start.headers["location"], username=person.username, password=PASSWORD
         )
         consent_page = await post_form(browser, otp_page.headers["location"], otp=person.totp.now())
-        done = await post_form(browser, consent_page.headers["location"], decision=decision)
+        done = await post_form(
+            browser, consent_page.headers["location"], decision=decision, account_id=account_id
+        )
     callback = done.headers["location"]
     assert callback.startswith(tpp.redirect_uri + "?")
     return Authorization(callback, state, nonce, verifier)
@@ -186,7 +121,7 @@ async def test_a_tpp_completes_the_fapi2_flow_with_authlib(h: Harness) -> None:
     assert (id_token["iss"], id_token["aud"], id_token["nonce"]) == (ISSUER, tpp.client_id, auth.nonce)
     assert id_token["acr"] == "urn:openbanking:psd2:sca"
     assert id_token["amr"] == ["pwd", "otp"]
-    assert id_token["openbanking_intent_id"] == INTENT_ID
+    assert id_token["openbanking_intent_id"] == h.intent_id
 
     # The DPoP-bound access token works at userinfo, and nowhere without its key.
     access = token["access_token"]

@@ -12,7 +12,7 @@ from joserfc import jwe, jwt
 from joserfc.jwk import KeySet
 
 from kaimen.settings import Settings
-from tests.authz_flow_support import INTENT_ID, ISSUER, Harness, Pkce, Tpp, harness
+from tests.authz_flow_support import ISSUER, Harness, Pkce, Tpp, harness
 
 REFRESH_EXPIRES_AT = "http://openbanking.org.uk/refresh_token_expires_at"
 
@@ -54,7 +54,7 @@ async def test_the_id_token_is_signed_ps256_and_carries_the_required_claims(h: H
     assert claims["acr"] == "urn:openbanking:psd2:sca"
     assert claims["amr"] == ["pwd", "otp"]
     assert abs(claims["auth_time"] - before) < 5
-    assert claims["openbanking_intent_id"] == INTENT_ID
+    assert claims["openbanking_intent_id"] == h.intent_id
     assert claims[REFRESH_EXPIRES_AT] > claims["iat"]
 
 
@@ -79,13 +79,15 @@ async def test_a_long_nonce_is_returned_unchanged(h: Harness) -> None:
 
 async def test_no_refresh_expiry_claim_without_a_refresh_token(h: Harness) -> None:
     tpp = await h.tpp()
-    _, claims = await verified(h, await id_token_of(h, tpp, scope="openid payments"))
+    tpp = await h.tpp(grant_types=["authorization_code"])
+    _, claims = await verified(h, await id_token_of(h, tpp))
     assert REFRESH_EXPIRES_AT not in claims
 
 
 async def test_the_intent_id_only_when_asked_for_in_the_id_token(h: Harness) -> None:
     tpp = await h.tpp()
-    userinfo_only = orjson.dumps({"userinfo": {"openbanking_intent_id": {"value": INTENT_ID}}}).decode()
+    intent_id = await h.consent(tpp)
+    userinfo_only = orjson.dumps({"userinfo": {"openbanking_intent_id": {"value": intent_id}}}).decode()
     _, claims = await verified(h, await id_token_of(h, tpp, claims=userinfo_only))
     assert "openbanking_intent_id" not in claims
 

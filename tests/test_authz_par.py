@@ -15,7 +15,6 @@ from kaimen.authz.pushed import request_id_of
 from kaimen.settings import Settings
 from kaimen.store.authz_models import AuthorizationRequest
 from tests.authz_flow_support import (
-    INTENT_ID,
     PAR,
     Harness,
     Pkce,
@@ -54,7 +53,7 @@ async def test_a_valid_pushed_request_gets_201_with_a_random_request_uri_and_exp
     assert response.headers["cache-control"] == "no-store"
     row = await stored(h, body["request_uri"])
     assert row.client_id == tpp.client_id
-    assert row.params["intent_id"] == INTENT_ID
+    assert row.params["intent_id"] == h.intent_id
     assert body["request_uri"].rsplit(":", 1)[1] not in row.id  # only the digest is stored
 
 

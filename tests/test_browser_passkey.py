@@ -206,6 +206,7 @@ async def test_a_customer_passes_sca_with_a_passkey_in_chromium(demo: Demo, tmp_
             held = await cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator_id})
             assert held["credentials"][0]["signCount"] > signs_before
 
+            await page.locator('input[name="account_id"]').first.check()
             await page.click('button[name="decision"][value="approve"]')
             await page.wait_for_url(tpp.redirect_uri + "*")
         finally:

@@ -24,7 +24,6 @@ from joserfc.jwk import ECKey
 
 from tests.demo_flow_support import (
     ACR_SCA,
-    INTENT_ID,
     DemoTpp,
     check_authorization_response,
     dpop_proof,
@@ -84,8 +83,15 @@ def test_a_demo_tpp_completes_the_fapi2_flow_with_authlib_and_sca(demo: Demo) ->
         )
         assert tpp.name in login_page
         _, consent_url = submit(browser, otp_url, otp=pyotp.TOTP(customer["totp_secret"]).now())
-        consent_page, callback = submit(browser, consent_url, decision="approve")
-        assert tpp.name in consent_page and INTENT_ID in consent_page
+        account = customer["accounts"][0]
+        consent_page, callback = submit(
+            browser, consent_url, decision="approve", account_id=account["account_id"]
+        )
+        assert tpp.name in consent_page and pushed.intent_id in consent_page
+        # Each permission in plain words, and each of the customer's accounts to tick.
+        assert "Your account balances and any credit limits" in consent_page
+        for held in customer["accounts"]:
+            assert f'name="account_id" value="{held["account_id"]}"' in consent_page
     # The 303 goes to the client's loopback redirect URI; nothing listens there, the client reads it.
     check_authorization_response(tpp, pushed, callback)
 
@@ -116,7 +122,7 @@ def test_a_demo_tpp_completes_the_fapi2_flow_with_authlib_and_sca(demo: Demo) ->
         auth_time={"essential": True},
     ).validate(id_token.claims)
     assert id_token.claims["amr"] == ["pwd", "otp"]
-    assert id_token.claims["openbanking_intent_id"] == INTENT_ID
+    assert id_token.claims["openbanking_intent_id"] == pushed.intent_id
     sub = id_token.claims["sub"]
 
     userinfo_url = meta["userinfo_endpoint"]
@@ -147,4 +153,17 @@ def test_a_demo_tpp_completes_the_fapi2_flow_with_authlib_and_sca(demo: Demo) ->
     second = userinfo(refreshed["access_token"])
     assert second.status_code == 200, second.text
     assert second.json()["sub"] == sub
+
+    # Issue 4, "Done when": the TPP reads the account the customer chose, its balances, transactions.
+    access = refreshed["access_token"]
+    accounts = tpp.call(dpop_key, "GET", tpp.aisp + "/accounts", access)
+    assert accounts.status_code == 200, accounts.text
+    assert [a["AccountId"] for a in accounts.json()["Data"]["Account"]] == [account["account_id"]]
+    balances = tpp.call(dpop_key, "GET", f"{tpp.aisp}/accounts/{account['account_id']}/balances", access)
+    assert balances.status_code == 200, balances.text
+    booked = {b["Type"]: b["Amount"]["Amount"] for b in balances.json()["Data"]["Balance"]}
+    assert booked["InterimBooked"] == account["balance"].lstrip("-")
+    history = tpp.call(dpop_key, "GET", f"{tpp.aisp}/accounts/{account['account_id']}/transactions", access)
+    assert history.status_code == 200, history.text
+    assert history.json()["Data"]["Transaction"]
     assert time.monotonic() - started < 20

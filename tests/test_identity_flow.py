@@ -51,8 +51,11 @@ async def alice(h: Harness) -> tuple[str, str]:
 
 async def test_approve_gives_the_client_a_code_it_redeems(h: Harness, alice: tuple[str, str]) -> None:
     pkce = Pkce()
+    account_id = (await h.accounts(alice[0]))[0]
     tpp, csrf = await _walk_to_consent(h, alice[1], pkce, state="st-approve")
-    answer = await h.http.post("/login/consent", data={"csrf": csrf, "decision": "approve"})
+    answer = await h.http.post(
+        "/login/consent", data={"csrf": csrf, "decision": "approve", "account_id": account_id}
+    )
     assert answer.status_code == 303
     query = query_of(answer.headers["location"])
     assert query["state"] == "st-approve" and query["iss"] == ISSUER and query["code"]

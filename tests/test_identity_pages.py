@@ -5,6 +5,7 @@ again with the error and its status, locks and throttling, headers, languages, t
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from kaimen.store.types import utcnow
 from tests.identity_support import (
     CALLBACK,
     PASSWORD,
+    Intent,
     World,
     begin,
     browser,
@@ -58,7 +60,9 @@ async def test_full_way_through_password_code_and_consent_answers_303_each_time(
     async with browser(world.app()) as http:
         consent = await _to_consent(world, http, secret)
         assert consent.status_code == 200
-        answer = await http.post("/login/consent", data={"csrf": csrf_of(consent), "decision": "approve"})
+        answer = await http.post(
+            "/login/consent", data={"csrf": csrf_of(consent), "decision": "approve", "account_id": "acc-main"}
+        )
     assert answer.status_code == 303
     assert answer.headers["location"].startswith(CALLBACK + "?code=")
     [finished] = world.flow.finished
@@ -84,7 +88,7 @@ async def test_consent_is_answered_once(world: World) -> None:
     _, secret = await _customer(world)
     async with browser(world.app()) as http:
         consent = await _to_consent(world, http, secret)
-        form = {"csrf": csrf_of(consent), "decision": "approve"}
+        form = {"csrf": csrf_of(consent), "decision": "approve", "account_id": "acc-main"}
         cookie = {"cookie": f"{COOKIE}={http.cookies.get(COOKIE)}"}
         answered = await http.post("/login/consent", data=form)
         assert answered.status_code == 303
@@ -329,6 +333,63 @@ async def test_consent_page_names_the_tpp_and_says_what_it_asks_for(world: World
     assert "Other access: weird" in text
     assert "aac-1234" in text
     assert 'name="decision" value="approve"' in text and 'name="decision" value="deny"' in text
+    # The consent's permissions in plain words, and its (absent) end.
+    assert "Your account names, types and currencies (without account numbers)" in text
+    assert "Your account balances and any credit limits" in text
+    assert "No end date" in text
+
+
+async def test_consent_page_says_it_all_in_traditional_chinese(world: World) -> None:
+    _, secret = await _customer(world)
+    world.flow.summary.intent = Intent(
+        permissions=("ReadTransactionsDetail", "ReadTransactionsCredits"),
+        expires_at=datetime(2027, 1, 31, 12, 0, tzinfo=UTC),
+    )
+    async with browser(world.app(), headers={"accept-language": "zh-TW"}) as http:
+        consent = await _to_consent(world, http, secret)
+    assert "您的交易，包含收付款人與商店資料，以及每筆交易後的餘額" in consent.text
+    assert "存入您帳戶的款項" in consent.text
+    assert "有效期限至 2027-01-31 12:00 UTC" in consent.text
+
+
+async def test_a_consent_that_is_gone_can_only_be_denied(world: World) -> None:
+    """Deleted or expired since PAR: the page says so, and approving is refused; denying still works."""
+    _, secret = await _customer(world)
+    world.flow.summary.intent = None
+    async with browser(world.app()) as http:
+        consent = await _to_consent(world, http, secret)
+        assert "can no longer be approved" in consent.text
+        form = {"csrf": csrf_of(consent), "account_id": "acc-main"}
+        approve = await http.post("/login/consent", data={**form, "decision": "approve"})
+        deny = await http.post("/login/consent", data={**form, "decision": "deny"})
+    assert approve.status_code == 400 and "can no longer be approved" in approve.text
+    assert deny.status_code == 303
+    assert [f["approved"] for f in world.flow.finished] == [False]
+
+
+async def test_a_customer_without_an_account_to_offer_can_only_deny(world: World) -> None:
+    _, secret = await _customer(world)
+    world.flow.summary.accounts = []
+    async with browser(world.app()) as http:
+        consent = await _to_consent(world, http, secret)
+        assert "None of your accounts can be shared" in consent.text
+        approve = await http.post("/login/consent", data={"csrf": csrf_of(consent), "decision": "approve"})
+    assert approve.status_code == 400
+    assert world.flow.finished == []
+
+
+async def test_a_re_authentication_ticks_the_accounts_chosen_before(world: World) -> None:
+    _, secret = await _customer(world)
+    world.flow.summary.accounts = [
+        {"account_id": "acc-1", "label": "Current"},
+        {"account_id": "acc-2", "label": "Savings"},
+    ]
+    world.flow.summary.intent = Intent(status="Authorised", account_ids=("acc-2",))
+    async with browser(world.app()) as http:
+        consent = await _to_consent(world, http, secret)
+    assert "already has this permission" in consent.text
+    assert re.search(r'value="acc-2" checked', consent.text)
+    assert not re.search(r'value="acc-1" checked', consent.text)
 
 
 async def test_consent_lists_the_accounts_it_is_given_and_accepts_only_those(world: World) -> None:

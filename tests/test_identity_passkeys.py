@@ -57,7 +57,9 @@ async def test_passkey_as_second_factor_reaches_consent_with_amr_hwk(world: Worl
         )
         assert (answer.status_code, answer.headers["location"]) == (303, "/login/consent")
         consent = await http.get("/login/consent")
-        await http.post("/login/consent", data={"csrf": csrf_of(consent), "decision": "approve"})
+        await http.post(
+            "/login/consent", data={"csrf": csrf_of(consent), "decision": "approve", "account_id": "acc-main"}
+        )
     assert world.flow.finished[0]["amr"] == ["pwd", "hwk"]
     assert world.flow.finished[0]["acr"] == "urn:openbanking:psd2:sca"
 

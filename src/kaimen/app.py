@@ -16,6 +16,7 @@ from starlette.routing import Route
 from kaimen.apis.accounts.ais_resource import AisResource
 from kaimen.apis.accounts.ais_routes import ais_routes
 from kaimen.apis.accounts.consents import AccountAccessConsents
+from kaimen.apis.accounts.intents import AccountIntents
 from kaimen.apis.accounts.resource import ConsentResource
 from kaimen.apis.accounts.routes import account_apis, account_routes
 from kaimen.apis.product import product_apis, product_routes
@@ -80,9 +81,16 @@ def create_app(settings: Settings) -> Any:
     if settings.access_log:
         subscribe_access_log(events)
     limiter = build_rate_limiter(settings)
-    authz = AuthorizationServer(settings, db, watcher, events)
     consents = AccountAccessConsents(db, events)
     core_banking = sandbox_core_banking(db)
+    authz = AuthorizationServer(
+        settings,
+        db,
+        watcher,
+        events,
+        intents={"accounts": AccountIntents(consents)},
+        customer_accounts=core_banking,
+    )
     components = Components(
         settings=settings,
         db=db,

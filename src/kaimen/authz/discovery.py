@@ -20,10 +20,11 @@ from kaimen.authz.signing import SigningKeys
 SIGNING_ALGS = ["PS256", "ES256"]
 DPOP_ALGS = ["PS256", "ES256", "EdDSA"]
 ACR_VALUES = ["urn:openbanking:psd2:sca", "urn:openbanking:psd2:ca"]
-SCOPES = ["openid", "accounts", "payments", "fundsconfirmations"]
 
 
-def metadata(issuer: str) -> dict[str, Any]:
+def metadata(issuer: str, consent_scopes: list[str]) -> dict[str, Any]:
+    """``consent_scopes``: the kinds of consent this bank serves (a scope it would refuse at PAR is
+    not advertised)."""
     return {
         "issuer": issuer,
         "authorization_endpoint": issuer + endpoints.AUTHORIZE,
@@ -35,7 +36,7 @@ def metadata(issuer: str) -> dict[str, Any]:
         "introspection_endpoint": issuer + endpoints.INTROSPECT,
         "revocation_endpoint": issuer + endpoints.REVOKE,
         "userinfo_endpoint": issuer + endpoints.USERINFO,
-        "scopes_supported": SCOPES,
+        "scopes_supported": ["openid", *consent_scopes],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
@@ -74,8 +75,8 @@ def metadata(issuer: str) -> dict[str, Any]:
     }
 
 
-def discovery_routes(issuer: str, keys: SigningKeys) -> list[Route]:
-    body = orjson.dumps(metadata(issuer))
+def discovery_routes(issuer: str, keys: SigningKeys, consent_scopes: list[str]) -> list[Route]:
+    body = orjson.dumps(metadata(issuer, consent_scopes))
 
     async def configuration(request: Request) -> Response:
         return Response(body, media_type="application/json", headers={"cache-control": "max-age=3600"})

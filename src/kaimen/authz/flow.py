@@ -8,22 +8,39 @@ that stores the code (RFC 9126 §4: one-time use), so a second ``finish`` for it
 
 ``finish`` raises InvalidRequestUri when the request is unknown, already completed, or older than the
 PAR lifetime plus the login session lifetime: the page must then show an error, never redirect.
+
+The consent the request names (``openbanking_intent_id``, checked at PAR) is read again for the page
+and again when the customer answers: it may have been deleted, or have expired, meanwhile. Approving it
+moves the consent on (its kind's ``approve``, with the accounts the customer chose, which must be among
+the accounts offered) before the code is stored; if the consent can no longer be approved, the answer
+is ``access_denied``. Denying it rejects it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from kaimen.authz.codes import AuthorizationCodes
 from kaimen.authz.errors import InvalidRequestUri
-from kaimen.authz.ports import Clients, Events
+from kaimen.authz.ports import Clients, Events, IntentKind
 from kaimen.authz.pushed import PushedRequest, PushedRequests
 from kaimen.events import AUTHORIZATION_APPROVED, AUTHORIZATION_DENIED
 from kaimen.store.db import Database
 from kaimen.store.types import utcnow
+
+
+class CustomerAccounts(Protocol):
+    async def accounts(self, customer_id: str) -> list[Any]: ...  # kaimen.ledger.core.Account
+
+
+@dataclass(frozen=True, slots=True)
+class OfferedAccount:
+    account_id: str
+    label: str
 
 
 @dataclass(frozen=True)
@@ -32,6 +49,17 @@ class RequestSummary:
     scopes: list[str]
     intent_id: str | None
     claims: dict[str, Any]
+    intent: Any = None  # the consent (an IntentView), None when it can no longer be authorised
+    accounts: tuple[OfferedAccount, ...] = ()  # the customer's accounts the consent may cover
+
+
+def account_label(account: Any) -> str:
+    """What the customer recognises an account by: its nickname (or type), sort code and number."""
+    name = account.nickname or account.name or str(account.account_subtype)
+    number = account.identification
+    if account.scheme_name.endswith("SortCodeAccountNumber") and len(number) == 14:
+        number = f"{number[0:2]}-{number[2:4]}-{number[4:6]} {number[6:]}"
+    return f"{name}, {number} ({account.currency})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +97,8 @@ class AuthorizationFlow:
         codes: AuthorizationCodes,
         events: Events,
         session_ttl_seconds: int,
+        intents: Mapping[str, IntentKind],
+        customer_accounts: CustomerAccounts,
     ) -> None:
         self.db = db
         self.issuer = issuer
@@ -77,6 +107,8 @@ class AuthorizationFlow:
         self.codes = codes
         self.events = events
         self.session_ttl = timedelta(seconds=session_ttl_seconds)
+        self.intents = intents
+        self.customer_accounts = customer_accounts
 
     async def _request(self, request_id: str) -> PushedRequest:
         pushed = await self.pushed.get(request_id)
@@ -86,14 +118,44 @@ class AuthorizationFlow:
             raise InvalidRequestUri("the authorization request has expired")
         return pushed
 
-    async def describe(self, request_id: str) -> RequestSummary:
+    def _kind(self, pushed: PushedRequest) -> IntentKind | None:
+        scope = pushed.params.consent_scope
+        return self.intents.get(scope) if scope is not None else None
+
+    async def _intent(self, pushed: PushedRequest) -> tuple[IntentKind, Any] | None:
+        """The request's consent and its kind, when it may still be authorised."""
+        kind = self._kind(pushed)
+        if kind is None or pushed.params.intent_id is None:
+            return None
+        intent = await kind.for_authorisation(pushed.params.intent_id, pushed.client_id)
+        return (kind, intent) if intent is not None else None
+
+    async def _offered(self, kind: IntentKind, intent: Any, customer_id: str) -> list[Any]:
+        accounts = await self.customer_accounts.accounts(customer_id)
+        return [account for account in accounts if kind.offers(intent, account)]
+
+    async def describe(self, request_id: str, customer_id: str | None = None) -> RequestSummary:
+        """What the pages show: the client, the scopes, and once the customer is known, the consent and
+        the accounts it may cover."""
         pushed = await self._request(request_id)
         client = await self.clients.get(pushed.client_id)
+        intent: Any = None
+        offered: tuple[OfferedAccount, ...] = ()
+        if customer_id is not None:
+            found = await self._intent(pushed)
+            if found is not None:
+                kind, intent = found
+                offered = tuple(
+                    OfferedAccount(a.account_id, account_label(a))
+                    for a in await self._offered(kind, intent, customer_id)
+                )
         return RequestSummary(
             client_name=client.name if client is not None else pushed.client_id,
             scopes=list(pushed.params.scope),
             intent_id=pushed.params.intent_id,
             claims=pushed.params.claims,
+            intent=intent,
+            accounts=offered,
         )
 
     async def finish(
@@ -110,8 +172,17 @@ class AuthorizationFlow:
         """The URL to send the customer back to the client with (303)."""
         pushed = await self._request(request_id)
         client = await self.clients.get(pushed.client_id)
-        if not approved or client is None or client.status != "approved":
+        found = await self._intent(pushed)
+        if not approved or found is None or client is None or client.status != "approved":
+            if found is not None:
+                await found[0].reject(found[1])
             return await self._deny(pushed, customer_id)
+        kind, intent = found
+        chosen = sorted(set((consent or {}).get("account_ids") or []))
+        offered = {a.account_id for a in await self._offered(kind, intent, customer_id)}
+        if not set(chosen) <= offered or not await kind.approve(intent, customer_id, chosen):
+            return await self._deny(pushed, customer_id)
+        expires_at = intent.expires_at
         grant = {
             "nonce": pushed.params.nonce,
             "acr": acr,
@@ -119,7 +190,9 @@ class AuthorizationFlow:
             "auth_time": int(auth_time.timestamp()),
             "claims": pushed.params.claims,
             "intent_id": pushed.params.intent_id,
-            "consent": consent or {},
+            "consent": {**(consent or {}), "account_ids": chosen},
+            # Refresh tokens live no longer than the consent (issue 4, item 6).
+            "consent_expires_at": int(expires_at.timestamp()) if expires_at is not None else None,
         }
         async with self.db.write() as session:
             if not await PushedRequests.consume(session, pushed.id):

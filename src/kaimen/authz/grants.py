@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from kaimen.authz import pkce
@@ -135,8 +135,13 @@ class AuthorizationCodeGrant:
         """The ID token is made first: if signing or encryption fails, no token has been issued."""
         scopes = set(found.scope.split())
         refresh = bool(scopes & REFRESHABLE_SCOPES) and "refresh_token" in registered_grant_types(client)
-        refresh_expires_at = utcnow() + self.refresh_ttl if refresh else None
         grant = found.grant
+        refresh_expires_at = None
+        if refresh:
+            refresh_expires_at = utcnow() + self.refresh_ttl
+            consent_ends = grant.get("consent_expires_at")
+            if consent_ends is not None:  # never past the consent (issue 4, item 6)
+                refresh_expires_at = min(refresh_expires_at, datetime.fromtimestamp(consent_ends, UTC))
         claims = self.id_tokens.claims(
             client,
             customer_id=found.customer_id,

@@ -2,12 +2,19 @@
 endpoint (FAPI 2.0 §5.3.2.2: "shall require the use of pushed authorization requests").
 
 Pipeline: read the form -> authenticate the client (private_key_jwt) -> the request checks shared with
-the authorization endpoint (kaimen.authz.requests) -> the DPoP binding of the code -> store -> 201.
+the authorization endpoint (kaimen.authz.requests) -> the consent it names -> the DPoP binding of the
+code -> store -> 201.
+
+The consent travels as the essential ``openbanking_intent_id`` claim (DESIGN.md sandbox contract; UK OB
+v3.1.11 Security Profile: the TPP "MUST" pass the ConsentId as that claim). A request without one, or
+naming a consent that is not the client's own, is expired, or is neither AwaitingAuthorisation nor (for
+re-authentication) Authorised, is refused here, before the customer sees a page (issue 4, item 2).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import orjson
 from starlette.requests import Request
@@ -15,32 +22,53 @@ from starlette.responses import Response
 
 from kaimen.authz import endpoints
 from kaimen.authz.dpop import single_proof
-from kaimen.authz.errors import InvalidDpopProof, InvalidRequest
+from kaimen.authz.errors import InvalidDpopProof, InvalidRequest, InvalidScope
 from kaimen.authz.http import json_response, oauth_endpoint, read_form
-from kaimen.authz.ports import ClientAuth, Dpop
+from kaimen.authz.ports import ClientAuth, Dpop, IntentKind
 from kaimen.authz.pushed import PushedRequests
-from kaimen.authz.requests import validate
+from kaimen.authz.requests import PushedParams, validate
 
 # RFC 7638 SHA-256 thumbprint, base64url without padding: 43 characters.
 _JKT = re.compile(r"[A-Za-z0-9\-_]{43}")
 
 
 class ParEndpoint:
-    def __init__(self, *, client_auth: ClientAuth, dpop: Dpop, pushed: PushedRequests) -> None:
+    def __init__(
+        self,
+        *,
+        client_auth: ClientAuth,
+        dpop: Dpop,
+        pushed: PushedRequests,
+        intents: Mapping[str, IntentKind],
+    ) -> None:
         self.client_auth = client_auth
         self.dpop = dpop
         self.pushed = pushed
+        self.intents = intents
         self.handle = oauth_endpoint(self._handle)
 
     async def _handle(self, request: Request) -> Response:
         form = await read_form(request)
         client = await self.client_auth.authenticate(form, headers=request.headers)
         params = validate(form, client)
+        await self.check_intent(params, client.client_id)
         jkt = await self.dpop_binding(request, form.get("dpop_jkt"))
         request_uri = await self.pushed.push(client.client_id, params, jkt)
         # RFC 9126 §2.2: "201 Created" with request_uri and expires_in.
         body = {"request_uri": request_uri, "expires_in": self.pushed.ttl_seconds}
         return json_response(orjson.dumps(body), status=201, headers=self.dpop.nonce_header())
+
+    async def check_intent(self, params: PushedParams, client_id: str) -> None:
+        scope = params.consent_scope
+        kind = self.intents.get(scope) if scope is not None else None
+        if kind is None:
+            raise InvalidScope(f"{scope} consents are not served by this bank")
+        if params.intent_id is None:
+            raise InvalidRequest(f"the openbanking_intent_id claim naming the {scope} consent is required")
+        if await kind.for_authorisation(params.intent_id, client_id) is None:
+            raise InvalidRequest(
+                "openbanking_intent_id does not name a consent of this client that awaits authorisation"
+            )
 
     async def dpop_binding(self, request: Request, dpop_jkt: str | None) -> str | None:
         """RFC 9449 §10: a dpop_jkt parameter or a DPoP proof at PAR binds the authorization code to

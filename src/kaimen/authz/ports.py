@@ -112,3 +112,41 @@ class Interactions(Protocol):
 
 class Events(Protocol):
     def emit(self, name: str, payload: Any) -> None: ...
+
+
+class IntentView(Protocol):
+    """A consent ("intent" in UK OB terms) named by a PAR request's ``openbanking_intent_id``: what the
+    customer is asked to authorise."""
+
+    @property
+    def intent_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...  # AwaitingAuthorisation, or Authorised when re-authenticating
+    @property
+    def expires_at(self) -> datetime | None: ...
+    @property
+    def permissions(self) -> tuple[str, ...]: ...  # UK OB permission codes; () when the kind has none
+    @property
+    def account_ids(self) -> tuple[str, ...]: ...  # chosen at an earlier authorisation, else ()
+
+
+class IntentKind(Protocol):
+    """One kind of consent (one consent scope: ``accounts``, ``fundsconfirmations``, ``payments``), as
+    the authorization flow needs it. The consents' own package implements it."""
+
+    async def for_authorisation(self, intent_id: str, client_id: str) -> Any: ...
+
+    # an IntentView when ``client_id`` may have it authorised now (its own, unexpired, awaiting
+    # authorisation or, where the kind allows re-authentication, authorised); None otherwise
+
+    def offers(self, intent: Any, account: Any) -> bool: ...
+
+    # whether the customer may choose this account (a kaimen.ledger.core.Account) for it
+
+    async def approve(self, intent: Any, customer_id: str, account_ids: list[str]) -> bool: ...
+
+    # the customer approved it with these (offered) accounts; False when it can no longer be
+
+    async def reject(self, intent: Any) -> bool: ...
+
+    # the customer denied it; False when there was nothing to reject (e.g. already authorised)

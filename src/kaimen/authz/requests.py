@@ -50,6 +50,11 @@ class PushedParams:
     claims: dict[str, Any] = field(default_factory=dict)  # {"id_token": {...}, "userinfo": {...}}
     intent_id: str | None = None
 
+    @property
+    def consent_scope(self) -> str | None:
+        """The one kind of consent asked for (check_scope allows exactly one)."""
+        return next((s for s in self.scope if s in CONSENT_SCOPES), None)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "response_type": "code",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.routing import BaseRoute, Route
@@ -20,12 +21,13 @@ from kaimen.authz.codes import AuthorizationCodes
 from kaimen.authz.directory import DirectoryKey
 from kaimen.authz.discovery import discovery_routes
 from kaimen.authz.dpop import DpopVerifier
-from kaimen.authz.flow import AuthorizationFlow
+from kaimen.authz.flow import AuthorizationFlow, CustomerAccounts
 from kaimen.authz.grants import AuthorizationCodeGrant, ClientCredentialsGrant, Grant, RefreshTokenGrant
 from kaimen.authz.id_token import IdTokens
 from kaimen.authz.introspect import IntrospectionEndpoint
 from kaimen.authz.once import OnceStore, build_once_store
 from kaimen.authz.par import ParEndpoint
+from kaimen.authz.ports import IntentKind
 from kaimen.authz.pushed import PushedRequests
 from kaimen.authz.register import Registrar, registration_routes
 from kaimen.authz.revoke import RevocationEndpoint
@@ -49,11 +51,25 @@ from kaimen.store.watch import Watcher
 from kaimen.tpp.registry import Registry
 
 log = logging.getLogger("kaimen.authz")
+CONSENT_SCOPES_ORDER = ("accounts", "payments", "fundsconfirmations")
 
 
 class AuthorizationServer:
-    def __init__(self, settings: Settings, db: Database, watcher: Watcher, events: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        watcher: Watcher,
+        events: Any,
+        *,
+        intents: Mapping[str, IntentKind],
+        customer_accounts: CustomerAccounts,
+    ) -> None:
+        """``intents``: the kinds of consent served, by scope (each consent package supplies its own);
+        ``customer_accounts``: where the consent page finds the customer's accounts (CoreBanking)."""
         self.settings = settings
+        self.intents = dict(intents)
+        self.customer_accounts = customer_accounts
         self.issuer = settings.public_base_url
         self.db = db
         self.events = events
@@ -104,7 +120,8 @@ class AuthorizationServer:
         await self.customers.close()  # H: the login throttle's store
 
     def routes(self) -> list[BaseRoute]:
-        routes: list[BaseRoute] = [*discovery_routes(self.issuer, self.keys)]
+        consent_scopes = [scope for scope in CONSENT_SCOPES_ORDER if scope in self.intents]
+        routes: list[BaseRoute] = [*discovery_routes(self.issuer, self.keys, consent_scopes)]
         routes += registration_routes(self.registrar)  # F
         # --- F routes --- G routes --- H routes --- I routes ---
         routes += LoginPages(
@@ -127,6 +144,8 @@ class AuthorizationServer:
             codes=self.codes,
             events=events,
             session_ttl_seconds=oauth.login_session_ttl_seconds,
+            intents=self.intents,
+            customer_accounts=self.customer_accounts,
         )
         self.id_tokens = IdTokens(
             issuer=self.issuer,
@@ -146,7 +165,9 @@ class AuthorizationServer:
             "refresh_token": RefreshTokenGrant(tokens=self.tokens, events=events),
             "client_credentials": ClientCredentialsGrant(tokens=self.tokens, events=events),
         }
-        self.par = ParEndpoint(client_auth=self.client_auth, dpop=self.dpop, pushed=self.pushed)
+        self.par = ParEndpoint(
+            client_auth=self.client_auth, dpop=self.dpop, pushed=self.pushed, intents=self.intents
+        )
         self.token = TokenEndpoint(client_auth=self.client_auth, dpop=self.dpop, grants=grants)
 
     def _flow_routes(self) -> list[BaseRoute]:

@@ -23,19 +23,35 @@ from kaimen.store.types import utcnow
 DECISIONS = ("approve", "deny")
 
 
+def _unapprovable(summary: Any) -> str | None:
+    """Why the request cannot be approved, whatever is chosen (the message key), or None: the consent
+    was withdrawn or expired since PAR, or none of the customer's accounts can be offered for it."""
+    if field_of(summary, "intent") is None:
+        return "error.consent_gone"
+    if not field_of(summary, "accounts") and not field_of(summary, "debtor_accounts"):
+        return "error.no_accounts"
+    return None
+
+
 class ConsentStep:
     def __init__(self, flow: Flow, interactions: Interactions) -> None:
         self.flow = flow
         self.interactions = interactions
 
+    async def _describe(self, visit: Visit) -> Any:
+        return await self.flow.describe(visit.login.request_id, visit.login.customer_id)
+
     async def page(self, visit: Visit, error: str | None = None) -> Page:
-        summary = await self.flow.describe(visit.login.request_id)
+        summary = await self._describe(visit)
+        if error is None:
+            problem = _unapprovable(summary)
+            error = text(visit.locale, problem) if problem else None
         return consent_page(
             visit.locale,
             visit.login.csrf,
             summary,
             error=error,
-            chosen_accounts=set(visit.many("account_id")),
+            chosen_accounts=set(visit.many("account_id")) or None,
             chosen_debtor=visit.one("debtor_account_id") or None,
         )
 
@@ -45,6 +61,9 @@ class ConsentStep:
 
     def _choice_error(self, visit: Visit, summary: Any) -> str | None:
         """The message key of what is wrong with the chosen accounts, or None."""
+        problem = _unapprovable(summary)
+        if problem:
+            return problem
         offered = {c.account_id for c in account_choices(field_of(summary, "accounts"))}
         chosen = set(visit.many("account_id"))
         if not chosen <= offered or (offered and not chosen):
@@ -62,7 +81,7 @@ class ConsentStep:
         approved = decision == "approve"
         login = visit.login
         if approved:
-            problem = self._choice_error(visit, await self.flow.describe(login.request_id))
+            problem = self._choice_error(visit, await self._describe(visit))
             if problem:
                 return await self._again(visit, problem)
         if not await self.interactions.advance(login, STEP_DONE):

@@ -84,6 +84,107 @@ TEXTS: dict[str, dict[Locale, str]] = {
         "zh-Hant": "詢問您的帳戶是否有足夠款項支付一筆付款，只會得知「是」或「否」。",
     },
     "scope.other": {"en": "Other access: {scope}", "zh-Hant": "其他存取權限：{scope}"},
+    # The UK OB account-access permission codes (OBReadConsent1 Data.Permissions), in plain words:
+    # what the customer lets the TPP see. "Basic" leaves out identifying details; "Detail" includes them.
+    "permission.ReadAccountsBasic": {
+        "en": "Your account names, types and currencies (without account numbers)",
+        "zh-Hant": "您的帳戶名稱、類型與幣別（不含帳號）",
+    },
+    "permission.ReadAccountsDetail": {
+        "en": "Your account names, types and currencies, with sort codes and account numbers",
+        "zh-Hant": "您的帳戶名稱、類型與幣別，以及分行代碼與帳號",
+    },
+    "permission.ReadBalances": {
+        "en": "Your account balances and any credit limits",
+        "zh-Hant": "您的帳戶餘額及信用額度",
+    },
+    "permission.ReadTransactionsBasic": {
+        "en": "Your transactions: dates, amounts and descriptions (without payee or payer details)",
+        "zh-Hant": "您的交易：日期、金額與說明（不含收付款人資料）",
+    },
+    "permission.ReadTransactionsDetail": {
+        "en": "Your transactions, including payee, payer and merchant details and the balance after each",
+        "zh-Hant": "您的交易，包含收付款人與商店資料，以及每筆交易後的餘額",
+    },
+    "permission.ReadTransactionsCredits": {
+        "en": "Money coming into your accounts",
+        "zh-Hant": "存入您帳戶的款項",
+    },
+    "permission.ReadTransactionsDebits": {
+        "en": "Money going out of your accounts",
+        "zh-Hant": "從您帳戶支出的款項",
+    },
+    "permission.ReadProducts": {
+        "en": "Which of the bank's products your accounts are",
+        "zh-Hant": "您的帳戶屬於本行的哪一種產品",
+    },
+    "permission.ReadParty": {
+        "en": "The names and details of the account holders",
+        "zh-Hant": "帳戶持有人的姓名與資料",
+    },
+    "permission.ReadPartyPSU": {
+        "en": "Your own name and contact details as the bank holds them",
+        "zh-Hant": "本行所留存的您的姓名與聯絡資料",
+    },
+    "permission.ReadBeneficiariesBasic": {
+        "en": "The payees you have saved (without their account details)",
+        "zh-Hant": "您已儲存的收款人（不含其帳戶資料）",
+    },
+    "permission.ReadBeneficiariesDetail": {
+        "en": "The payees you have saved, with their account details",
+        "zh-Hant": "您已儲存的收款人及其帳戶資料",
+    },
+    "permission.ReadDirectDebits": {"en": "Your direct debits", "zh-Hant": "您的直接扣款授權"},
+    "permission.ReadStandingOrdersBasic": {
+        "en": "Your standing orders (without payee details)",
+        "zh-Hant": "您的定期轉帳（不含收款人資料）",
+    },
+    "permission.ReadStandingOrdersDetail": {
+        "en": "Your standing orders, with payee details",
+        "zh-Hant": "您的定期轉帳及收款人資料",
+    },
+    "permission.ReadScheduledPaymentsBasic": {
+        "en": "Your scheduled payments (without payee details)",
+        "zh-Hant": "您的預約付款（不含收款人資料）",
+    },
+    "permission.ReadScheduledPaymentsDetail": {
+        "en": "Your scheduled payments, with payee details",
+        "zh-Hant": "您的預約付款及收款人資料",
+    },
+    "permission.ReadStatementsBasic": {
+        "en": "Your statements (without amounts)",
+        "zh-Hant": "您的對帳單（不含金額）",
+    },
+    "permission.ReadStatementsDetail": {
+        "en": "Your statements, with amounts and statement files",
+        "zh-Hant": "您的對帳單，包含金額與對帳單檔案",
+    },
+    "permission.ReadOffers": {
+        "en": "Offers the bank has made to you",
+        "zh-Hant": "本行提供給您的優惠",
+    },
+    "permission.ReadPAN": {"en": "Your full card numbers", "zh-Hant": "您的完整卡號"},
+    "consent.until": {"en": "Until {date}", "zh-Hant": "有效期限至 {date}"},
+    "consent.no_end": {"en": "No end date", "zh-Hant": "無到期日"},
+    "consent.reauthorise": {
+        "en": "{client} already has this permission and asks you to confirm it again.",
+        "zh-Hant": "{client} 已取得此授權，現請您再次確認。",
+    },
+    "consent.history": {
+        "en": "Transactions from {start} to {end}",
+        "zh-Hant": "交易期間：{start} 至 {end}",
+    },
+    "consent.history_from": {"en": "Transactions from {start}", "zh-Hant": "交易期間：自 {start} 起"},
+    "consent.history_to": {"en": "Transactions up to {end}", "zh-Hant": "交易期間：至 {end} 為止"},
+    "error.consent_gone": {
+        "en": "This request can no longer be approved: it was withdrawn or has expired. You can only "
+        "deny it.",
+        "zh-Hant": "此請求已被撤回或已過期，無法再同意，只能拒絕。",
+    },
+    "error.no_accounts": {
+        "en": "None of your accounts can be shared for this request. You can only deny it.",
+        "zh-Hant": "您沒有可供此請求分享的帳戶，只能拒絕。",
+    },
     "consent.reference": {"en": "Consent reference", "zh-Hant": "授權編號"},
     "consent.accounts": {"en": "Accounts to share", "zh-Hant": "要分享的帳戶"},
     "consent.debtor": {"en": "Pay from", "zh-Hant": "付款帳戶"},

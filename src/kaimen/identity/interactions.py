@@ -50,7 +50,7 @@ class RequestSummary(Protocol):
 class Flow(Protocol):
     """What the login pages need of the authorization flow (kaimen.authz.flow, issue 3 part I)."""
 
-    async def describe(self, request_id: str) -> Any: ...
+    async def describe(self, request_id: str, customer_id: str | None = None) -> Any: ...
 
     async def finish(
         self,

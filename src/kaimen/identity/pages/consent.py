@@ -3,14 +3,16 @@ accounts (checkboxes ``account_id``) and the account to pay from (radios ``debto
 answers ``decision=approve`` or ``decision=deny`` (DESIGN.md sandbox contract).
 
 The page shows whatever the authorization flow's summary carries: ``client_name``, ``scopes``,
-``intent_id``, and, once the accounts and payments issues fill them, ``accounts`` and
-``debtor_accounts`` (items with ``account_id`` and a ``label``, as mappings or objects).
+``intent_id``, the consent (``intent``: its permissions in plain words, until when, the transaction
+window), and ``accounts`` and ``debtor_accounts`` (items with ``account_id`` and a ``label``, as
+mappings or objects). When re-authenticating a consent, the accounts chosen before are ticked.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from html import escape
 from typing import Any
 
@@ -48,6 +50,38 @@ def scope_lines(locale: Locale, scopes: Iterable[str]) -> list[str]:
     return lines
 
 
+def permission_lines(locale: Locale, permissions: Iterable[str]) -> list[str]:
+    """Each UK OB permission code in plain words; an unknown code as itself (never hidden)."""
+    return [
+        text(locale, f"permission.{code}") if f"permission.{code}" in TEXTS else code for code in permissions
+    ]
+
+
+def _when(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def intent_lines(locale: Locale, intent: Any) -> list[str]:
+    """What the consent asks for, beyond the scope: its permissions, its transaction window, its end."""
+    lines = permission_lines(locale, field_of(intent, "permissions") or ())
+    start, end = field_of(intent, "transaction_from"), field_of(intent, "transaction_to")
+    if start and end:
+        lines.append(text(locale, "consent.history", start=_when(start), end=_when(end)))
+    elif start:
+        lines.append(text(locale, "consent.history_from", start=_when(start)))
+    elif end:
+        lines.append(text(locale, "consent.history_to", end=_when(end)))
+    expires = field_of(intent, "expires_at")
+    lines.append(
+        text(locale, "consent.until", date=_when(expires)) if expires else text(locale, "consent.no_end")
+    )
+    return lines
+
+
+def _list(lines: Iterable[str]) -> str:
+    return "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>"
+
+
 def _choice_list(name: str, kind: str, choices: list[AccountChoice], chosen: set[str]) -> str:
     items = []
     for index, choice in enumerate(choices):
@@ -71,8 +105,16 @@ def consent_page(
     chosen_debtor: str | None = None,
 ) -> Page:
     client = str(summary.client_name)
-    wants = "".join(f"<li>{escape(line)}</li>" for line in scope_lines(locale, summary.scopes))
-    parts = [f"<p>{escape(text(locale, 'consent.intro', client=client))}</p><ul>{wants}</ul>"]
+    parts = [f"<p>{escape(text(locale, 'consent.intro', client=client))}</p>"]
+    parts.append(_list(scope_lines(locale, summary.scopes)))
+    intent = field_of(summary, "intent")
+    if intent is not None:
+        if field_of(intent, "status") == "Authorised":
+            parts.append(f"<p>{escape(text(locale, 'consent.reauthorise', client=client))}</p>")
+        parts.append(f"<h2>{escape(text(locale, 'consent.details'))}</h2>")
+        parts.append(_list(intent_lines(locale, intent)))
+        if chosen_accounts is None:
+            chosen_accounts = set(field_of(intent, "account_ids") or ())
     if summary.intent_id:
         parts.append(
             f"<p>{escape(text(locale, 'consent.reference'))}: <code>{escape(summary.intent_id)}</code></p>"
