@@ -7,6 +7,7 @@ loudly; nothing else in Kaimen reads ``os.environ``. Components receive the part
 from __future__ import annotations
 
 import ipaddress
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -30,7 +31,8 @@ class RedisDownPolicy(StrEnum):
     ALLOW = "allow"  # serve without rate limiting (logged and counted)
 
 
-RateString = Annotated[str, Field(pattern=r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?$")]
+_RATE_PATTERN = r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?$"
+RateString = Annotated[str, Field(pattern=_RATE_PATTERN)]
 
 
 class ApiPolicy(BaseModel):
@@ -49,6 +51,24 @@ class ApiPolicy(BaseModel):
     # scope must hold every one of ``scopes`` (Account, Payment, Funds APIs; kaimen.gateway.dpop_auth).
     auth: Literal["api_key", "dpop"] = "api_key"
     scopes: list[str] = Field(default_factory=list)
+    # UK OB APIs only (kaimen.gateway.customer_headers; kaimen.gateway.ratelimit says why these keys).
+    # A call with x-fapi-customer-ip-address is customer-present, counted per TPP client; one without
+    # is unattended, counted per TPP client and consent (token grant when there is no consent). PSD2
+    # RTS Art. 36(5)(b) caps unattended AIS access at four times a day: "4/day". None: no such limit.
+    customer_present_rate: str | None = None
+    unattended_rate: str | None = None
+
+    @field_validator("customer_present_rate", "unattended_rate", mode="before")
+    @classmethod
+    def _presence_rate(cls, value: object) -> object:
+        if value is None:
+            return None
+        rate = re.fullmatch(_RATE_PATTERN, value) if isinstance(value, str) else None
+        if rate is None:
+            raise ValueError("must be a rate such as '4/day' or '600/minute', or null for no limit")
+        if int(rate.string[: rate.start(1)]) == 0:  # the amount, before "/" or "per"
+            raise ValueError("must allow at least 1 call; null means no limit")
+        return value
 
     def rate_for(self, tier: Tier | str | None) -> str:
         """``tier`` may be the tier's value as stored (a Tier is a str with the same hash)."""
@@ -72,7 +92,15 @@ def _default_apis() -> dict[str, ApiPolicy]:
         "login": ApiPolicy(tier=Tier.PUBLIC, ip_rate="300/minute"),
         # The Account API (UK OB v3.1.11 AISP): TPPs admitted after review (ACQUAINTANCE and more
         # closed), each call with a DPoP-bound token whose scope holds accounts.
-        "aisp": ApiPolicy(tier=Tier.ACQUAINTANCE, auth="dpop", scopes=["accounts"]),
+        # Sandbox rates: a TPP's customer-present calls get its whole budget; unattended polling of
+        # one consent gets 120 a minute, not the RTS's 4 a day, so the demo's tools are not stopped.
+        "aisp": ApiPolicy(
+            tier=Tier.ACQUAINTANCE,
+            auth="dpop",
+            scopes=["accounts"],
+            customer_present_rate="600/minute",
+            unattended_rate="120/minute",
+        ),
     }
 
 

@@ -18,6 +18,13 @@ class Api:
     cacheable: bool = False
     prefix: bool = False
 
+    @property
+    def honours_customer_headers(self) -> bool:
+        """UK OB v3.1.11 defines ``x-fapi-auth-date`` and ``x-fapi-customer-ip-address`` on every
+        endpoint of its API files (aisp, pisp, cbpii): each API of that family gets them checked and
+        its customer-present and unattended rates applied (kaimen.gateway.customer_headers)."""
+        return self.family is Family.OB
+
 
 class ApiTable:
     """Exact paths first (one dict lookup), then prefixes, longest first."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from kaimen.gateway.apis import Api
@@ -27,6 +28,11 @@ class Call:
     method: str = ""  # scope["method"], as the client sent it (audit normalises it)
     caller: Caller | None = None
     token: Any = None  # the AccessToken of a DPoP-authenticated call (kaimen.gateway.dpop_auth)
+    # UK OB APIs only (kaimen.gateway.customer_headers), else None: True when the TPP sent
+    # x-fapi-customer-ip-address (the PSU is present), False for an unattended call.
+    customer_present: bool | None = None
+    customer_ip: str | None = None  # x-fapi-customer-ip-address, normalised; never logged
+    auth_date: datetime | None = None  # x-fapi-auth-date: when the PSU last logged in with the TPP
     route: str = ""
     status: int = 0
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)

@@ -3,6 +3,9 @@
 An application admitted to tier T may call the APIs of tier T and of every more open tier; a call to
 a more closed API is refused with 403 before any handler runs. Anonymous callers reach PUBLIC APIs
 only (Identify already answered 401 otherwise; checked again here so the rule holds on its own).
+
+On a UK OB API the call must then carry well-formed customer headers, and is recorded as
+customer-present or unattended for the rate limit that follows (kaimen.gateway.customer_headers).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Any
 
 from kaimen.errors import Forbidden, Unauthorized
 from kaimen.gateway.context import Call
+from kaimen.gateway.customer_headers import read_customer_headers
 from kaimen.gateway.identify import CHALLENGE
 from kaimen.tiers import Tier
 
@@ -30,4 +34,6 @@ class TierPolicy:
                         raise Unauthorized("x-api-key header missing", headers=CHALLENGE)
                 elif not Tier(caller.tier).admits(api.policy.tier):
                     raise Forbidden(f"this API needs tier {api.policy.tier} or a more closed one")
+                if api.honours_customer_headers:
+                    read_customer_headers(call, scope["headers"])
         await self.app(scope, receive, send)

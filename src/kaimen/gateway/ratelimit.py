@@ -3,11 +3,14 @@
 - An identified caller is counted per *application* (never per key, so rotating keys does not reset
   the count) at ``policy.rate_for(tier)``, and per client IP at ``policy.ip_rate``; an anonymous caller
   (only a PUBLIC API lets one this far) is counted per client IP only. Counters are per API.
+- On a UK OB API a call is also counted as customer-present or unattended (``call.customer_present``,
+  set by kaimen.gateway.customer_headers), at the API's ``customer_present_rate`` or
+  ``unattended_rate`` when set; :meth:`RateLimit._by_presence` says what each is keyed on and why.
 - Calls outside every API (``/healthz``, ``/metrics``) are not limited.
 - Past a limit: 429 (RFC 6585 §4) with ``Retry-After`` (RFC 9110 §10.2.3, seconds) and the
   ``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset`` fields of
   draft-ietf-httpapi-ratelimit-headers-06 (Reset in delta seconds, not a timestamp), which also go on
-  every answer of a limited API. With two limits the one closest to exhaustion is reported.
+  every answer of a limited API. With several limits the one closest to exhaustion is reported.
 - Counters live in process memory in embedded mode (LocalCounters) and in Redis (``limits``'
   storage) when ``KAIMEN_REDIS_URL`` is set, so
   a limit holds across every worker. When Redis cannot be reached, ``KAIMEN_REDIS_DOWN`` decides
@@ -38,7 +41,7 @@ from redis.backoff import NoBackoff
 from kaimen.errors import ServiceUnavailable, TooManyRequests
 from kaimen.events import RATE_LIMIT_STORE_DOWN, EventBus
 from kaimen.gateway.apis import Api
-from kaimen.gateway.context import Call
+from kaimen.gateway.context import Call, Caller
 from kaimen.settings import RedisDownPolicy, Settings
 from kaimen.tiers import Tier
 
@@ -264,15 +267,60 @@ class RateLimit:
         """Hit each limit in turn; the first refusal wins, else the one with the least remaining."""
         policy = api.policy
         by_app: Verdict | None = None
-        if call.caller is not None:
-            rate = policy.rate_for(call.caller.tier)  # no Tier(...) per call: same dict key
-            by_app = await self.limiter.hit(rate, "app", api.name, call.caller.application_id)
+        caller = call.caller
+        if caller is not None:
+            rate = policy.rate_for(caller.tier)  # no Tier(...) per call: same dict key
+            by_app = await self.limiter.hit(rate, "app", api.name, caller.application_id)
             if not by_app.allowed:
                 return by_app
+            if call.customer_present is not None:
+                by_presence = await self._by_presence(call, caller, api)
+                if by_presence is not None:
+                    if not by_presence.allowed:
+                        return by_presence
+                    by_app = min(by_app, by_presence, key=lambda verdict: verdict.remaining)
         by_ip = await self.limiter.hit(policy.ip_rate, "ip", api.name, call.client_ip)
         if by_app is None or not by_ip.allowed:
             return by_ip
         return min(by_app, by_ip, key=lambda verdict: verdict.remaining)
+
+    async def _by_presence(self, call: Call, caller: Caller, api: Api) -> Verdict | None:
+        """The customer-present or the unattended limit of a UK OB call, when the API sets one.
+
+        Customer-present calls are counted per TPP client. PSD2 RTS Art. 36(5)(a) lets an AISP read
+        "whenever the payment service user is actively requesting such information", so a present
+        PSU's reads are not rationed per account or consent; the limit bounds the interactive load
+        one TPP client puts on the bank. The PSU's address is not a key: the TPP writes that header
+        itself (a fresh value would be a fresh counter), and many PSUs share one address behind
+        carrier-grade NAT.
+
+        Unattended calls are counted per TPP client and consent. Art. 36(5)(b) allows access "no
+        more than four times in a 24-hour period" when the PSU is not asking, per account; the
+        consent is what names one PSU's accounts for one TPP, and the gateway knows it without
+        reading the path (a bulk call reads every account of the consent). Every token issued
+        under the consent, refreshed or re-authorised, counts against the same counter, so a new
+        token does not reset it. A token without a consent (the TPP's client_credentials token)
+        is counted per token grant. Each call counts once: "4/day" allows four calls, so an
+        operator enforcing the RTS sets the rate to four times the calls one refresh makes.
+        """
+        policy = api.policy
+        token = call.token
+        client = token.client_id if token is not None else caller.application_id
+        if call.customer_present:
+            rate = policy.customer_present_rate
+            if rate is None:
+                return None
+            return await self.limiter.hit(rate, "present", api.name, client)
+        rate = policy.unattended_rate
+        if rate is None:
+            return None
+        if token is None:
+            grant = "application"
+        elif token.consent_id:
+            grant = "consent:" + token.consent_id
+        else:
+            grant = "grant:" + token.grant_id
+        return await self.limiter.hit(rate, "unattended", api.name, f"{client}/{grant}")
 
     def _decide_without_store(self, api: Api) -> None:
         """RedisDownPolicy: REFUSE answers 503 above PUBLIC, REFUSE_ALL always, ALLOW never."""
