@@ -120,6 +120,7 @@ async def test_lines_of_a_call_carry_its_interaction_id_and_no_secret(log_lines:
         "latency_ms",
         "client_ip",
         "application_id",
+        "customer_present",
     }
     assert access["logger"] == "kaimen.access"
     assert (access["interaction_id"], access["method"], access["api"]) == (
@@ -129,6 +130,7 @@ async def test_lines_of_a_call_carry_its_interaction_id_and_no_secret(log_lines:
     )
     assert (access["status"], access["client_ip"], access["application_id"]) == (200, "203.0.113.7", None)
     assert access["latency_ms"] >= 0
+    assert access["customer_present"] is None  # not a UK OB API
     text = json.dumps(log_lines())
     for secret in (KEY, "query-value", "secret=", "Bearer"):
         assert secret not in text

@@ -29,6 +29,8 @@ def _on_call(_: str, call: Call) -> None:
             "latency_ms": round((time.perf_counter_ns() - call.started_ns) / 1e6, 3),
             "client_ip": call.client_ip,
             "application_id": call.caller.application_id if call.caller is not None else None,
+            # UK OB APIs: whether the customer was present (x-fapi-customer-ip-address); None elsewhere.
+            "customer_present": call.customer_present,
         },
     )
 
