@@ -65,14 +65,16 @@ def client_for(app: Any, client_ip: str = "203.0.113.7") -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://localhost:8000")
 
 
-async def create_postgres_database(base_url: str) -> str:
-    """A fresh, empty database on the test PostgreSQL server; returns its URL."""
+async def create_postgres_database(base_url: str, template: str | None = None) -> str:
+    """A fresh database on the test PostgreSQL server, empty or a copy of the database ``template``
+    names; returns its URL."""
     import asyncpg
 
     name = "kaimen_t_" + uuid.uuid4().hex[:12]
+    copy_of = f' TEMPLATE "{template}"' if template else ""
     admin = await asyncpg.connect(base_url)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(f'CREATE DATABASE "{name}"{copy_of}')
     finally:
         await admin.close()
     return base_url.rsplit("/", 1)[0] + "/" + name
