@@ -10,17 +10,11 @@ accounts, balances and transactions of that account only. The TPP's DELETE ends 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
-import secrets
-import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-import orjson
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
@@ -30,57 +24,21 @@ from kaimen.settings import Settings
 from tests.account_consents_support import assert_consent_response
 from tests.ais_resources_support import AISP, ok, refused
 from tests.authz_flow_support import (
-    AUTHORIZE,
-    ISSUER,
-    PAR,
-    TOKEN,
     Harness,
     Tpp,
     claims_for,
-    dpop_key,
     harness,
-    proof,
-    query_of,
 )
-from tests.fapi_client_support import Customer, customer, hidden_fields, oauth_client, post_form
+from tests.fapi_client_support import CHECKBOX, Customer, authorise, call, customer, tpp_token
 
 CONSENTS = AISP + "/account-access-consents"
 REFRESH_EXPIRES_AT = "http://openbanking.org.uk/refresh_token_expires_at"
-_CHECKBOX = re.compile(r'<input type="checkbox" id="[^"]+" name="account_id" value="([^"]+)"')
 
 
 @pytest.fixture
 async def h(make_settings: Callable[..., Settings], database_url: str) -> AsyncIterator[Harness]:
     async with harness(make_settings(database_url=database_url)) as flow:
         yield flow
-
-
-def ath(token: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(token.encode()).digest()).rstrip(b"=").decode()
-
-
-async def call(h: Harness, method: str, path: str, token: str, body: Any = None) -> httpx.Response:
-    """An Account API request with the DPoP-bound token and a fresh proof for it (RFC 9449 §7.1)."""
-    headers = {"authorization": f"DPoP {token}", "dpop": proof(dpop_key(), path, method, ath=ath(token))}
-    content = None
-    if body is not None:
-        headers["content-type"] = "application/json"
-        content = orjson.dumps(body)
-    return await h.http.request(method, path, content=content, headers=headers)
-
-
-async def tpp_token(h: Harness, tpp: Tpp) -> str:
-    """The TPP's own token (client_credentials, scope accounts), fetched with Authlib."""
-    client = oauth_client(h, tpp, scope="accounts")
-    try:
-        token = await client.fetch_token(
-            ISSUER + TOKEN, grant_type="client_credentials", headers={"DPoP": proof(dpop_key(), TOKEN)}
-        )
-    finally:
-        await client.aclose()
-    assert token["token_type"] == "DPoP"
-    access: str = token["access_token"]
-    return access
 
 
 async def create_consent(h: Harness, tpp: Tpp, **data: Any) -> str:
@@ -102,62 +60,6 @@ async def create_consent(h: Harness, tpp: Tpp, **data: Any) -> str:
     return consent_id
 
 
-async def authorise(
-    h: Harness,
-    tpp: Tpp,
-    person: Customer,
-    consent_id: str,
-    *,
-    decision: str = "approve",
-    later: int = 0,
-) -> tuple[dict[str, Any], str]:
-    """PAR with Authlib, the customer's pages, the code redeemed with Authlib: (token, consent page)."""
-    client = oauth_client(h, tpp)
-    verifier = secrets.token_urlsafe(48)
-    url, state = client.create_authorization_url(
-        ISSUER + AUTHORIZE, code_verifier=verifier, nonce="n-1", claims=claims_for(consent_id)
-    )
-    pushed = await client.request(
-        "POST", PAR, data=query_of(url), auth=client.client_auth("private_key_jwt"), withhold_token=True
-    )
-    assert pushed.status_code == 201, pushed.text
-    transport = httpx.ASGITransport(app=h.app, client=("198.51.100.40", 40002))
-    async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as browser:
-        start = await browser.get(
-            AUTHORIZE, params={"client_id": tpp.client_id, "request_uri": pushed.json()["request_uri"]}
-        )
-        otp_page = await post_form(
-            browser,
-            start.headers["location"],
-            username=person.username,
-            password="correct horse battery staple",
-        )
-        consent_url = (
-            await post_form(browser, otp_page.headers["location"], otp=person.totp.at(time.time() + later))
-        ).headers["location"]
-        page = await browser.get(consent_url)
-        offered = _CHECKBOX.findall(page.text)
-        done = await browser.post(
-            consent_url, data={**hidden_fields(page), "decision": decision, "account_id": offered[0]}
-        )
-        assert done.status_code == 303, done.text
-    callback = done.headers["location"]
-    if decision != "approve":
-        await client.aclose()
-        return query_of(callback), page.text
-    try:
-        token = await client.fetch_token(
-            ISSUER + TOKEN,
-            authorization_response=callback,
-            state=state,
-            code_verifier=verifier,
-            headers={"DPoP": proof(dpop_key(), TOKEN)},
-        )
-    finally:
-        await client.aclose()
-    return dict(token), page.text
-
-
 async def alice(h: Harness) -> tuple[Customer, list[str]]:
     person = await customer(h, "alice")
     await seed_history(h.app.components.db, [person.customer_id], seed=11, days=30)
@@ -175,8 +77,8 @@ async def test_a_tpp_reads_only_the_account_the_customer_chose(h: Harness) -> No
     # The consent page said what is asked in plain words and offered each of Alice's accounts.
     assert "Your account names, types and currencies, with sort codes and account numbers" in page
     assert "Your account balances and any credit limits" in page
-    assert set(_CHECKBOX.findall(page)) == set(accounts)
-    chosen = _CHECKBOX.findall(page)[0]
+    assert set(CHECKBOX.findall(page)) == set(accounts)
+    chosen = CHECKBOX.findall(page)[0]
 
     assert token["token_type"] == "DPoP" and token["scope"] == "openid accounts"
     jwks = KeySet.import_key_set((await h.http.get("/oauth2/jwks")).json())

@@ -19,6 +19,11 @@ from kaimen.apis.accounts.consents import AccountAccessConsents
 from kaimen.apis.accounts.intents import AccountIntents
 from kaimen.apis.accounts.resource import ConsentResource
 from kaimen.apis.accounts.routes import account_apis, account_routes
+from kaimen.apis.funds.confirmations import FundsConfirmations
+from kaimen.apis.funds.consents import FundsConfirmationConsents
+from kaimen.apis.funds.intents import FundsIntents
+from kaimen.apis.funds.resource import FundsResource
+from kaimen.apis.funds.routes import funds_apis, funds_routes
 from kaimen.apis.product import product_apis, product_routes
 from kaimen.apis.product.store import ProductStore
 from kaimen.audit.writer import AuditWriter
@@ -63,6 +68,7 @@ class Components:
     authz: AuthorizationServer
     consents: AccountAccessConsents
     core_banking: CoreBanking
+    funds_consents: FundsConfirmationConsents
 
 
 async def _healthz(request: Request) -> Response:
@@ -72,7 +78,9 @@ async def _healthz(request: Request) -> Response:
 def create_app(settings: Settings) -> Any:
     db = Database(settings.sqlalchemy_url)
     events = EventBus()
-    apis = ApiTable(product_apis(settings) + authz_apis(settings) + account_apis(settings))
+    apis = ApiTable(
+        product_apis(settings) + authz_apis(settings) + account_apis(settings) + funds_apis(settings)
+    )
     watcher = build_watcher(settings, db)
     products = ProductStore(db, watcher)
     directory = CallerDirectory(db, watcher)
@@ -83,12 +91,16 @@ def create_app(settings: Settings) -> Any:
     limiter = build_rate_limiter(settings)
     consents = AccountAccessConsents(db, events)
     core_banking = sandbox_core_banking(db)
+    funds_consents = FundsConfirmationConsents(db, events)
     authz = AuthorizationServer(
         settings,
         db,
         watcher,
         events,
-        intents={"accounts": AccountIntents(consents)},
+        intents={
+            "accounts": AccountIntents(consents),
+            "fundsconfirmations": FundsIntents(funds_consents, core_banking),
+        },
         customer_accounts=core_banking,
     )
     components = Components(
@@ -105,6 +117,7 @@ def create_app(settings: Settings) -> Any:
         authz=authz,
         consents=consents,
         core_banking=core_banking,
+        funds_consents=funds_consents,
     )
 
     @asynccontextmanager
@@ -129,6 +142,9 @@ def create_app(settings: Settings) -> Any:
         *product_routes(products),
         *account_routes(ConsentResource(consents, settings.public_base_url)),
         *ais_routes(AisResource(consents, core_banking, settings.public_base_url)),
+        *funds_routes(
+            FundsResource(funds_consents, FundsConfirmations(db, core_banking), settings.public_base_url)
+        ),
         *authz.routes(),
         Route("/healthz", _healthz, methods=["GET"]),
         metrics_route(metrics, settings.metrics_networks),

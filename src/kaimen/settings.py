@@ -101,6 +101,8 @@ def _default_apis() -> dict[str, ApiPolicy]:
             customer_present_rate="600/minute",
             unattended_rate="120/minute",
         ),
+        # The Confirmation of Funds API (UK OB v3.1.11 CBPII): as the Account API, scope fundsconfirmations.
+        "cbpii": ApiPolicy(tier=Tier.ACQUAINTANCE, auth="dpop", scopes=["fundsconfirmations"]),
     }
 
 

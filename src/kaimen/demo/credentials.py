@@ -38,8 +38,12 @@ def build(base_url: str, tpps: list[dict[str, Any]], customers: list[dict[str, A
     return {
         "issuer": base_url,
         "discovery": f"{base_url}/.well-known/openid-configuration",
-        # Fields of features not built yet are absent (DESIGN.md): pisp and cbpii come with them.
-        "apis": {"opendata": f"{base_url}/open-banking", "aisp": f"{base_url}/open-banking/v3.1/aisp"},
+        # Fields of features not built yet are absent (DESIGN.md): pisp comes with it.
+        "apis": {
+            "opendata": f"{base_url}/open-banking",
+            "aisp": f"{base_url}/open-banking/v3.1/aisp",
+            "cbpii": f"{base_url}/open-banking/v3.1/cbpii",
+        },
         "tpps": tpps,
         "customers": customers,
     }

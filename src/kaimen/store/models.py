@@ -115,4 +115,5 @@ class ProductDocument(Base):
 # account-access consents (kaimen.apis.accounts); they register on this Base here, so Alembic and the
 # drift check see every table wherever the models are imported.
 from kaimen.apis.accounts import models as _consent_models  # noqa: E402, F401
+from kaimen.apis.funds import models as _funds_models  # noqa: E402, F401
 from kaimen.ledger import models as _ledger_models  # noqa: E402, F401
