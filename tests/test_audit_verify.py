@@ -209,6 +209,7 @@ def test_cli_tail_and_show_print_json_lines(database_url: str) -> None:
         "status": 200,
         "latency_us": 1006,
         "client_ip": "203.0.113.7",
+        "consent_id": None,
     }
     assert lines[1]["prev_digest"] == lines[0]["digest"]
     code, output = run_cli(database_url, "show", interaction(3))

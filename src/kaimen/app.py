@@ -28,6 +28,8 @@ from kaimen.apis.product import product_apis, product_routes
 from kaimen.apis.product.store import ProductStore
 from kaimen.audit.writer import AuditWriter
 from kaimen.authz.server import AuthorizationServer, authz_apis
+from kaimen.consent.holdings import AccountAccess, FundsConfirmation
+from kaimen.consent.routes import build_dashboard, dashboard_apis
 from kaimen.errors import ApiError
 from kaimen.events import EventBus
 from kaimen.gateway.accesslog import subscribe_access_log
@@ -79,7 +81,11 @@ def create_app(settings: Settings) -> Any:
     db = Database(settings.sqlalchemy_url)
     events = EventBus()
     apis = ApiTable(
-        product_apis(settings) + authz_apis(settings) + account_apis(settings) + funds_apis(settings)
+        product_apis(settings)
+        + authz_apis(settings)
+        + account_apis(settings)
+        + funds_apis(settings)
+        + dashboard_apis(settings)
     )
     watcher = build_watcher(settings, db)
     products = ProductStore(db, watcher)
@@ -146,6 +152,14 @@ def create_app(settings: Settings) -> Any:
             FundsResource(funds_consents, FundsConfirmations(db, core_banking), settings.public_base_url)
         ),
         *authz.routes(),
+        *build_dashboard(
+            settings,
+            db,
+            events,
+            authz,
+            kinds=[AccountAccess(consents), FundsConfirmation(funds_consents)],
+            core=core_banking,
+        ).routes(),
         Route("/healthz", _healthz, methods=["GET"]),
         metrics_route(metrics, settings.metrics_networks),
     ]

@@ -9,6 +9,10 @@ values can make two different records encode alike (no separator to smuggle in);
 0xFFFFFFFF with no bytes, distinct from the empty string. Integers are written in decimal, ``at`` as
 the integer number of microseconds since 1970-01-01T00:00:00Z (exactly what both databases keep, and
 cheaper than formatting a date). ``seq`` is covered, so moving a record is detected too.
+
+``consent_id`` (added after the first records were written) is the last field and is encoded only when
+it is set: a record without one hashes exactly as before, so older chains still verify, and a record
+with one cannot encode like one without (the field count is fixed up to it).
 """
 
 from __future__ import annotations
@@ -43,7 +47,10 @@ def _encode(values: Iterable[str | int | None]) -> bytes:
 
 def encode_body(fields: AuditFields) -> bytes:
     """The canonical bytes of everything but ``seq`` (computed before the chain lock is taken)."""
-    return _encode(((fields.at - _EPOCH) // _MICROSECOND, *fields[1:]))
+    body = _encode(((fields.at - _EPOCH) // _MICROSECOND, *fields[1:-1]))
+    if fields.consent_id is not None:
+        body += _encode((fields.consent_id,))
+    return body
 
 
 def link(prev_digest: str, seq: int, body: bytes) -> str:

@@ -1,6 +1,7 @@
 """What one audit record holds, and how it is taken from a finished call.
 
-Only these fields, never a header, key, token or query string. Everything a client can choose is
+Only these fields, never a header, key, token or query string (a token-authenticated call records the
+id of the consent its token carries, never the token). Everything a client can choose is
 either validated upstream (the interaction id is a UUID or generated) or replaced by a fixed value
 here: the method by a known verb or ``OTHER``, the path by a route template or ``unmatched``. Every
 string is also cut to its column width, so no single call can make a whole batch fail to insert.
@@ -24,6 +25,7 @@ _API_WIDTH = 64
 _ROUTE_WIDTH = 200
 _ID_WIDTH = 64
 _IP_WIDTH = 64
+_CONSENT_WIDTH = 128
 
 
 class AuditFields(NamedTuple):
@@ -39,6 +41,10 @@ class AuditFields(NamedTuple):
     status: int
     latency_us: int
     client_ip: str
+    # The consent the call's access token carries (kaimen.gateway.dpop_auth), for the customer's
+    # dashboard ("last used"); None for every other call. Last, and hashed only when present, so records
+    # written before it existed keep their digests (kaimen.audit.chain).
+    consent_id: str | None = None
 
 
 def fields_of(call: Call, ended_ns: int, wall_offset_ns: int) -> AuditFields:
@@ -50,6 +56,7 @@ def fields_of(call: Call, ended_ns: int, wall_offset_ns: int) -> AuditFields:
     started_us = (call.started_ns + wall_offset_ns) // 1000
     api = call.api
     route = call.route or (api.path if api is not None else UNMATCHED_ROUTE)
+    consent_id = getattr(call.token, "consent_id", None)
     return AuditFields(
         at=_EPOCH + timedelta(microseconds=started_us),
         interaction_id=call.interaction_id[:_ID_WIDTH],
@@ -60,4 +67,5 @@ def fields_of(call: Call, ended_ns: int, wall_offset_ns: int) -> AuditFields:
         status=call.status,
         latency_us=latency_ns // 1000,
         client_ip=call.client_ip[:_IP_WIDTH],
+        consent_id=consent_id[:_CONSENT_WIDTH] if isinstance(consent_id, str) else None,
     )

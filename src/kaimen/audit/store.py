@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, select, text
+from sqlalchemy import Row, Table, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kaimen.audit.chain import GENESIS, encode_body, link
@@ -43,6 +43,7 @@ COLUMNS = (
     _table.c.status,
     _table.c.latency_us,
     _table.c.client_ip,
+    _table.c.consent_id,
     _table.c.prev_digest,
     _table.c.digest,
 )
@@ -142,3 +143,18 @@ async def by_interaction(db: Database, interaction_id: str) -> list[StoredRow]:
     async with db.read() as session:
         query = select(*COLUMNS).where(_table.c.interaction_id == interaction_id).order_by(_table.c.seq)
         return list((await session.execute(query)).all())
+
+
+async def last_success(db: Database, consent_ids: Sequence[str]) -> dict[str, datetime]:
+    """When each of ``consent_ids`` was last used: the time of its latest call that succeeded (status
+    below 400), for the customer's dashboard; consents never used successfully are absent."""
+    if not consent_ids:
+        return {}
+    query = (
+        select(_table.c.consent_id, func.max(_table.c.at))
+        .where(_table.c.consent_id.in_(list(consent_ids)), _table.c.status < 400)
+        .group_by(_table.c.consent_id)
+    )
+    async with db.read() as session:
+        rows = (await session.execute(query)).all()
+    return {consent_id: at for consent_id, at in rows}

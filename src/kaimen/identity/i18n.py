@@ -195,6 +195,51 @@ TEXTS: dict[str, dict[Locale, str]] = {
     },
     "consent.approve": {"en": "Allow", "zh-Hant": "同意"},
     "consent.deny": {"en": "Deny", "zh-Hant": "拒絕"},
+    "dashboard.login.title": {
+        "en": "Log in to see who can access your accounts",
+        "zh-Hant": "登入以查看誰可存取您的帳戶",
+    },
+    "dashboard.login.intro": {
+        "en": "See every app you have given access to your accounts, and withdraw it at any time.",
+        "zh-Hant": "查看您授權存取帳戶的所有應用程式，並可隨時撤銷授權。",
+    },
+    "dashboard.title": {"en": "Apps with access to your accounts", "zh-Hant": "可存取您帳戶的應用程式"},
+    "dashboard.intro": {
+        "en": "These apps can see your account information because you allowed it. Withdrawing access "
+        "stops the app at once.",
+        "zh-Hant": "這些應用程式經您同意，可查看您的帳戶資訊。撤銷授權後，該應用程式將立即無法存取。",
+    },
+    "dashboard.none": {
+        "en": "No app has access to your accounts.",
+        "zh-Hant": "目前沒有應用程式可存取您的帳戶。",
+    },
+    "dashboard.sees": {"en": "It can see:", "zh-Hant": "可查看："},
+    "dashboard.accounts": {"en": "For these accounts:", "zh-Hant": "適用帳戶："},
+    "dashboard.until": {"en": "Until:", "zh-Hant": "有效期限："},
+    "dashboard.no_end": {"en": "no end date", "zh-Hant": "無結束日期"},
+    "dashboard.last_used": {"en": "Last used:", "zh-Hant": "上次使用："},
+    "dashboard.never": {"en": "never", "zh-Hant": "從未使用"},
+    "dashboard.revoke": {"en": "Withdraw access for {client}", "zh-Hant": "撤銷 {client} 的存取權限"},
+    "dashboard.logout": {"en": "Log out", "zh-Hant": "登出"},
+    "dashboard.account": {"en": "{name} ending {last4}", "zh-Hant": "{name}（末四碼 {last4}）"},
+    "dashboard.account_closed": {"en": "An account that is now closed", "zh-Hant": "已結清的帳戶"},
+    "dashboard.subtype.CurrentAccount": {"en": "Current account", "zh-Hant": "活期存款帳戶"},
+    "dashboard.subtype.Savings": {"en": "Savings account", "zh-Hant": "儲蓄帳戶"},
+    "dashboard.subtype.CreditCard": {"en": "Credit card", "zh-Hant": "信用卡"},
+    "dashboard.again": {"en": "Log in again", "zh-Hant": "重新登入"},
+    "dashboard.error.title": {"en": "Your app access", "zh-Hant": "應用程式存取權限"},
+    "dashboard.error.session": {
+        "en": "Your session has ended or was not found. Log in again.",
+        "zh-Hant": "您的工作階段已結束或不存在。請重新登入。",
+    },
+    "dashboard.error.gone": {
+        "en": "That access was not found, or it has already ended.",
+        "zh-Hant": "找不到該項授權，或該授權已結束。",
+    },
+    "dashboard.error.server": {
+        "en": "Something went wrong on our side. Please try again.",
+        "zh-Hant": "系統發生錯誤，請再試一次。",
+    },
     "signed_in": {"en": "Logged in as {name}", "zh-Hant": "已登入：{name}"},
     "error.title": {"en": "This login cannot continue", "zh-Hant": "無法繼續登入"},
     "error.invalid": {

@@ -94,10 +94,15 @@ class AuditRecord(Base):
     status: Mapped[int] = mapped_column(Integer)
     latency_us: Mapped[int] = mapped_column(BigInteger)
     client_ip: Mapped[str] = mapped_column(String(64))
+    # The consent a token-authenticated call's token carries (the dashboard's "last used").
+    consent_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     prev_digest: Mapped[str] = mapped_column(String(64))
     digest: Mapped[str] = mapped_column(String(64))
 
-    __table_args__ = (Index("ix_audit_records_interaction_id", "interaction_id"),)
+    __table_args__ = (
+        Index("ix_audit_records_interaction_id", "interaction_id"),
+        Index("ix_audit_records_consent_id", "consent_id"),
+    )
 
 
 class ProductDocument(Base):
@@ -116,4 +121,5 @@ class ProductDocument(Base):
 # drift check see every table wherever the models are imported.
 from kaimen.apis.accounts import models as _consent_models  # noqa: E402, F401
 from kaimen.apis.funds import models as _funds_models  # noqa: E402, F401
+from kaimen.consent import models as _dashboard_models  # noqa: E402, F401
 from kaimen.ledger import models as _ledger_models  # noqa: E402, F401

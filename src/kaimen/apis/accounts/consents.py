@@ -28,7 +28,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, delete, or_, update
+from sqlalchemy import ColumnElement, delete, or_, select, update
 
 from kaimen.apis.accounts.consent_request import ConsentRequest, DateTimeField
 from kaimen.apis.accounts.models import AccountAccessConsent
@@ -239,6 +239,21 @@ class AccountAccessConsents:
             status=Status.REVOKED.value,
             status_updated_at=utcnow(),
         )
+
+    async def for_customer(self, customer_id: str) -> list[Consent]:
+        """The consents ``customer_id`` authorised that still give access (Authorised, unexpired), for
+        the dashboard's list, oldest authorisation first."""
+        query = (
+            select(AccountAccessConsent)
+            .where(
+                AccountAccessConsent.customer_id == customer_id,
+                AccountAccessConsent.status == Status.AUTHORISED.value,
+                _unexpired(utcnow()),
+            )
+            .order_by(AccountAccessConsent.status_updated_at, AccountAccessConsent.id)
+        )
+        async with self.db.read() as session:
+            return [_view(row) for row in (await session.execute(query)).scalars()]
 
     # --- the AIS resources --------------------------------------------------------------------------
 
