@@ -94,7 +94,7 @@ async def test_a_kind_of_consent_not_served_is_refused_and_not_advertised(h: Har
     )
     assert body["error_description"] == "payments consents are not served by this bank"
     metadata = (await h.http.get("/.well-known/openid-configuration")).json()
-    assert metadata["scopes_supported"] == ["openid", "accounts"]
+    assert metadata["scopes_supported"] == ["openid", "accounts", "fundsconfirmations"]
 
 
 async def test_approving_moves_the_consent_to_authorised_with_the_chosen_accounts(h: Harness) -> None:
