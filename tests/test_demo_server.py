@@ -100,11 +100,14 @@ def test_demo_publishes_credentials_and_serves_every_refusal(demo: Demo) -> None
     assert creds["discovery"] == f"{base}/.well-known/openid-configuration"
     assert len({t["tier"] for t in creds["tpps"]}) >= 2
     for t in creds["tpps"]:
-        assert set(t) == {"name", "tier", "api_key", "client_id", "private_jwk", "redirect_uris"}
+        assert set(t) == {"name", "tier", "api_key", "client_id", "private_jwk", "redirect_uris", "jws_iss"}
+        assert t["jws_iss"] == t["client_id"]  # a demo client has no software statement (kaimen.jws)
         jwk = t["private_jwk"]
         assert jwk["kty"] == "RSA" and jwk["alg"] == "PS256" and jwk["kid"] and jwk["d"]
         assert all(uri.startswith("http://localhost:") for uri in t["redirect_uris"])
     assert creds["apis"]["aisp"] == f"{base}/open-banking/v3.1/aisp"
+    assert creds["apis"]["pisp"] == f"{base}/open-banking/v3.1/pisp"
+    assert creds["jws_tan"] == "openbanking.kaimen.example"  # KAIMEN_JWS_TAN's default
     assert len(creds["customers"]) == 3
     for customer in creds["customers"]:
         assert set(customer) == {"username", "password", "totp_secret", "accounts"}

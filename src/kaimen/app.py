@@ -24,6 +24,10 @@ from kaimen.apis.funds.consents import FundsConfirmationConsents
 from kaimen.apis.funds.intents import FundsIntents
 from kaimen.apis.funds.resource import FundsResource
 from kaimen.apis.funds.routes import funds_apis, funds_routes
+from kaimen.apis.payments.consents import DomesticPaymentConsents
+from kaimen.apis.payments.resource import PaymentsResource
+from kaimen.apis.payments.routes import API_NAME as PAYMENTS_API
+from kaimen.apis.payments.routes import payment_apis, payment_routes
 from kaimen.apis.product import product_apis, product_routes
 from kaimen.apis.product.store import ProductStore
 from kaimen.audit.writer import AuditWriter
@@ -45,6 +49,9 @@ from kaimen.gateway.metrics import Metrics, metrics_route
 from kaimen.gateway.policy import TierPolicy
 from kaimen.gateway.ratelimit import RateLimit, build_rate_limiter
 from kaimen.gateway.routing import ExactPathRouter
+from kaimen.jws.responses import SignedResponses
+from kaimen.jws.sign import ResponseSigner
+from kaimen.jws.verify import RequestSignatures
 from kaimen.ledger.core import CoreBanking
 from kaimen.ledger.sandbox import sandbox_core_banking
 from kaimen.settings import Settings
@@ -71,6 +78,7 @@ class Components:
     consents: AccountAccessConsents
     core_banking: CoreBanking
     funds_consents: FundsConfirmationConsents
+    payment_consents: DomesticPaymentConsents
 
 
 async def _healthz(request: Request) -> Response:
@@ -85,6 +93,7 @@ def create_app(settings: Settings) -> Any:
         + authz_apis(settings)
         + account_apis(settings)
         + funds_apis(settings)
+        + payment_apis(settings)
         + dashboard_apis(settings)
     )
     watcher = build_watcher(settings, db)
@@ -98,6 +107,7 @@ def create_app(settings: Settings) -> Any:
     consents = AccountAccessConsents(db, events)
     core_banking = sandbox_core_banking(db)
     funds_consents = FundsConfirmationConsents(db, events)
+    payment_consents = DomesticPaymentConsents(db, events)
     authz = AuthorizationServer(
         settings,
         db,
@@ -124,6 +134,7 @@ def create_app(settings: Settings) -> Any:
         consents=consents,
         core_banking=core_banking,
         funds_consents=funds_consents,
+        payment_consents=payment_consents,
     )
 
     @asynccontextmanager
@@ -150,6 +161,14 @@ def create_app(settings: Settings) -> Any:
         *ais_routes(AisResource(consents, core_banking, settings.public_base_url)),
         *funds_routes(
             FundsResource(funds_consents, FundsConfirmations(db, core_banking), settings.public_base_url)
+        ),
+        *payment_routes(
+            PaymentsResource(
+                payment_consents,
+                RequestSignatures(authz.clients, settings.jws_tan),
+                core_banking,
+                settings.public_base_url,
+            )
         ),
         *authz.routes(),
         *build_dashboard(
@@ -184,6 +203,11 @@ def create_app(settings: Settings) -> Any:
     app = Identify(app, directory=directory)
     app = RequestLimits(app, limits=settings.limits)
     app = ErrorBoundary(app)
+    app = SignedResponses(
+        app,
+        signer=ResponseSigner(authz.keys, iss=settings.jws_iss, tan=settings.jws_tan),
+        apis=frozenset({PAYMENTS_API}),
+    )
     app = Entry(app, apis=apis, client_ip=ClientIpResolver(settings.trusted_proxies), events=events)
     app.components = components
     app.router = router

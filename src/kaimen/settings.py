@@ -103,6 +103,8 @@ def _default_apis() -> dict[str, ApiPolicy]:
         ),
         # The Confirmation of Funds API (UK OB v3.1.11 CBPII): as the Account API, scope fundsconfirmations.
         "cbpii": ApiPolicy(tier=Tier.ACQUAINTANCE, auth="dpop", scopes=["fundsconfirmations"]),
+        # The Payment Initiation API (UK OB v3.1.11 PISP): as the Account API, scope payments.
+        "pisp": ApiPolicy(tier=Tier.ACQUAINTANCE, auth="dpop", scopes=["payments"]),
     }
 
 
@@ -187,6 +189,10 @@ class Settings(BaseSettings):
     directory_jwks: str | None = None
     # The directory's issuer identifier: the ``iss`` every software statement must carry (RFC 7591 §2.3).
     directory_issuer: str = "kaimen-sandbox-directory"
+    # UK OB message signing (kaimen.jws): the trust anchor's DNS name, http://openbanking.org.uk/tan in
+    # every signature the bank makes and accepts, and the bank's own http://openbanking.org.uk/iss.
+    jws_tan: str = Field(default="openbanking.kaimen.example", min_length=1)
+    jws_iss: str = Field(default="kaimen-sandbox-bank", min_length=1)
     # Set by ``kaimen demo``: where the worker writes the sandbox credentials file once it is bound.
     demo_credentials_out: Path | None = None
 

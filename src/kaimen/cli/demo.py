@@ -95,7 +95,8 @@ def demo(ctx: click.Context, port: int, data_dir: Path, credentials_out: Path | 
     tpps, demo_customers = asyncio.run(seed())
     out.unlink(missing_ok=True)  # a stale file must not be mistaken for this run's
     credentials.write_atomically(
-        credentials.pending_path(data_dir), credentials.build(base_url, tpps, demo_customers)
+        credentials.pending_path(data_dir),
+        credentials.build(base_url, tpps, demo_customers, jws_tan=settings.jws_tan),
     )
     click.echo(f"Kaimen sandbox bank on {base_url} (data in {data_dir}); credentials -> {out}")
     server.run(

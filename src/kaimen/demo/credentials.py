@@ -34,16 +34,25 @@ def pending_path(data_dir: Path) -> Path:
     return data_dir / ".credentials.pending.json"
 
 
-def build(base_url: str, tpps: list[dict[str, Any]], customers: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
+def build(
+    base_url: str,
+    tpps: list[dict[str, Any]],
+    customers: list[dict[str, Any]],
+    *,
+    jws_tan: str | None = None,
+) -> dict[str, Any]:
+    """The file's payload (DESIGN.md, "Sandbox contract"). ``jws_tan`` is the bank's
+    http://openbanking.org.uk/tan (KAIMEN_JWS_TAN); each TPP's ``jws_iss`` comes with ``tpps``."""
+    payload: dict[str, Any] = {
         "issuer": base_url,
         "discovery": f"{base_url}/.well-known/openid-configuration",
-        # Fields of features not built yet are absent (DESIGN.md): pisp comes with it.
         "apis": {
             "opendata": f"{base_url}/open-banking",
             "aisp": f"{base_url}/open-banking/v3.1/aisp",
+            "pisp": f"{base_url}/open-banking/v3.1/pisp",
             "cbpii": f"{base_url}/open-banking/v3.1/cbpii",
         },
-        "tpps": tpps,
-        "customers": customers,
     }
+    if jws_tan is not None:
+        payload["jws_tan"] = jws_tan
+    return {**payload, "tpps": tpps, "customers": customers}

@@ -9,6 +9,7 @@ from typing import Any
 from joserfc.jwk import RSAKey
 
 from kaimen.authz.clients import ClientRegistry
+from kaimen.jws.verify import tpp_jws_iss
 
 # One fixed loopback redirect URI per demo TPP, by application name.
 REDIRECT_URIS = {
@@ -45,4 +46,6 @@ async def seed_client(clients: ClientRegistry, application_id: str, name: str) -
         "client_id": client.client_id,
         "private_jwk": key.as_dict(private=True),
         "redirect_uris": redirect_uris,
+        # The http://openbanking.org.uk/iss its message signatures carry (kaimen.jws).
+        "jws_iss": tpp_jws_iss(client),
     }

@@ -121,5 +121,6 @@ class ProductDocument(Base):
 # drift check see every table wherever the models are imported.
 from kaimen.apis.accounts import models as _consent_models  # noqa: E402, F401
 from kaimen.apis.funds import models as _funds_models  # noqa: E402, F401
+from kaimen.apis.payments import models as _payment_models  # noqa: E402, F401
 from kaimen.consent import models as _dashboard_models  # noqa: E402, F401
 from kaimen.ledger import models as _ledger_models  # noqa: E402, F401

@@ -1,0 +1,17 @@
+"""The Payment Initiation API (phase 3), UK OB v3.1.11 Payment Initiation API, base path
+``/open-banking/v3.1/pisp``. First part: domestic payment consents.
+
+- ``models``           the domestic-payment-consent and idempotency-key tables (registered on
+                       kaimen.store.models.Base)
+- ``spec``             the packaged spec file and validators of its schemas
+- ``consent_request``  OBWriteDomesticConsent4 read strictly against the spec file's schema
+- ``idempotency``      x-idempotency-key: the header, and the key claimed once per TPP in the database
+- ``consents``         the consent store and its lifecycle (the service the authorization flow and the
+                       payments call)
+- ``access``           whose token may call which endpoint, and which carry a signature
+- ``resource``         the TPP-facing endpoints
+- ``routes``           the gateway's view of the API and its routes
+
+Message signing (every request body signed by the TPP, every response by the bank) is kaimen.jws.
+This module imports nothing: kaimen.store.models imports ``models`` from here to register the tables.
+"""

@@ -1,0 +1,235 @@
+"""The domestic payment consents and their lifecycle (UK OB v3.1.11 Payment Initiation API Profile,
+"Payment Order Consent" status; the spec file's OBWriteDomesticConsentResponse5 Data.Status enum:
+Authorised, AwaitingAuthorisation, Consumed, Rejected).
+
+    POST (TPP) ──► AwaitingAuthorisation ──authorise──► Authorised ──payment (later)──► Consumed
+                                         └──reject────► Rejected
+
+As the other consents (kaimen.apis.funds.consents): every status change is one conditional UPDATE
+(``WHERE status = <expected>``), so of two concurrent changes only one takes effect, on SQLite and
+PostgreSQL alike, and each emits the same named event (consent.authorised / rejected) with the same
+payload, ``ConsentChanged``, after the commit.
+
+Creation is idempotent (kaimen.apis.payments.idempotency): the key is claimed in the transaction that
+inserts the consent, so a replay, or a race of identical requests, answers with the one consent the
+first created, in its current state. ConsentIds are 192 random bits (STYLE.md).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+import orjson
+from sqlalchemy import ColumnElement, or_, update
+
+from kaimen.apis.accounts.consents import ConsentChanged
+from kaimen.apis.payments.consent_request import DomesticConsentRequest
+from kaimen.apis.payments.idempotency import claim
+from kaimen.apis.payments.models import DomesticPaymentConsent
+from kaimen.events import CONSENT_AUTHORISED, CONSENT_REJECTED
+from kaimen.ledger.money import Money
+from kaimen.store.db import Database
+from kaimen.store.types import utcnow
+
+ID_PREFIX = "pdc-"
+ENDPOINT = "domestic-payment-consents"
+_ID = re.compile(r"[A-Za-z0-9_-]{1,128}", re.ASCII)
+
+
+class Status(StrEnum):
+    AWAITING_AUTHORISATION = "AwaitingAuthorisation"
+    AUTHORISED = "Authorised"
+    REJECTED = "Rejected"
+    CONSUMED = "Consumed"
+
+
+class Events(Protocol):
+    def emit(self, name: str, payload: Any) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentConsent:
+    consent_id: str
+    client_id: str
+    status: Status
+    initiation: dict[str, Any]  # Data.Initiation as sent
+    risk: dict[str, Any]  # Risk as sent
+    extras: dict[str, Any]  # Data's other members as sent
+    initiation_json: str  # the canonical JSON the payment's Initiation is compared with
+    risk_json: str
+    amount: Money
+    authorise_by: datetime | None
+    created_at: datetime
+    status_updated_at: datetime
+    customer_id: str | None
+    debtor_account_id: str | None
+
+    def past_completion(self, now: datetime) -> bool:
+        return self.authorise_by is not None and self.authorise_by <= now
+
+
+def new_consent_id() -> str:
+    return ID_PREFIX + secrets.token_urlsafe(24)
+
+
+def _view(row: DomesticPaymentConsent) -> PaymentConsent:
+    return PaymentConsent(
+        consent_id=row.id,
+        client_id=row.client_id,
+        status=Status(row.status),
+        initiation=orjson.loads(row.initiation),
+        risk=orjson.loads(row.risk),
+        extras=orjson.loads(row.extras),
+        initiation_json=row.initiation,
+        risk_json=row.risk,
+        amount=Money(row.amount_minor, row.currency),
+        authorise_by=row.authorise_by,
+        created_at=row.created_at,
+        status_updated_at=row.status_updated_at,
+        customer_id=row.customer_id,
+        debtor_account_id=row.debtor_account_id,
+    )
+
+
+def _before_completion(now: datetime) -> ColumnElement[bool]:
+    return or_(DomesticPaymentConsent.authorise_by.is_(None), DomesticPaymentConsent.authorise_by > now)
+
+
+_RETURNED = (
+    DomesticPaymentConsent.client_id,
+    DomesticPaymentConsent.customer_id,
+    DomesticPaymentConsent.status,
+)
+
+
+class DomesticPaymentConsents:
+    def __init__(self, db: Database, events: Events) -> None:
+        self.db = db
+        self.events = events
+
+    # --- the TPP's resource -------------------------------------------------------------------------
+
+    async def create(
+        self, client_id: str, idempotency_key: str, request: DomesticConsentRequest
+    ) -> PaymentConsent:
+        """A new consent, AwaitingAuthorisation (profile: "the ASPSP ... creates the resource with the
+        status AwaitingAuthorisation"), or, for a replay of ``idempotency_key`` with the same body
+        within 24 hours, the consent the first request created, as it stands now."""
+        now = utcnow()
+        async with self.db.write() as session:
+            held = await claim(
+                session,
+                client_id=client_id,
+                endpoint=ENDPOINT,
+                key=idempotency_key,
+                digest=request.digest,
+                new_resource_id=new_consent_id(),
+                now=now,
+            )
+            if held.fresh:
+                row = DomesticPaymentConsent(
+                    id=held.resource_id,
+                    client_id=client_id,
+                    status=Status.AWAITING_AUTHORISATION.value,
+                    initiation=request.initiation,
+                    risk=request.risk,
+                    extras=request.extras,
+                    amount_minor=request.amount.minor,
+                    currency=request.amount.currency,
+                    authorise_by=request.authorise_by,
+                    created_at=now,
+                    status_updated_at=now,
+                    customer_id=None,
+                    debtor_account_id=None,
+                )
+                session.add(row)
+                return _view(row)
+            existing = await session.get(DomesticPaymentConsent, held.resource_id)
+        if existing is None:  # never: the key and its consent are written in one transaction
+            raise LookupError("an idempotency key names a consent that does not exist")
+        return _view(existing)
+
+    async def get(self, consent_id: str, client_id: str) -> PaymentConsent | None:
+        """The consent, to the TPP that created it only; None for anyone else and for unknown ids."""
+        consent = await self._find(consent_id)
+        return consent if consent is not None and consent.client_id == client_id else None
+
+    # --- the authorization flow ---------------------------------------------------------------------
+
+    async def for_authorisation(self, intent_id: str, client_id: str) -> PaymentConsent | None:
+        """The consent a PAR request's ``openbanking_intent_id`` names when ``client_id`` may have it
+        authorised now: its own, AwaitingAuthorisation, before any CompletionDateTime. A payment
+        consent is authorised once (no re-authentication: it is consumed by one payment)."""
+        consent = await self.get(intent_id, client_id)
+        if (
+            consent is None
+            or consent.status is not Status.AWAITING_AUTHORISATION
+            or consent.past_completion(utcnow())
+        ):
+            return None
+        return consent
+
+    async def authorise(self, consent_id: str, customer_id: str, debtor_account_id: str) -> bool:
+        """The customer approved it with SCA, paying from their ledger account ``debtor_account_id``:
+        AwaitingAuthorisation -> Authorised. True for the one call that made the change."""
+        now = utcnow()
+        return await self._change(
+            consent_id,
+            CONSENT_AUTHORISED,
+            [
+                DomesticPaymentConsent.status == Status.AWAITING_AUTHORISATION.value,
+                _before_completion(now),
+            ],
+            status=Status.AUTHORISED.value,
+            status_updated_at=now,
+            customer_id=customer_id,
+            debtor_account_id=debtor_account_id,
+        )
+
+    async def reject(self, consent_id: str) -> bool:
+        """The customer denied it: AwaitingAuthorisation -> Rejected."""
+        return await self._change(
+            consent_id,
+            CONSENT_REJECTED,
+            [DomesticPaymentConsent.status == Status.AWAITING_AUTHORISATION.value],
+            status=Status.REJECTED.value,
+            status_updated_at=utcnow(),
+        )
+
+    async def authorised(self, consent_id: str) -> PaymentConsent | None:
+        """The consent an access token carries, when a payment may still be made under it: Authorised
+        (read on every call). The caller compares ``client_id`` and ``customer_id`` with the token's."""
+        consent = await self._find(consent_id)
+        return consent if consent is not None and consent.status is Status.AUTHORISED else None
+
+    # --- storage ------------------------------------------------------------------------------------
+
+    async def _find(self, consent_id: str) -> PaymentConsent | None:
+        if not _ID.fullmatch(consent_id):
+            return None
+        async with self.db.read() as session:
+            row = await session.get(DomesticPaymentConsent, consent_id)
+        return _view(row) if row is not None else None
+
+    async def _change(
+        self, consent_id: str, event: str, conditions: list[ColumnElement[bool]], **values: Any
+    ) -> bool:
+        if not _ID.fullmatch(consent_id):
+            return False
+        async with self.db.write() as session:
+            result = await session.execute(
+                update(DomesticPaymentConsent)
+                .where(DomesticPaymentConsent.id == consent_id, *conditions)
+                .values(**values)
+                .returning(*_RETURNED)
+            )
+            changed = result.first()
+        if changed is None:
+            return False
+        self.events.emit(event, ConsentChanged(consent_id, changed[0], changed[1], changed[2]))
+        return True

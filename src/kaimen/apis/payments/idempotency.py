@@ -1,0 +1,128 @@
+"""``x-idempotency-key`` (Read/Write Data API Profile v3.1.11, "Idempotency"; the spec file's
+x-idempotency-key parameter: required, ``maxLength: 40``, ``pattern: ^(?!\\s)(.*)(\\S)$``):
+
+    idempotency_key  present (UK.OBIE.Header.Missing), at most 40 characters, not starting or ending
+                     with white space, printable ASCII (UK.OBIE.Header.Invalid)
+    IdempotencyKeys  one row per TPP, endpoint and key, claimed in the same database transaction as
+                     the resource it creates (DESIGN.md: one-time records "written in the same
+                     transaction as their effect"):
+                     - a new key: the caller's resource is created;
+                     - the same key and the same body within 24 hours: "the ASPSP must not create a new
+                       resource ... and must respond to the request with the current status of the
+                       resource" (the caller answers 201 with it);
+                     - the same key with another body within 24 hours: refused;
+                     - a key first used more than 24 hours ago ("The Idempotency Key will be valid
+                       for 24 hours") is taken over by the new request.
+                     Keys are scoped to the TPP ("from the same TPP"): another TPP's key is another key.
+
+Races: the primary key settles them. ``INSERT ... ON CONFLICT DO NOTHING`` claims the key; on
+PostgreSQL a second transaction inserting the same key waits for the first to commit, then finds its
+row; on SQLite write transactions take the lock up front (``BEGIN IMMEDIATE``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+
+from kaimen.apis.payments.errors import (
+    IDEMPOTENCY_HEADER,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyMissing,
+    IdempotencyKeyReused,
+)
+from kaimen.apis.payments.models import IdempotencyKey
+
+MAX_LENGTH = 40
+VALID_FOR = timedelta(hours=24)
+# The spec's pattern (no leading white space, a non-space last character) over printable ASCII: a
+# header value is ASCII (RFC 9110 §5.5), and a control character has no place in a key.
+_KEY = re.compile(r"(?!\s)[\x20-\x7e]*[\x21-\x7e]", re.ASCII)
+
+
+def idempotency_key(request: Request) -> str:
+    values = request.headers.getlist(IDEMPOTENCY_HEADER)
+    if not values:
+        raise IdempotencyKeyMissing("x-idempotency-key is required", path=IDEMPOTENCY_HEADER)
+    if len(values) > 1:
+        raise IdempotencyKeyInvalid("x-idempotency-key must be sent once", path=IDEMPOTENCY_HEADER)
+    key = values[0]
+    if len(key) > MAX_LENGTH:
+        raise IdempotencyKeyInvalid(
+            f"x-idempotency-key must be at most {MAX_LENGTH} characters", path=IDEMPOTENCY_HEADER
+        )
+    if not _KEY.fullmatch(key):
+        raise IdempotencyKeyInvalid(
+            "x-idempotency-key must not start or end with white space", path=IDEMPOTENCY_HEADER
+        )
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Who holds a key once ``claim`` returns: ``resource_id`` is the caller's new id when ``fresh``,
+    else the id of the resource the first request created."""
+
+    resource_id: str
+    fresh: bool
+
+
+async def claim(
+    session: AsyncSession,
+    *,
+    client_id: str,
+    endpoint: str,
+    key: str,
+    digest: str,
+    new_resource_id: str,
+    now: datetime,
+) -> Claim:
+    """Claim ``key`` for ``new_resource_id`` in the caller's write transaction, or learn who holds it.
+    Raises IdempotencyKeyReused for another body within 24 hours."""
+    identity = (
+        IdempotencyKey.client_id == client_id,
+        IdempotencyKey.endpoint == endpoint,
+        IdempotencyKey.key == key,
+    )
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    for _ in range(3):  # a stale key taken over by a concurrent request in between: look again
+        inserted = await session.execute(
+            dialect.insert(IdempotencyKey)
+            .values(
+                client_id=client_id,
+                endpoint=endpoint,
+                key=key,
+                request_digest=digest,
+                resource_id=new_resource_id,
+                created_at=now,
+            )
+            .on_conflict_do_nothing()
+            .returning(IdempotencyKey.resource_id)
+        )
+        if inserted.first() is not None:
+            return Claim(new_resource_id, fresh=True)
+        held = (await session.execute(select(IdempotencyKey).where(*identity))).scalar_one_or_none()
+        if held is None:
+            continue
+        if held.created_at > now - VALID_FOR:
+            if held.request_digest != digest:
+                raise IdempotencyKeyReused(
+                    "x-idempotency-key was used for another request body within 24 hours",
+                    path=IDEMPOTENCY_HEADER,
+                )
+            return Claim(held.resource_id, fresh=False)
+        taken = await session.execute(
+            update(IdempotencyKey)
+            .where(*identity, IdempotencyKey.created_at == held.created_at)
+            .values(request_digest=digest, resource_id=new_resource_id, created_at=now)
+            .returning(IdempotencyKey.resource_id)
+        )
+        if taken.first() is not None:
+            return Claim(new_resource_id, fresh=True)
+    raise RuntimeError("x-idempotency-key kept changing hands")

@@ -1,0 +1,57 @@
+"""The Payment Initiation tables (UK OB v3.1.11 Payment Initiation API), registered on Kaimen's
+declarative ``Base`` (kaimen.store.models imports this module).
+
+``domestic_payment_consents``: OBWriteDomesticConsentResponse5. ``initiation`` and ``risk`` are
+Data.Initiation and Risk exactly as the TPP sent them, as canonical JSON (sorted keys, no
+whitespace): the payment must later carry the same Initiation and Risk (UK OB v3.1.11 Payment
+Initiation API Profile, "Payment Order Consent": "The Initiation and Risk sections of the ... payment
+request must match the corresponding Initiation and Risk sections of the ... consent resource").
+``extras`` keeps Data's other members (ReadRefundAccount, Authorisation, SCASupportData) to echo.
+Amount and currency are also kept as integer minor units, for funds checks and the payment.
+
+``idempotency_keys``: one row per (TPP, endpoint, ``x-idempotency-key``), the primary key being what
+makes a key work once across every worker (DESIGN.md: "enforced atomically in the shared store");
+``request_digest`` tells a replay of the same body from a reuse with another.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kaimen.store.models import Base
+from kaimen.store.types import UTCDateTime
+
+
+class DomesticPaymentConsent(Base):
+    __tablename__ = "domestic_payment_consents"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)  # Data.ConsentId, maxLength 128
+    client_id: Mapped[str] = mapped_column(String(64))  # the TPP that created it
+    # AwaitingAuthorisation | Authorised | Rejected | Consumed (kaimen.apis.payments.consents.Status)
+    status: Mapped[str] = mapped_column(String(32))
+    initiation: Mapped[str] = mapped_column(Text)  # canonical JSON of Data.Initiation as sent
+    risk: Mapped[str] = mapped_column(Text)  # canonical JSON of Risk as sent
+    extras: Mapped[str] = mapped_column(Text)  # canonical JSON of Data's other members as sent
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    # Data.Authorisation.CompletionDateTime: the authorisation must be done before it.
+    authorise_by: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status_updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Set when the customer authorises it: who, and the ledger account the payment will debit.
+    customer_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    debtor_account_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class IdempotencyKey(Base):
+    __tablename__ = "idempotency_keys"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(64), primary_key=True)  # e.g. domestic-payment-consents
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)  # x-idempotency-key, maxLength 40
+    request_digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of the canonical body, hex
+    resource_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,46 @@
+"""The Payment Initiation API in the gateway's table and in the router (wired in kaimen.app)."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from kaimen.apis.payments.resource import BASE_PATH, CONSENTS_PATH, PaymentsResource
+from kaimen.errors.render import Family
+from kaimen.gateway.apis import Api
+from kaimen.settings import Settings, SettingsError
+
+API_NAME = "pisp"
+# The spec file's security, TPPOAuth2Security and PSUOAuth2Security: ["payments"].
+SCOPE = "payments"
+
+
+def payment_apis(settings: Settings) -> list[Api]:
+    """Every path under the base path is the Payment Initiation API: DPoP-bound tokens with scope
+    ``payments``, errors as OBErrorResponse1, every response signed (kaimen.jws.responses). A policy
+    that would let a call through without that token is refused at start-up."""
+    policy = settings.apis[API_NAME]
+    if policy.auth != "dpop" or SCOPE not in policy.scopes:
+        raise SettingsError(
+            f"KAIMEN_APIS__{API_NAME.upper()}: the Payment Initiation API needs "
+            f'auth "dpop" and scope {SCOPE!r}'
+        )
+    return [
+        Api(
+            name=API_NAME,
+            path=BASE_PATH,
+            family=Family.OB,
+            media_type="application/json",
+            policy=policy,
+            prefix=True,
+        )
+    ]
+
+
+def payment_routes(resource: PaymentsResource) -> list[Route]:
+    return [
+        Route(CONSENTS_PATH, resource.create_consent, methods=["POST"]),
+        Route(f"{CONSENTS_PATH}/{{ConsentId}}", resource.read_consent, methods=["GET"]),
+        Route(
+            f"{CONSENTS_PATH}/{{ConsentId}}/funds-confirmation", resource.funds_confirmation, methods=["GET"]
+        ),
+    ]
