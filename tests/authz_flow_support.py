@@ -123,41 +123,6 @@ def assert_oauth_error(response: httpx.Response, status: int, error: str) -> dic
     return body
 
 
-@dataclass(frozen=True)
-class HeldIntent:
-    intent_id: str
-    status: str = "AwaitingAuthorisation"
-    expires_at: datetime | None = None
-    permissions: tuple[str, ...] = ()
-    account_ids: tuple[str, ...] = ()
-
-
-@dataclass
-class SingleUseIntents:
-    """A kind of consent for the ``payments`` scope, until the Payment API serves its own: the flow's
-    IntentKind port (kaimen.authz.ports) held in memory, each consent authorised at most once."""
-
-    held: dict[str, str] = field(default_factory=dict)  # intent id -> client id
-    authorised: set[str] = field(default_factory=set)
-
-    async def for_authorisation(self, intent_id: str, client_id: str) -> HeldIntent | None:
-        if self.held.get(intent_id) != client_id or intent_id in self.authorised:
-            return None
-        return HeldIntent(intent_id)
-
-    def offers(self, intent: Any, account: Any) -> bool:
-        return True
-
-    async def approve(self, intent: Any, customer_id: str, account_ids: list[str]) -> bool:
-        if intent.intent_id in self.authorised:
-            return False
-        self.authorised.add(intent.intent_id)
-        return True
-
-    async def reject(self, intent: Any) -> bool:
-        return self.held.pop(intent.intent_id, None) is not None
-
-
 @dataclass
 class Harness:
     app: Any
@@ -167,18 +132,6 @@ class Harness:
     intent_id: str = ""  # the consent of the latest PAR request the harness made
     _tpps: int = 0
     _accounts: dict[str, list[str]] = field(default_factory=dict)
-    _payments: SingleUseIntents | None = None
-
-    def serve_payments(self) -> None:
-        """Let the flow accept ``openid payments`` requests (see SingleUseIntents)."""
-        self._payments = SingleUseIntents()
-        self.server.intents["payments"] = self._payments
-
-    def payment_intent(self, tpp: Tpp) -> str:
-        assert self._payments is not None, "call serve_payments() first"
-        intent_id = "pdc-" + secrets.token_hex(8)
-        self._payments.held[intent_id] = tpp.client_id
-        return intent_id
 
     async def accounts(self, customer_id: str = CUSTOMER) -> list[str]:
         """The customer's account ids in the sandbox ledger, seeded (one day of history) on first use."""
@@ -269,6 +222,7 @@ class Harness:
         approved: bool = True,
         customer_id: str = CUSTOMER,
         account_ids: list[str] | None = None,
+        debtor_account_id: str | None = None,
     ) -> str:
         """What the consent page does at the end: the customer's decision (by default, their first
         account), handed to the flow."""
@@ -284,7 +238,8 @@ class Harness:
             auth_time=datetime.now(UTC),
             approved=approved,
             consent={
-                "account_ids": (await self.accounts(customer_id))[:1] if account_ids is None else account_ids
+                "account_ids": (await self.accounts(customer_id))[:1] if account_ids is None else account_ids,
+                "debtor_account_id": debtor_account_id,
             },
         )
         return url

@@ -31,6 +31,7 @@ from tests.authz_flow_support import (
     query_of,
 )
 
+RADIO = re.compile(r'<input type="radio" id="[^"]+" name="debtor_account_id" value="([^"]+)"')
 CHECKBOX = re.compile(r'<input type="checkbox" id="[^"]+" name="account_id" value="([^"]+)"')
 
 with warnings.catch_warnings():
@@ -104,14 +105,22 @@ def ath(token: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(token.encode()).digest()).rstrip(b"=").decode()
 
 
-async def call(h: Harness, method: str, path: str, token: str, body: Any = None) -> httpx.Response:
-    """An Account API request with the DPoP-bound token and a fresh proof for it (RFC 9449 §7.1)."""
-    headers = {"authorization": f"DPoP {token}", "dpop": proof(dpop_key(), path, method, ath=ath(token))}
+async def call(
+    h: Harness,
+    method: str,
+    path: str,
+    token: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """A UK OB API request with the DPoP-bound token and a fresh proof for it (RFC 9449 §7.1);
+    ``body`` as JSON bytes when it is ``bytes`` already, else encoded here."""
+    sent = {"authorization": f"DPoP {token}", "dpop": proof(dpop_key(), path, method, ath=ath(token))}
     content = None
     if body is not None:
-        headers["content-type"] = "application/json"
-        content = orjson.dumps(body)
-    return await h.http.request(method, path, content=content, headers=headers)
+        sent["content-type"] = "application/json"
+        content = body if isinstance(body, bytes) else orjson.dumps(body)
+    return await h.http.request(method, path, content=content, headers={**sent, **(headers or {})})
 
 
 async def tpp_token(h: Harness, tpp: Tpp, scope: str = "accounts") -> str:
@@ -165,9 +174,11 @@ async def authorise(
         ).headers["location"]
         page = await browser.get(consent_url)
         offered = CHECKBOX.findall(page.text)
-        done = await browser.post(
-            consent_url, data={**hidden_fields(page), "decision": decision, "account_id": offered[:1]}
-        )
+        debtors = RADIO.findall(page.text)
+        answer = {**hidden_fields(page), "decision": decision, "account_id": offered[:1]}
+        if debtors:
+            answer["debtor_account_id"] = debtors[0]
+        done = await browser.post(consent_url, data=answer)
         assert done.status_code == 303, done.text
     callback = done.headers["location"]
     if decision != "approve":

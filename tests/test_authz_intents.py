@@ -87,14 +87,16 @@ async def test_an_authorised_unexpired_consent_may_be_re_authenticated(h: Harnes
     assert response.status_code == 201, response.text
 
 
-async def test_a_kind_of_consent_not_served_is_refused_and_not_advertised(h: Harness) -> None:
+async def test_a_kind_of_consent_not_served_is_refused(h: Harness) -> None:
+    """A bank that plugs in no payments kind refuses the scope at PAR (and does not advertise it)."""
+    metadata = (await h.http.get("/.well-known/openid-configuration")).json()
+    assert metadata["scopes_supported"] == ["openid", "accounts", "payments", "fundsconfirmations"]
+    del h.server.intents["payments"]
     tpp = await h.tpp()
     body = assert_oauth_error(
         await h.par(tpp, scope="openid payments", claims=claims_for("pdc-1")), 400, "invalid_scope"
     )
     assert body["error_description"] == "payments consents are not served by this bank"
-    metadata = (await h.http.get("/.well-known/openid-configuration")).json()
-    assert metadata["scopes_supported"] == ["openid", "accounts", "fundsconfirmations"]
 
 
 async def test_approving_moves_the_consent_to_authorised_with_the_chosen_accounts(h: Harness) -> None:

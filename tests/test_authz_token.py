@@ -20,7 +20,6 @@ from tests.authz_flow_support import (
     Harness,
     Pkce,
     assert_oauth_error,
-    claims_for,
     dpop_key,
     harness,
     proof,
@@ -55,17 +54,6 @@ async def test_a_code_is_exchanged_for_dpop_bound_tokens_and_an_id_token(h: Harn
         True,
     )
     assert body["access_token"] not in repr(issued)  # events never carry a token
-
-
-async def test_a_payments_code_gets_no_refresh_token(h: Harness) -> None:
-    """A payment consent is used once: no refresh token, even for a client registered for them."""
-    h.serve_payments()
-    tpp, pkce = await h.tpp(), Pkce()
-    intent_id = h.payment_intent(tpp)
-    code = await h.code(tpp, pkce, scope="openid payments", claims=claims_for(intent_id))
-    body = (await h.redeem(tpp, code, pkce)).json()
-    assert "refresh_token" not in body
-    assert body["scope"] == "openid payments"
 
 
 async def test_a_client_not_registered_for_refresh_tokens_gets_none(h: Harness) -> None:

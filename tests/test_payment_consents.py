@@ -124,7 +124,7 @@ async def test_a_replay_answers_201_with_the_current_state_of_the_first_consent(
 ) -> None:
     first = await created(bank, acme, idempotency_key="order-1")
     consent_id = first["Data"]["ConsentId"]
-    assert await bank.app.components.payment_consents.authorise(consent_id, "cus_alice", "acc-1")
+    assert await bank.app.components.payment_consents.authorise(consent_id, "cus_alice", "acc-1", "d" * 64)
     again = await created(bank, acme, idempotency_key="order-1")  # a fresh signature, same body
     assert again["Data"]["ConsentId"] == consent_id and again["Data"]["Status"] == "Authorised"
     assert len(await stored(bank)) == 1
@@ -347,7 +347,9 @@ async def test_authorise_happens_once_however_many_race(bank: PaymentBank, acme:
     assert await consents.for_authorisation(consent_id, acme.client_id) is not None
     other = await bank.tpp("pisp-other")
     assert await consents.for_authorisation(consent_id, other.client_id) is None
-    results = await asyncio.gather(*(consents.authorise(consent_id, "cus_alice", "acc-1") for _ in range(8)))
+    results = await asyncio.gather(
+        *(consents.authorise(consent_id, "cus_alice", "acc-1", "d" * 64) for _ in range(8))
+    )
     assert sorted(results) == [False] * 7 + [True]
     assert await consents.for_authorisation(consent_id, acme.client_id) is None
     assert not await consents.reject(consent_id)
@@ -359,7 +361,7 @@ async def test_a_rejected_consent_cannot_be_authorised(bank: PaymentBank, acme: 
     consent_id = (await created(bank, acme))["Data"]["ConsentId"]
     consents = bank.app.components.payment_consents
     assert await consents.reject(consent_id)
-    assert not await consents.authorise(consent_id, "cus_alice", "acc-1")
+    assert not await consents.authorise(consent_id, "cus_alice", "acc-1", "d" * 64)
     read = await assert_consent(bank, await acme.get(f"{CONSENTS}/{consent_id}"), 200)
     assert read["Data"]["Status"] == "Rejected"
 
@@ -374,7 +376,7 @@ async def test_past_its_completion_time_a_consent_cannot_be_authorised(
         )
     consents = bank.app.components.payment_consents
     assert await consents.for_authorisation(consent_id, acme.client_id) is None
-    assert not await consents.authorise(consent_id, "cus_alice", "acc-1")
+    assert not await consents.authorise(consent_id, "cus_alice", "acc-1", "d" * 64)
 
 
 # --- funds confirmation -------------------------------------------------------------------------------------
@@ -386,7 +388,7 @@ async def _authorised(bank: PaymentBank, acme: PaymentTpp, balance: int, amount:
     await book(db, account.id, balance, utcnow() - timedelta(days=1))
     body = consent_body(InstructedAmount={"Amount": amount, "Currency": "GBP"})
     consent_id = (await created(bank, acme, body))["Data"]["ConsentId"]
-    assert await bank.app.components.payment_consents.authorise(consent_id, "cus_alice", account.id)
+    assert await bank.app.components.payment_consents.authorise(consent_id, "cus_alice", account.id, "d" * 64)
     return consent_id, await bank.customer_token(acme, consent_id, "cus_alice")
 
 

@@ -25,6 +25,7 @@ from kaimen.apis.funds.intents import FundsIntents
 from kaimen.apis.funds.resource import FundsResource
 from kaimen.apis.funds.routes import funds_apis, funds_routes
 from kaimen.apis.payments.consents import DomesticPaymentConsents
+from kaimen.apis.payments.intents import PaymentIntents
 from kaimen.apis.payments.resource import PaymentsResource
 from kaimen.apis.payments.routes import API_NAME as PAYMENTS_API
 from kaimen.apis.payments.routes import payment_apis, payment_routes
@@ -116,6 +117,7 @@ def create_app(settings: Settings) -> Any:
         intents={
             "accounts": AccountIntents(consents),
             "fundsconfirmations": FundsIntents(funds_consents, core_banking),
+            "payments": PaymentIntents(payment_consents, core_banking),
         },
         customer_accounts=core_banking,
     )

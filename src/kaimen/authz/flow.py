@@ -51,6 +51,7 @@ class RequestSummary:
     claims: dict[str, Any]
     intent: Any = None  # the consent (an IntentView), None when it can no longer be authorised
     accounts: tuple[OfferedAccount, ...] = ()  # the customer's accounts the consent may cover
+    debtor_accounts: tuple[OfferedAccount, ...] = ()  # the accounts a payment may be made from
 
 
 def account_label(account: Any) -> str:
@@ -141,10 +142,12 @@ class AuthorizationFlow:
         client = await self.clients.get(pushed.client_id)
         intent: Any = None
         offered: tuple[OfferedAccount, ...] = ()
+        debtor = False
         if customer_id is not None:
             found = await self._intent(pushed)
             if found is not None:
                 kind, intent = found
+                debtor = kind.choice == "debtor"
                 offered = tuple(
                     OfferedAccount(a.account_id, account_label(a))
                     for a in await self._offered(kind, intent, customer_id)
@@ -155,7 +158,8 @@ class AuthorizationFlow:
             intent_id=pushed.params.intent_id,
             claims=pushed.params.claims,
             intent=intent,
-            accounts=offered,
+            accounts=() if debtor else offered,
+            debtor_accounts=offered if debtor else (),
         )
 
     async def finish(
@@ -178,7 +182,11 @@ class AuthorizationFlow:
                 await found[0].reject(found[1])
             return await self._deny(pushed, customer_id)
         kind, intent = found
-        chosen = sorted(set((consent or {}).get("account_ids") or []))
+        answer = consent or {}
+        if kind.choice == "debtor":
+            chosen = [answer["debtor_account_id"]] if answer.get("debtor_account_id") else []
+        else:
+            chosen = sorted(set(answer.get("account_ids") or []))
         offered = {a.account_id for a in await self._offered(kind, intent, customer_id)}
         if not set(chosen) <= offered or not await kind.approve(intent, customer_id, chosen):
             return await self._deny(pushed, customer_id)
@@ -190,7 +198,7 @@ class AuthorizationFlow:
             "auth_time": int(auth_time.timestamp()),
             "claims": pushed.params.claims,
             "intent_id": pushed.params.intent_id,
-            "consent": {**(consent or {}), "account_ids": chosen},
+            "consent": {**answer, "account_ids": chosen},
             # Refresh tokens live no longer than the consent (issue 4, item 6).
             "consent_expires_at": int(expires_at.timestamp()) if expires_at is not None else None,
         }

@@ -134,6 +134,10 @@ class IntentKind(Protocol):
     """One kind of consent (one consent scope: ``accounts``, ``fundsconfirmations``, ``payments``), as
     the authorization flow needs it. The consents' own package implements it."""
 
+    # "accounts": the customer ticks the accounts to share (checkboxes account_id); "debtor": they pick
+    # the one account to pay from (radios debtor_account_id). DESIGN.md sandbox contract.
+    choice: str
+
     async def for_authorisation(self, intent_id: str, client_id: str) -> Any: ...
 
     # an IntentView when ``client_id`` may have it authorised now (its own, unexpired, awaiting

@@ -164,6 +164,12 @@ TEXTS: dict[str, dict[Locale, str]] = {
         "zh-Hant": "本行提供給您的優惠",
     },
     "permission.ReadPAN": {"en": "Your full card numbers", "zh-Hant": "您的完整卡號"},
+    "consent.pay": {
+        "en": "Pay {amount} {currency} to {payee}",
+        "zh-Hant": "支付 {amount} {currency} 給 {payee}",
+    },
+    "consent.payee_account": {"en": "Payee's account: {account}", "zh-Hant": "收款帳戶：{account}"},
+    "consent.payment_reference": {"en": "Reference: {reference}", "zh-Hant": "附言：{reference}"},
     "consent.until": {"en": "Until {date}", "zh-Hant": "有效期限至 {date}"},
     "consent.no_end": {"en": "No end date", "zh-Hant": "無到期日"},
     "consent.reauthorise": {

@@ -48,6 +48,8 @@ class AccountIntent:
 class AccountIntents:
     """The ``accounts`` scope's kind of consent."""
 
+    choice = "accounts"
+
     def __init__(self, consents: AccountAccessConsents) -> None:
         self.consents = consents
 

@@ -42,6 +42,8 @@ class FundsIntent:
 class FundsIntents:
     """``IntentKind`` for the scope ``fundsconfirmations``: ``FundsIntents(consents, core)``."""
 
+    choice = "accounts"  # the one account the consent names, as a checkbox like the Account API's
+
     def __init__(self, consents: FundsConfirmationConsents, core: CoreBanking) -> None:
         self.consents = consents
         self.core = core

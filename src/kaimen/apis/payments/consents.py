@@ -68,6 +68,7 @@ class PaymentConsent:
     status_updated_at: datetime
     customer_id: str | None
     debtor_account_id: str | None
+    approved_digest: str | None
 
     def past_completion(self, now: datetime) -> bool:
         return self.authorise_by is not None and self.authorise_by <= now
@@ -93,6 +94,7 @@ def _view(row: DomesticPaymentConsent) -> PaymentConsent:
         status_updated_at=row.status_updated_at,
         customer_id=row.customer_id,
         debtor_account_id=row.debtor_account_id,
+        approved_digest=row.approved_digest,
     )
 
 
@@ -174,9 +176,12 @@ class DomesticPaymentConsents:
             return None
         return consent
 
-    async def authorise(self, consent_id: str, customer_id: str, debtor_account_id: str) -> bool:
+    async def authorise(
+        self, consent_id: str, customer_id: str, debtor_account_id: str, approved_digest: str
+    ) -> bool:
         """The customer approved it with SCA, paying from their ledger account ``debtor_account_id``:
-        AwaitingAuthorisation -> Authorised. True for the one call that made the change."""
+        AwaitingAuthorisation -> Authorised, keeping the digest of what they approved (dynamic
+        linking; kaimen.apis.payments.intents). True for the one call that made the change."""
         now = utcnow()
         return await self._change(
             consent_id,
@@ -189,6 +194,7 @@ class DomesticPaymentConsents:
             status_updated_at=now,
             customer_id=customer_id,
             debtor_account_id=debtor_account_id,
+            approved_digest=approved_digest,
         )
 
     async def reject(self, consent_id: str) -> bool:

@@ -44,6 +44,9 @@ class DomesticPaymentConsent(Base):
     # Set when the customer authorises it: who, and the ledger account the payment will debit.
     customer_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
     debtor_account_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # Dynamic linking: the SHA-256 of what the customer approved with SCA (the Initiation and the
+    # account paid from; kaimen.apis.payments.intents.approved_digest), checked again at payment time.
+    approved_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class IdempotencyKey(Base):

@@ -62,8 +62,20 @@ def _when(at: datetime) -> str:
 
 
 def intent_lines(locale: Locale, intent: Any) -> list[str]:
-    """What the consent asks for, beyond the scope: its permissions, its transaction window, its end."""
-    lines = permission_lines(locale, field_of(intent, "permissions") or ())
+    """What the consent asks for, beyond the scope: a payment's amount, payee and reference (dynamic
+    linking: the customer sees exactly what they approve), its permissions, its transaction window,
+    its end."""
+    lines = []
+    amount = field_of(intent, "amount")
+    if amount:
+        payee = field_of(intent, "payee")
+        lines.append(
+            text(locale, "consent.pay", amount=amount, currency=field_of(intent, "currency"), payee=payee)
+        )
+        lines.append(text(locale, "consent.payee_account", account=field_of(intent, "payee_account")))
+        if field_of(intent, "reference"):
+            lines.append(text(locale, "consent.payment_reference", reference=field_of(intent, "reference")))
+    lines += permission_lines(locale, field_of(intent, "permissions") or ())
     start, end = field_of(intent, "transaction_from"), field_of(intent, "transaction_to")
     if start and end:
         lines.append(text(locale, "consent.history", start=_when(start), end=_when(end)))
@@ -72,9 +84,10 @@ def intent_lines(locale: Locale, intent: Any) -> list[str]:
     elif end:
         lines.append(text(locale, "consent.history_to", end=_when(end)))
     expires = field_of(intent, "expires_at")
-    lines.append(
-        text(locale, "consent.until", date=_when(expires)) if expires else text(locale, "consent.no_end")
-    )
+    if expires:
+        lines.append(text(locale, "consent.until", date=_when(expires)))
+    elif not amount:  # a payment is made once: "no end date" would mislead
+        lines.append(text(locale, "consent.no_end"))
     return lines
 
 

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("status_updated_at", kaimen.store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("customer_id", sa.String(length=40), nullable=True),
         sa.Column("debtor_account_id", sa.String(length=40), nullable=True),
+        sa.Column("approved_digest", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("domestic_payment_consents", schema=None) as batch_op:
