@@ -3,6 +3,8 @@ each bad value gets the exact error code and description."""
 
 from __future__ import annotations
 
+import json
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -26,8 +28,9 @@ def production(make_settings: Callable[..., Settings]) -> Settings:
         mode="production",
         database_url="postgresql://kaimen@db.example/kaimen",
         redis_url="redis://cache.example:6379/0",
-        secret_key="A" * 43,
-        directory_jwks='{"keys": []}',
+        secret_key=secrets.token_urlsafe(32),
+        directory_jwks=json.dumps(public_jwks(rsa_key("directory"))),
+        directory_issuer="OpenBanking Ltd",
         public_base_url="https://bank.example",
     )
 

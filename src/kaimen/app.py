@@ -9,9 +9,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from kaimen.apis.accounts.ais_resource import AisResource
 from kaimen.apis.accounts.ais_routes import ais_routes
@@ -50,6 +47,7 @@ from kaimen.gateway.metrics import Metrics, metrics_route
 from kaimen.gateway.policy import TierPolicy
 from kaimen.gateway.ratelimit import RateLimit, build_rate_limiter
 from kaimen.gateway.routing import ExactPathRouter
+from kaimen.health import health_routes
 from kaimen.jws.responses import SignedResponses
 from kaimen.jws.sign import ResponseSigner
 from kaimen.jws.verify import RequestSignatures
@@ -80,10 +78,6 @@ class Components:
     core_banking: CoreBanking
     funds_consents: FundsConfirmationConsents
     payment_consents: DomesticPaymentConsents
-
-
-async def _healthz(request: Request) -> Response:
-    return Response(b'{"status":"ok"}', media_type="application/json")
 
 
 def create_app(settings: Settings) -> Any:
@@ -181,7 +175,7 @@ def create_app(settings: Settings) -> Any:
             kinds=[AccountAccess(consents), FundsConfirmation(funds_consents)],
             core=core_banking,
         ).routes(),
-        Route("/healthz", _healthz, methods=["GET"]),
+        *health_routes(db, settings.redis_url),
         metrics_route(metrics, settings.metrics_networks),
     ]
     router = Starlette(

@@ -6,7 +6,9 @@ loudly; nothing else in Kaimen reads ``os.environ``. Components receive the part
 
 from __future__ import annotations
 
+import base64
 import ipaddress
+import json
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -33,6 +35,8 @@ class RedisDownPolicy(StrEnum):
 
 _RATE_PATTERN = r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?$"
 RateString = Annotated[str, Field(pattern=_RATE_PATTERN)]
+# The software-statement issuer of the directory Kaimen is in embedded mode (kaimen.authz.directory).
+SANDBOX_DIRECTORY_ISSUER = "kaimen-sandbox-directory"
 
 
 class ApiPolicy(BaseModel):
@@ -188,7 +192,7 @@ class Settings(BaseSettings):
     # own directory and keeps the directory key in the data dir when unset.
     directory_jwks: str | None = None
     # The directory's issuer identifier: the ``iss`` every software statement must carry (RFC 7591 §2.3).
-    directory_issuer: str = "kaimen-sandbox-directory"
+    directory_issuer: str = SANDBOX_DIRECTORY_ISSUER
     # UK OB message signing (kaimen.jws): the trust anchor's DNS name, http://openbanking.org.uk/tan in
     # every signature the bank makes and accepts, and the bank's own http://openbanking.org.uk/iss.
     jws_tan: str = Field(default="openbanking.kaimen.example", min_length=1)
@@ -222,17 +226,36 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_rules(self) -> Settings:
-        if self.mode is Mode.PRODUCTION:
-            if not self.database_url or self.sqlalchemy_url.startswith("sqlite"):
-                raise ValueError("KAIMEN_DATABASE_URL must name PostgreSQL in production mode")
-            if not self.redis_url:
-                raise ValueError("KAIMEN_REDIS_URL is required in production mode")
-            if self.secret_key is None:
-                raise ValueError("KAIMEN_SECRET_KEY is required in production mode")
-            if not self.directory_jwks:
-                raise ValueError("KAIMEN_DIRECTORY_JWKS is required in production mode")
-            if not self.public_base_url.startswith("https://"):
-                raise ValueError("KAIMEN_PUBLIC_BASE_URL must be https in production mode (FAPI 2.0 §5.2.1)")
+        # Issue 6: production mode refuses SQLite, in-memory stores, default or missing secrets and the
+        # sandbox directory, naming every wrong setting at once.
+        if self.mode is not Mode.PRODUCTION:
+            return self
+        problems = []
+        if not self.database_url or self.sqlalchemy_url.startswith("sqlite"):
+            problems.append("KAIMEN_DATABASE_URL must name PostgreSQL in production mode")
+        if not self.redis_url:
+            problems.append("KAIMEN_REDIS_URL is required in production mode")
+        if self.secret_key is None:
+            problems.append("KAIMEN_SECRET_KEY is required in production mode")
+        else:
+            problems += _secret_key_problems(self.secret_key.get_secret_value())
+        if not self.directory_jwks:
+            problems.append("KAIMEN_DIRECTORY_JWKS is required in production mode")
+        else:
+            problems += _directory_problems(self.directory_jwks, self.data_dir)
+        if self.directory_issuer == SANDBOX_DIRECTORY_ISSUER:
+            problems.append(
+                f"KAIMEN_DIRECTORY_ISSUER is the sandbox directory's ({SANDBOX_DIRECTORY_ISSUER}); "
+                "set the issuer of the directory that signs software statements"
+            )
+        if not self.public_base_url.startswith("https://"):
+            problems.append("KAIMEN_PUBLIC_BASE_URL must be https in production mode (FAPI 2.0 §5.2.1)")
+        if self.demo_credentials_out is not None:
+            problems.append(
+                "KAIMEN_DEMO_CREDENTIALS_OUT belongs to `kaimen demo`; unset it in production mode"
+            )
+        if problems:
+            raise ValueError("\n  ".join(problems))
         return self
 
     @property
@@ -247,6 +270,57 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.sqlalchemy_url.startswith("sqlite")
+
+
+# Members only a private or symmetric JWK has (RFC 7518 §6.2.2, §6.3.2, §6.4.1; RFC 8037 §2).
+_PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+# 32 bytes in base64url: 43 characters, one optional padding character.
+_SECRET_KEY = re.compile(r"^[A-Za-z0-9_-]{43}=?$")
+
+
+def _secret_key_problems(value: str) -> list[str]:
+    """KAIMEN_SECRET_KEY seals private keys and TOTP seeds (kaimen.authz.sealing): AES-256, so 32
+    random bytes. A placeholder is refused: "AAAA..." or a repeated pattern (32 random bytes take
+    fewer than 16 distinct values with a probability below 10^-20) or an encoded phrase (all 32 bytes
+    printable ASCII: below 10^-13)."""
+    if not _SECRET_KEY.match(value):
+        return ["KAIMEN_SECRET_KEY must be 32 random bytes in base64url (secrets.token_urlsafe(32))"]
+    key = base64.urlsafe_b64decode(value.rstrip("=") + "=")
+    if len(set(key)) < 16 or all(0x20 <= byte < 0x7F for byte in key):
+        return ["KAIMEN_SECRET_KEY is a placeholder, not 32 random bytes (secrets.token_urlsafe(32))"]
+    return []
+
+
+def _directory_problems(jwks: str, data_dir: Path) -> list[str]:
+    """The directory's public keys (RFC 7517 §5 JWK Set): at least one, none private (Kaimen only
+    verifies statements), and not the sandbox directory key ``kaimen demo`` keeps in the data dir
+    (kaimen.authz.directory): statements it signed would pass as the real directory's."""
+    try:
+        keys = json.loads(jwks)["keys"]
+        if not isinstance(keys, list) or not all(isinstance(key, dict) for key in keys):
+            raise TypeError
+    except (ValueError, TypeError, KeyError):
+        return ['KAIMEN_DIRECTORY_JWKS must be a JWK Set: {"keys": [...]}']
+    problems = []
+    if not keys:
+        problems.append("KAIMEN_DIRECTORY_JWKS holds no key")
+    if any(_PRIVATE_JWK_MEMBERS & set(key) for key in keys):
+        problems.append("KAIMEN_DIRECTORY_JWKS must hold the directory's public keys only")
+    sandbox_kid = _sandbox_directory_kid(data_dir)
+    if sandbox_kid is not None and sandbox_kid in {key.get("kid") for key in keys}:
+        problems.append(
+            "KAIMEN_DIRECTORY_JWKS holds the sandbox directory key of KAIMEN_DATA_DIR; "
+            "use the keys of the directory that signs software statements"
+        )
+    return problems
+
+
+def _sandbox_directory_kid(data_dir: Path) -> str | None:
+    try:
+        kid = json.loads((data_dir / "directory.key").read_bytes()).get("kid")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return kid if isinstance(kid, str) else None
 
 
 class SettingsError(Exception):

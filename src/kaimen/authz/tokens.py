@@ -12,10 +12,15 @@ refresh token rotation unless, in the case a response with a new refresh token i
 stored by the client, retrying the request (with the previous refresh token) will succeed"; without
 rotation a retry with the same refresh token always works.
 
-``access()`` runs on every protected API call. Its answers are cached in this process and the cache
-is dropped whenever the ``tokens`` generation moves (kaimen.store.watch); every revocation bumps it
-in the same transaction, so a revoked token stops working at once in every worker. Expiry is checked
-on every lookup, cached or not; while the watcher is unhealthy the cache is bypassed.
+``access()`` runs on every protected API call. A revoked token must stop working at once in every
+worker. On SQLite its answers are cached in this process and the cache is dropped whenever the
+``tokens`` generation moves (kaimen.store.watch): every revocation bumps it in the same transaction,
+and every worker sees the bump on its next call (``PRAGMA data_version``). On PostgreSQL the bump
+reaches other workers by NOTIFY, a few milliseconds after the revoking worker has answered, so a
+cached "valid" could outlive the revocation (tests/test_multiprocess.py caught one call in ~150): there
+a cached token is served only after one indexed read without the ORM confirms it is still unrevoked
+(refusals, unknown or revoked digests, never become valid and are served from the cache). Expiry is
+checked on every lookup, cached or not; while the watcher is unhealthy the cache is bypassed.
 """
 
 from __future__ import annotations
@@ -96,6 +101,7 @@ class Revocation(StrEnum):
     OTHER_CLIENT = "other_client"  # issued to another client: left alone
 
 
+_LIVE = "SELECT 1 FROM tokens WHERE digest = :digest AND revoked_at IS NULL"
 _INSERT_ROW = (
     "INSERT INTO tokens (digest, kind, grant_id, client_id, customer_id, scope, jkt, consent_id, details,"
     " created_at, expires_at) VALUES (:digest, :kind, :grant_id, :client_id, :customer_id, :scope, :jkt,"
@@ -148,6 +154,8 @@ class TokenService:
         self._valid = BoundedDict[AccessToken | None](max_cached)
         self._refused = BoundedDict[AccessToken | None](max_refused)
         self._epoch = 0  # moved on every drop: a read that raced a revocation is never cached
+        # Whether every worker sees a revocation on its next call (see the module docstring).
+        self._cache_exact = db.is_sqlite
         watcher.on_change(GENERATION, self.clear)
 
     def clear(self) -> None:
@@ -210,6 +218,8 @@ class TokenService:
             entries = self._valid.entries
             if digest in entries:
                 found = entries[digest]
+                if not self._cache_exact and not await self.db.direct.rows(_LIVE, {"digest": digest}):
+                    found = None  # revoked by another worker whose NOTIFY has not arrived yet
             elif digest in self._refused.entries:
                 found = None
             else:

@@ -6,9 +6,15 @@ at once, in every worker." Lookups are cached in memory, and the cache is droppe
 (on SQLite this sees a commit by any process, the ``kaimen tpp`` command included; on PostgreSQL,
 NOTIFY drives it), and while the watcher is unhealthy the cache is bypassed and the database read.
 
-A cache hit costs a dict lookup and one SHA-256. The cache is bounded, and keys that identify no
-admitted caller are kept apart from those that do, so a flood of random keys can neither grow memory
-nor push working keys out.
+On PostgreSQL the NOTIFY reaches other workers milliseconds after the revoking command has answered,
+so a cached admission could outlive the revocation (tests/test_revocation_window.py): there a cached
+admitted key is served only after one indexed read without the ORM confirms the key is unrevoked and
+its application still approved; refusals never turn into admissions and are served from the cache.
+On SQLite every process sees a commit on its next poll, so the cache alone is exact.
+
+A cache hit costs a dict lookup and one SHA-256 (plus that read on PostgreSQL). The cache is
+bounded, and keys that identify no admitted caller are kept apart from those that do, so a flood of
+random keys can neither grow memory nor push working keys out.
 """
 
 from __future__ import annotations
@@ -27,6 +33,10 @@ from kaimen.tpp import keys
 from kaimen.tpp.views import ReviewStatus
 
 GENERATION = "registry"
+_LIVE = (
+    "SELECT 1 FROM api_keys JOIN applications ON applications.id = api_keys.application_id "
+    "WHERE api_keys.id = :key_id AND api_keys.revoked_at IS NULL AND applications.status = :approved"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +55,8 @@ class CallerDirectory:
         self._refused = BoundedDict[_Entry](max_refusals)
         # Incremented on every drop, so a database read that raced a change is never cached.
         self._epoch = 0
+        # Whether every worker sees a change on its next call (see the module docstring).
+        self._cache_exact = db.is_sqlite
         watcher.on_change(GENERATION, self.clear)
 
     def clear(self) -> None:
@@ -61,6 +73,9 @@ class CallerDirectory:
         watcher.poll()
         if watcher.healthy:
             entry = self._admitted.entries.get(prefix) or self._refused.entries.get(prefix)
+            if entry is not None and entry.caller is not None and not self._cache_exact:
+                if not await self._still_admitted(entry.caller):
+                    return None  # revoked or suspended by another worker whose NOTIFY is on its way
             if entry is None:
                 epoch = self._epoch
                 entry = await self._read(prefix)
@@ -71,6 +86,10 @@ class CallerDirectory:
         if entry.caller is None or not keys.digest_matches(api_key, entry.digest):
             return None
         return entry.caller
+
+    async def _still_admitted(self, caller: Caller) -> bool:
+        params = {"key_id": caller.key_id, "approved": ReviewStatus.APPROVED.value}
+        return bool(await self.db.direct.rows(_LIVE, params))
 
     async def _read(self, prefix: str) -> _Entry:
         query = (
