@@ -23,7 +23,10 @@ from kaimen.apis.funds.resource import FundsResource
 from kaimen.apis.funds.routes import funds_apis, funds_routes
 from kaimen.apis.payments.consents import DomesticPaymentConsents
 from kaimen.apis.payments.intents import PaymentIntents
+from kaimen.apis.payments.payment_resource import DomesticPaymentsResource
+from kaimen.apis.payments.payments import DomesticPayments
 from kaimen.apis.payments.resource import PaymentsResource
+from kaimen.apis.payments.risk_check import NoRiskChecks, PaymentRisk
 from kaimen.apis.payments.routes import API_NAME as PAYMENTS_API
 from kaimen.apis.payments.routes import payment_apis, payment_routes
 from kaimen.apis.product import product_apis, product_routes
@@ -52,6 +55,7 @@ from kaimen.jws.responses import SignedResponses
 from kaimen.jws.sign import ResponseSigner
 from kaimen.jws.verify import RequestSignatures
 from kaimen.ledger.core import CoreBanking
+from kaimen.ledger.in_transaction import SandboxPostings
 from kaimen.ledger.sandbox import sandbox_core_banking
 from kaimen.settings import Settings
 from kaimen.store.db import Database
@@ -78,9 +82,13 @@ class Components:
     core_banking: CoreBanking
     funds_consents: FundsConfirmationConsents
     payment_consents: DomesticPaymentConsents
+    payments: DomesticPayments
+    payment_risk: PaymentRisk
 
 
-def create_app(settings: Settings) -> Any:
+def create_app(settings: Settings, *, payment_risk: PaymentRisk | None = None) -> Any:
+    """``payment_risk``: the risk engine every domestic payment is checked by before it is posted
+    (kaimen.apis.payments.risk_check); when None, ``NoRiskChecks``, which allows every payment."""
     db = Database(settings.sqlalchemy_url)
     events = EventBus()
     apis = ApiTable(
@@ -103,6 +111,8 @@ def create_app(settings: Settings) -> Any:
     core_banking = sandbox_core_banking(db)
     funds_consents = FundsConfirmationConsents(db, events)
     payment_consents = DomesticPaymentConsents(db, events)
+    payments = DomesticPayments(db, SandboxPostings(), events)
+    payment_risk = payment_risk if payment_risk is not None else NoRiskChecks()
     authz = AuthorizationServer(
         settings,
         db,
@@ -131,6 +141,8 @@ def create_app(settings: Settings) -> Any:
         core_banking=core_banking,
         funds_consents=funds_consents,
         payment_consents=payment_consents,
+        payments=payments,
+        payment_risk=payment_risk,
     )
 
     @asynccontextmanager
@@ -164,7 +176,14 @@ def create_app(settings: Settings) -> Any:
                 RequestSignatures(authz.clients, settings.jws_tan),
                 core_banking,
                 settings.public_base_url,
-            )
+            ),
+            DomesticPaymentsResource(
+                payment_consents,
+                payments,
+                RequestSignatures(authz.clients, settings.jws_tan),
+                payment_risk,
+                settings.public_base_url,
+            ),
         ),
         *authz.routes(),
         *build_dashboard(

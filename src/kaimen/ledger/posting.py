@@ -207,6 +207,14 @@ async def _post(session: AsyncSession, request: TransferRequest, clock: Callable
     return _result(posting, debit)
 
 
+async def post_in(session: AsyncSession, request: TransferRequest, clock: Callable[[], datetime]) -> Posting:
+    """The same posting inside the caller's write transaction ``session``, committed or rolled back
+    with the caller's own writes (kaimen.ledger.in_transaction). A refusal raises before anything is
+    written, so the caller may go on in the same transaction."""
+    _check(request)
+    return await _post(session, request, clock)
+
+
 async def post_transfer(db: Database, request: TransferRequest, clock: Callable[[], datetime]) -> Posting:
     _check(request)
     try:

@@ -3,10 +3,11 @@ before any handler reads a body. Before these the gateway has checked the DPoP-b
 and its scope ``payments`` (kaimen.gateway.dpop_auth; the spec file's security, TPPOAuth2Security and
 PSUOAuth2Security, both ["payments"]).
 
-    tpp_client       domestic-payment-consents: the TPP's own token (TPPOAuth2Security,
-                     clientCredentials), no customer in it
-    customer_token   the consent's funds-confirmation: the token the PSU authorised
-                     (PSUOAuth2Security, authorizationCode), carrying a customer and a consent
+    tpp_client       domestic-payment-consents and GET domestic-payments: the TPP's own token
+                     (TPPOAuth2Security, clientCredentials), no customer in it
+    customer_token   the consent's funds-confirmation and POST /domestic-payments: the token the PSU
+                     authorised (PSUOAuth2Security, authorizationCode), carrying a customer and a
+                     consent
     unsigned         a GET carries no x-jws-signature: there is no body to sign (the spec file lists
                      the x-jws-signature parameter on the POSTs only; UK.OBIE.Signature.Unexpected)
 """
@@ -37,7 +38,7 @@ def tpp_client(request: Request) -> str:
     token = _token(request)
     if token.customer_id is not None:
         raise ClientCredentialsRequired(
-            "domestic-payment-consents needs a client credentials access token", path="Authorization"
+            "this endpoint needs the TPP's client credentials access token", path="Authorization"
         )
     return token.client_id
 
@@ -47,7 +48,7 @@ def customer_token(request: Request) -> AccessToken:
     token = _token(request)
     if token.customer_id is None or token.consent_id is None:
         raise CustomerTokenRequired(
-            "funds-confirmation needs the access token the customer authorised", path="Authorization"
+            "this endpoint needs the access token the customer authorised", path="Authorization"
         )
     return token
 

@@ -74,31 +74,35 @@ def canonical(document: Any) -> str:
 
 
 def read_domestic_consent_request(body: bytes, now: datetime) -> DomesticConsentRequest:
-    document = json_object(body)
+    document = json_object(body, SCHEMA)
     check_schema(SCHEMA, document)
     data: dict[str, Any] = document["Data"]
     initiation: dict[str, Any] = data["Initiation"]
     check_schemes(initiation)
     amount = instructed_amount(initiation["InstructedAmount"])
     authorise_by = completion(data, now)
-    whole = canonical(document)
     return DomesticConsentRequest(
         initiation=canonical(initiation),
         risk=canonical(document["Risk"]),
         extras=canonical({name: value for name, value in data.items() if name != "Initiation"}),
         amount=amount,
         authorise_by=authorise_by,
-        digest=hashlib.sha256(whole.encode()).hexdigest(),
+        digest=body_digest(document),
     )
 
 
-def json_object(body: bytes) -> dict[str, Any]:
+def body_digest(document: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the whole body's canonical JSON: what an idempotency key is bound to."""
+    return hashlib.sha256(canonical(document).encode()).hexdigest()
+
+
+def json_object(body: bytes, name: str = SCHEMA) -> dict[str, Any]:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise InvalidFormat("the body is not valid JSON") from None
     if not isinstance(document, dict):
-        raise InvalidFormat(f"the body must be an {SCHEMA} JSON object")
+        raise InvalidFormat(f"the body must be an {name} JSON object")
     return document
 
 

@@ -2,7 +2,7 @@
 "Payment Order Consent" status; the spec file's OBWriteDomesticConsentResponse5 Data.Status enum:
 Authorised, AwaitingAuthorisation, Consumed, Rejected).
 
-    POST (TPP) ──► AwaitingAuthorisation ──authorise──► Authorised ──payment (later)──► Consumed
+    POST (TPP) ──► AwaitingAuthorisation ──authorise──► Authorised ──payment──► Consumed
                                          └──reject────► Rejected
 
 As the other consents (kaimen.apis.funds.consents): every status change is one conditional UPDATE

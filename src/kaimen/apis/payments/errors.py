@@ -10,7 +10,9 @@ here.
      ├── UnsupportedLocalInstrument    UK.OBIE.Unsupported.LocalInstrument
      ├── IdempotencyKeyMissing         UK.OBIE.Header.Missing
      ├── IdempotencyKeyInvalid         UK.OBIE.Header.Invalid
-     └── IdempotencyKeyReused          UK.OBIE.Header.Invalid
+     ├── IdempotencyKeyReused          UK.OBIE.Header.Invalid
+     ├── PaymentConsentMismatch        UK.OBIE.Resource.ConsentMismatch
+     └── PaymentNotFound               UK.OBIE.Resource.NotFound
     Forbidden (403)
      ├── ClientCredentialsRequired     UK.OBIE.Resource.ConsentMismatch
      ├── CustomerTokenRequired         UK.OBIE.Resource.ConsentMismatch
@@ -59,6 +61,8 @@ __all__ = [
     "IdempotencyKeyMissing",
     "IdempotencyKeyReused",
     "InvalidFormat",
+    "PaymentConsentMismatch",
+    "PaymentNotFound",
     "UnsupportedCurrency",
     "UnsupportedIdentifier",
     "UnsupportedLocalInstrument",
@@ -110,3 +114,21 @@ class CustomerTokenRequired(Forbidden):
     is PSUOAuth2Security (authorizationCode): the token the PSU authorised for that consent."""
 
     ob_code = CONSENT_MISMATCH
+
+
+class PaymentConsentMismatch(BadRequest):
+    """UK.OBIE.Resource.ConsentMismatch (400): the payment is not the one the consent holds. UK OB
+    v3.1.11 Domestic Payments, POST /domestic-payments: "The PISP must ensure that the Initiation and
+    Risk sections of the domestic-payment match the corresponding Initiation and Risk sections of the
+    domestic-payment-consent resource. If the two do not match, the ASPSP must not process the request
+    and must respond with a 400 (Bad Request)". Also when what the customer approved with SCA (the
+    consent's approved digest, kaimen.apis.payments.intents) is not what would be paid."""
+
+    ob_code = CONSENT_MISMATCH
+
+
+class PaymentNotFound(BadRequest):
+    """UK.OBIE.Resource.NotFound (400): "Returned when a resource with the specified Id does not exist
+    (and hence could not be operated upon)". Another TPP's DomesticPaymentId gets the same answer."""
+
+    ob_code = "UK.OBIE.Resource.NotFound"

@@ -110,13 +110,9 @@ async def claim(
         held = (await session.execute(select(IdempotencyKey).where(*identity))).scalar_one_or_none()
         if held is None:
             continue
-        if held.created_at > now - VALID_FOR:
-            if held.request_digest != digest:
-                raise IdempotencyKeyReused(
-                    "x-idempotency-key was used for another request body within 24 hours",
-                    path=IDEMPOTENCY_HEADER,
-                )
-            return Claim(held.resource_id, fresh=False)
+        replayed = _replayed(held, digest, now)
+        if replayed is not None:
+            return Claim(replayed, fresh=False)
         taken = await session.execute(
             update(IdempotencyKey)
             .where(*identity, IdempotencyKey.created_at == held.created_at)
@@ -126,3 +122,25 @@ async def claim(
         if taken.first() is not None:
             return Claim(new_resource_id, fresh=True)
     raise RuntimeError("x-idempotency-key kept changing hands")
+
+
+def _replayed(held: IdempotencyKey, digest: str, now: datetime) -> str | None:
+    """The resource ``held`` names when it is still valid and was made from this same body; None
+    when it is older than 24 hours; IdempotencyKeyReused for another body."""
+    if held.created_at <= now - VALID_FOR:
+        return None
+    if held.request_digest != digest:
+        raise IdempotencyKeyReused(
+            "x-idempotency-key was used for another request body within 24 hours", path=IDEMPOTENCY_HEADER
+        )
+    return held.resource_id
+
+
+async def holder(
+    session: AsyncSession, *, client_id: str, endpoint: str, key: str, digest: str, now: datetime
+) -> str | None:
+    """Read only: the resource a replay of ``key`` with this body names, before any other check runs
+    (a replay answers with the resource as it is now, even once its consent is consumed); None for a
+    key not held. Raises IdempotencyKeyReused as ``claim`` does."""
+    held = await session.get(IdempotencyKey, (client_id, endpoint, key))
+    return None if held is None else _replayed(held, digest, now)

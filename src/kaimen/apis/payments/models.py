@@ -12,6 +12,13 @@ Amount and currency are also kept as integer minor units, for funds checks and t
 ``idempotency_keys``: one row per (TPP, endpoint, ``x-idempotency-key``), the primary key being what
 makes a key work once across every worker (DESIGN.md: "enforced atomically in the shared store");
 ``request_digest`` tells a replay of the same body from a reuse with another.
+
+``domestic_payments``: OBWriteDomesticResponse5 (kaimen.apis.payments.payments). ``consent_id`` is
+unique: one payment per consent, whatever the code above it does (the consent is also consumed by a
+conditional UPDATE in the same transaction). ``transaction_id`` is the debtor's ledger entry when the
+money moved; ``status_reason`` / ``status_reason_description`` are OBWritePaymentDetailsResponse1
+StatusDetail's StatusReason and StatusReasonDescription; ``risk_outcome`` / ``risk_reasons`` keep the
+risk decision the payment was made under.
 """
 
 from __future__ import annotations
@@ -58,3 +65,25 @@ class IdempotencyKey(Base):
     request_digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of the canonical body, hex
     resource_id: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DomesticPayment(Base):
+    __tablename__ = "domestic_payments"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # Data.DomesticPaymentId, maxLength 40
+    consent_id: Mapped[str] = mapped_column(String(128), unique=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    customer_id: Mapped[str] = mapped_column(String(40), index=True)
+    debtor_account_id: Mapped[str] = mapped_column(String(40))
+    # AcceptedCreditSettlementCompleted | AcceptedSettlementCompleted | Pending | Rejected
+    status: Mapped[str] = mapped_column(String(40))
+    initiation: Mapped[str] = mapped_column(Text)  # canonical JSON of Data.Initiation (the consent's)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status_updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    transaction_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    status_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    status_reason_description: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    risk_outcome: Mapped[str] = mapped_column(String(16))
+    risk_reasons: Mapped[str] = mapped_column(Text)  # JSON array of str

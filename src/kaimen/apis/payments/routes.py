@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
+from kaimen.apis.payments.payment_resource import PAYMENTS_PATH, DomesticPaymentsResource
 from kaimen.apis.payments.resource import BASE_PATH, CONSENTS_PATH, PaymentsResource
 from kaimen.errors.render import Family
 from kaimen.gateway.apis import Api
@@ -36,8 +37,15 @@ def payment_apis(settings: Settings) -> list[Api]:
     ]
 
 
-def payment_routes(resource: PaymentsResource) -> list[Route]:
+def payment_routes(resource: PaymentsResource, payments: DomesticPaymentsResource) -> list[Route]:
     return [
+        Route(PAYMENTS_PATH, payments.create_payment, methods=["POST"]),
+        Route(f"{PAYMENTS_PATH}/{{DomesticPaymentId}}", payments.read_payment, methods=["GET"]),
+        Route(
+            f"{PAYMENTS_PATH}/{{DomesticPaymentId}}/payment-details",
+            payments.payment_details,
+            methods=["GET"],
+        ),
         Route(CONSENTS_PATH, resource.create_consent, methods=["POST"]),
         Route(f"{CONSENTS_PATH}/{{ConsentId}}", resource.read_consent, methods=["GET"]),
         Route(

@@ -1,0 +1,61 @@
+"""A domestic payment end to end, driven by Authlib as tests/test_payments_flow_e2e.py drives the
+consent: the TPP creates the consent, the customer approves this amount to this payee from an
+account they pick with SCA, and the TPP pays with the token it got, signed and with an idempotency
+key; the money leaves that account once. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import orjson
+import pytest
+
+from kaimen.ledger.core import BalanceType
+from kaimen.settings import Settings
+from tests.authz_flow_support import Harness, harness
+from tests.domestic_payments_support import PAYMENTS, payment_body
+from tests.fapi_client_support import authorise, call, tpp_token
+from tests.payments_support import assert_valid, consent_body, sign_with_joserfc
+from tests.test_payments_flow_e2e import SCOPE, alice, payment_consent
+
+
+@pytest.fixture
+async def h(make_settings: Callable[..., Settings], database_url: str) -> AsyncIterator[Harness]:
+    async with harness(make_settings(database_url=database_url)) as flow:
+        yield flow
+
+
+async def test_the_tpp_pays_what_the_customer_approved_once(h: Harness) -> None:
+    tpp = await h.tpp()
+    person, _ = await alice(h)
+    consent_id = await payment_consent(h, tpp)
+    token, _ = await authorise(h, tpp, person, consent_id, scope=SCOPE)
+    consent = await h.app.components.payment_consents.authorised(consent_id)
+    assert consent is not None and consent.debtor_account_id is not None
+    core = h.app.components.core_banking
+
+    async def booked() -> int:
+        balances = await core.balances(person.customer_id, consent.debtor_account_id)
+        minor: int = next(b.amount.minor for b in balances if b.type is BalanceType.INTERIM_BOOKED)
+        return minor
+
+    before = await booked()
+    assert before >= 16_588  # seed_history leaves alice's accounts in credit
+    body = orjson.dumps(payment_body(consent_id, consent_body()))
+    headers = {
+        "x-idempotency-key": uuid.uuid4().hex,
+        "x-jws-signature": sign_with_joserfc(body, tpp.key, iss=tpp.client_id, tan=h.settings.jws_tan),
+    }
+    paid = await call(h, "POST", PAYMENTS, token["access_token"], body, headers)
+    assert paid.status_code == 201, paid.text
+    assert_valid("OBWriteDomesticResponse5", paid.json())
+    payment_id = paid.json()["Data"]["DomesticPaymentId"]
+    assert paid.json()["Data"]["Status"] == "AcceptedSettlementCompleted"
+    again = await call(h, "POST", PAYMENTS, token["access_token"], body, headers)  # a retry
+    assert again.status_code == 201 and again.json()["Data"] == paid.json()["Data"]
+    assert await booked() == before - 16_588
+
+    read = await call(h, "GET", f"{PAYMENTS}/{payment_id}", await tpp_token(h, tpp, "payments"))
+    assert read.status_code == 200, read.text
+    assert read.json()["Data"] == paid.json()["Data"]
