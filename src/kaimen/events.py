@@ -43,6 +43,8 @@ CONSENT_CONSUMED = "consent.consumed"
 PAYMENT_ACCEPTED = "payment.accepted"
 PAYMENT_PENDING = "payment.pending"
 PAYMENT_REJECTED = "payment.rejected"
+# Risk engine (issue 5, item 4): every decision, payload kaimen.risk.engine.RiskDecided.
+RISK_DECIDED = "risk.decided"
 
 
 class EventBus:

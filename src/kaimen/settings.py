@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kaimen.risk.config import RiskSettings
 from kaimen.tiers import Tier
 
 
@@ -185,6 +186,8 @@ class Settings(BaseSettings):
     # costs more than any gateway step (bench/profile_gateway.py).
     access_log: bool = False
     oauth: OAuthSettings = Field(default_factory=OAuthSettings)
+    # The risk engine's rules and thresholds (kaimen.risk.config documents each default).
+    risk: RiskSettings = Field(default_factory=RiskSettings)
     # Key that encrypts private keys and TOTP seeds at rest: 32 bytes, base64url. In embedded mode a key
     # is created in the data dir when unset; production mode requires it.
     secret_key: SecretStr | None = None

@@ -124,3 +124,4 @@ from kaimen.apis.funds import models as _funds_models  # noqa: E402, F401
 from kaimen.apis.payments import models as _payment_models  # noqa: E402, F401
 from kaimen.consent import models as _dashboard_models  # noqa: E402, F401
 from kaimen.ledger import models as _ledger_models  # noqa: E402, F401
+from kaimen.risk import models as _risk_models  # noqa: E402, F401
