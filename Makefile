@@ -52,8 +52,10 @@ bench-token: $(BIN)/.runtime-installed
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	$(BIN)/python bench/token_bench.py $(BENCH_ARGS)
 
-# Account API benchmark (issue 4): transactions through the gateway against the ES256 proof floor.
-# BENCH_ARGS="--quick" for CI; see `$(BIN)/python bench/accounts_bench.py --help`.
+# Account API benchmark (issue 4): transactions through the gateway against the ES256 proof floor, on
+# SQLite and on PostgreSQL (a scratch database on BENCH_POSTGRES_URL, default
+# postgresql://postgres@127.0.0.1:5432/; skipped, saying so, when that server does not answer).
+# BENCH_ARGS="--quick" for CI, "--databases sqlite" for one; see `$(BIN)/python bench/accounts_bench.py --help`.
 bench-accounts: $(BIN)/.runtime-installed
 	@command -v wrk >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }

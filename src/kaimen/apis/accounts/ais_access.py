@@ -14,6 +14,7 @@ serves only "the accounts ... the PSU has selected" within the consent's permiss
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -81,11 +82,19 @@ async def active_consent(consents: AccountAccessConsents, token: AccessToken) ->
     return consent
 
 
+@functools.lru_cache(maxsize=256)
+def grant_of(permissions: tuple[str, ...]) -> Grant:
+    """The Grant of a consent's permissions. A Grant is immutable and a function of the codes alone,
+    and consents share a handful of permission sets, so each is built (and checked) once; the consent
+    itself is still read on every call."""
+    return Grant.of(permissions)
+
+
 async def authorised(request: Request, consents: AccountAccessConsents, endpoint: Endpoint) -> Access:
     """The pipeline every AIS endpoint runs first, in this order."""
     token = customer_token(request)
     consent = await active_consent(consents, token)
-    grant = Grant.of(consent.permissions)
+    grant = grant_of(consent.permissions)
     grant.require(endpoint)
     assert token.customer_id is not None
     return Access(token.customer_id, consent, grant)

@@ -110,9 +110,10 @@ def transaction_query(request: TransactionRequest, consent: Consent, grant: Gran
 
 
 def page_links(url: str, request: TransactionRequest) -> Callable[[int], str]:
-    """``links(n)``: the URL of page ``n``, the TPP's date filters kept."""
+    """``links(n)``: the URL of page ``n``, the TPP's date filters kept (encoded once per request)."""
+    prefix = f"{url}?{urlencode(request.echoed)}&{PAGE}=" if request.echoed else f"{url}?{PAGE}="
 
     def link(page: int) -> str:
-        return f"{url}?{urlencode([*request.echoed, (PAGE, str(page))])}"
+        return f"{prefix}{page}"
 
     return link

@@ -34,6 +34,7 @@ from kaimen.apis.accounts.consent_request import ConsentRequest, DateTimeField
 from kaimen.apis.accounts.models import AccountAccessConsent
 from kaimen.events import CONSENT_AUTHORISED, CONSENT_DELETED, CONSENT_REJECTED, CONSENT_REVOKED
 from kaimen.store.db import Database
+from kaimen.store.direct import stored_json, stored_time
 from kaimen.store.types import utcnow
 
 ID_PREFIX = "aac-"
@@ -269,11 +270,36 @@ class AccountAccessConsents:
     # --- storage ------------------------------------------------------------------------------------
 
     async def _find(self, consent_id: str) -> Consent | None:
+        """One plain-SQL read (kaimen.store.direct: on SQLite on the event loop's own connection), no
+        ORM object built: every AIS call reads its consent afresh, so this is on the hot path. The
+        columns are decoded as the model's types decode them (UTC-aware datetimes, JSON lists)."""
         if not _ID.fullmatch(consent_id):
             return None
-        async with self.db.read() as session:
-            row = await session.get(AccountAccessConsent, consent_id)
-        return _view(row) if row is not None else None
+        rows = await self.db.direct.rows(
+            "SELECT client_id, status, permissions, expiration_text, expires_at, transaction_from_text, "
+            "transaction_from, transaction_to_text, transaction_to, created_at, status_updated_at, "
+            "customer_id, account_ids FROM account_access_consents WHERE id = :id",
+            {"id": consent_id},
+        )
+        if not rows:
+            return None
+        (client_id, status, permissions, expiration_text, expires_at, from_text, from_at, to_text, to_at,
+         created_at, status_updated_at, customer_id, account_ids) = rows[0]  # fmt: skip
+        created, updated = stored_time(created_at), stored_time(status_updated_at)
+        assert created is not None and updated is not None  # NOT NULL columns
+        return Consent(
+            consent_id=consent_id,
+            client_id=client_id,
+            status=Status(status),
+            permissions=tuple(stored_json(permissions)),
+            expiration=_field(expiration_text, stored_time(expires_at)),
+            transaction_from=_field(from_text, stored_time(from_at)),
+            transaction_to=_field(to_text, stored_time(to_at)),
+            created_at=created,
+            status_updated_at=updated,
+            customer_id=customer_id,
+            account_ids=tuple(stored_json(account_ids)),
+        )
 
     async def _change(
         self, consent_id: str, event: str, conditions: list[ColumnElement[bool]], **values: Any
