@@ -68,3 +68,13 @@ lock: $(BIN)/.runtime-installed
 
 clean:
 	rm -rf $(VENV) $(DATA_DIR) .pytest_cache .mypy_cache .ruff_cache
+
+# Hostile-input fuzzing (issue 6 item 4): the hypothesis properties of tests/test_fuzz_*.py with a large
+# budget (`make test` runs the same properties with 60 cases each). FUZZ_EXAMPLES=N per property;
+# FUZZ_RANDOM=1 for fresh random cases instead of the reproducible (derandomized) ones;
+# PYTEST_ARGS=-v adds how often each property met each status and error code.
+FUZZ_EXAMPLES ?= 2000
+.PHONY: fuzz
+fuzz: $(BIN)/.dev-installed
+	KAIMEN_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) KAIMEN_FUZZ_RANDOM=$(FUZZ_RANDOM) \
+		$(BIN)/python -m pytest tests/test_fuzz_*.py $(PYTEST_ARGS)

@@ -105,9 +105,9 @@ def _checked_key(data: Any) -> RSAKey | ECKey:
     if _PRIVATE_MEMBERS & set(data):
         raise InvalidClientMetadata("the JWKS must hold public keys only")
     kty = data.get("kty")
-    if kty not in _KEY_ALGS:
+    if not isinstance(kty, str) or kty not in _KEY_ALGS:  # a list or an object is no key type either
         raise InvalidClientMetadata("JWKS keys must be RSA or EC (P-256)")
-    if "alg" in data and data["alg"] not in _KEY_ALGS[kty]:
+    if "alg" in data and (not isinstance(data["alg"], str) or data["alg"] not in _KEY_ALGS[kty]):
         raise InvalidClientMetadata(f"JWKS key algorithm {data['alg']} is not allowed")
     if data.get("use", "sig") not in ("sig", "enc"):
         raise InvalidClientMetadata("JWKS key use must be sig or enc")

@@ -145,7 +145,8 @@ def _public_key(header: dict[str, Any]) -> ProofKey:
         raise InvalidDpopProof("the jwk header is missing")
     if _PRIVATE_MEMBERS & jwk.keys():
         raise InvalidDpopProof("the jwk header must not contain a private key")
-    if jwk.get("kty") not in _KEY_TYPES:
+    kty = jwk.get("kty")
+    if not isinstance(kty, str) or kty not in _KEY_TYPES:  # a list or an object is no key type either
         raise InvalidDpopProof("the jwk header must be an asymmetric public key")
     try:
         exact = orjson.dumps(jwk, option=orjson.OPT_SORT_KEYS).decode()
@@ -165,7 +166,7 @@ def _imported(jwk: dict[str, Any]) -> Key:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SecurityWarning)  # a short RSA key: refused just below
             key = JWKRegistry.import_key(jwk)
-    except (JoseError, ValueError, TypeError) as exc:
+    except (JoseError, ValueError, TypeError, KeyError) as exc:  # KeyError: a curve joserfc does not know
         raise InvalidDpopProof("the jwk header is not a valid key") from exc
     if isinstance(key, RSAKey) and key.public_key.key_size < _MIN_RSA_BITS:
         raise InvalidDpopProof("RSA keys must be 2048 bits or longer")

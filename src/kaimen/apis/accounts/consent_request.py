@@ -140,7 +140,9 @@ def date_time(data: dict[str, Any], name: str) -> DateTimeField | None:
     # Python keeps microseconds; finer digits only order instants that are already a microsecond apart.
     normalised = f"{day}T{clock}{(fraction or '')[:7]}{offset}"
     try:
-        at = datetime.fromisoformat(normalised)
-    except ValueError:
+        # OverflowError: a date at the edge of the calendar whose offset takes it past year 1 or 9999
+        # in UTC ("9999-12-31T23:59:59-23:59").
+        at = datetime.fromisoformat(normalised).astimezone(UTC)
+    except (ValueError, OverflowError):
         raise FieldInvalidDate(f"{name} is not a valid date-time", path=path) from None
-    return DateTimeField(text, at.astimezone(UTC))
+    return DateTimeField(text, at)
