@@ -211,3 +211,18 @@ async def test_a_revocation_in_one_worker_is_seen_by_another(two_instances: tupl
         for app, client in ((first, one), (second, two)):
             response = await client.get(PCA, headers={"x-api-key": other.api_key})
             _assert_refusal(app, response, "opendata.pca", 401, UNAUTHORIZED)
+
+
+@pytest.mark.parametrize(
+    "path", [ATM + "/", "/oauth2/register/", "/open-banking/v3.1/aisp/accounts/", "/healthz/"]
+)
+async def test_a_trailing_slash_is_not_found_never_a_redirect_to_the_host_header(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    """URLs come from the public base URL only (DESIGN.md): Starlette's redirect of "/path/" to
+    "/path" would build its Location from the Host header the client sent."""
+    response = await client.get(path, headers={"host": "evil.example"})
+    # Not found; the Account API asks for its token first (401), before any routing.
+    assert response.status_code == (401 if "/aisp/" in path else 404), response.headers
+    assert "location" not in response.headers
+    assert "evil.example" not in response.text

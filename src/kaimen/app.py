@@ -206,7 +206,9 @@ def create_app(settings: Settings, *, payment_risk: PaymentRisk | None = None) -
             Exception: starlette_error_handler,
         },
     )
-    router.router = ExactPathRouter(routes, lifespan=lifespan)  # same answers, found faster
+    # Never a redirect built from the Host header (Starlette redirects "/path/" to "/path" by default):
+    # URLs come from the public base URL only (DESIGN.md); a trailing slash is simply not found.
+    router.router = ExactPathRouter(routes, lifespan=lifespan, redirect_slashes=False)
     router.state.components = components
 
     # Innermost first; the request passes them in the reverse order (see kaimen.gateway).
