@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -16,9 +18,10 @@ from sqlalchemy import func, select
 from kaimen.apis.payments.consent_request import canonical
 from kaimen.apis.payments.intents import approved_digest
 from kaimen.ledger.models import LedgerAccount, LedgerEntry, LedgerPosting
+from kaimen.settings import Settings
 from kaimen.store.types import utcnow
 from tests.account_consents_support import INTERACTION_ID
-from tests.dpop_support import BASE, proof
+from tests.dpop_support import BASE, proof, running
 from tests.payments_support import CONSENTS, PISP, PaymentBank, PaymentTpp, assert_valid, consent_body, encode
 from tests.test_ledger_support import book, open_account
 
@@ -160,3 +163,12 @@ async def booked(bank: PaymentBank, account_id: str) -> int:
         )
         assert await session.get(LedgerAccount, account_id) is not None
     return int(value or 0)
+
+
+@asynccontextmanager
+async def without_risk_engine(settings_of: Callable[..., Settings], database_url: str) -> AsyncIterator[Any]:
+    """The app with KAIMEN_RISK__ENABLED=false: these tests are about the payment mechanics (every
+    payment allowed unless a test says otherwise); the engine's rules have their own tests
+    (tests/test_risk_*.py) and tests/test_payments_risk_engine.py checks it is what the app uses."""
+    async with running(settings_of(database_url=database_url, risk={"enabled": False})) as started:
+        yield started

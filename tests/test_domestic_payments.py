@@ -6,6 +6,7 @@ tests/test_domestic_payments_once.py; the risk check: tests/test_domestic_paymen
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from sqlalchemy import select, update
 from kaimen.apis.payments.models import DomesticPayment, DomesticPaymentConsent
 from kaimen.ledger.internal import CLEARING_OUT
 from kaimen.ledger.models import LedgerEntry
+from kaimen.settings import Settings
 from tests.domestic_payments_support import (
     PAYMENTS,
     assert_details,
@@ -26,6 +28,7 @@ from tests.domestic_payments_support import (
     pay,
     payment_body,
     postings_for,
+    without_risk_engine,
 )
 from tests.payments_support import PaymentBank, PaymentTpp, assert_refusal, consent_body, encode, sign
 from tests.test_ledger_support import open_account
@@ -42,6 +45,14 @@ SIGNATURE_INVALID = "UK.OBIE.Signature.Invalid"
 SIGNATURE_INVALID_CLAIM = "UK.OBIE.Signature.InvalidClaim"
 SIGNATURE_UNEXPECTED = "UK.OBIE.Signature.Unexpected"
 AMOUNT = 16_588  # consent_body's InstructedAmount, 165.88 GBP
+
+
+@pytest.fixture
+async def server(
+    make_settings: Callable[..., Settings], database_url: str
+) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    async with without_risk_engine(make_settings, database_url) as started:
+        yield started
 
 
 @pytest.fixture

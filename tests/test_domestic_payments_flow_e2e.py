@@ -12,17 +12,25 @@ import orjson
 import pytest
 
 from kaimen.ledger.core import BalanceType
+from kaimen.risk.engine import RiskEngine
+from kaimen.risk.store import RiskStore
 from kaimen.settings import Settings
+from kaimen.store.types import utcnow
 from tests.authz_flow_support import Harness, harness
 from tests.domestic_payments_support import PAYMENTS, payment_body
 from tests.fapi_client_support import authorise, call, tpp_token
 from tests.payments_support import assert_valid, consent_body, sign_with_joserfc
 from tests.test_payments_flow_e2e import SCOPE, alice, payment_consent
 
+# The risk engine is on, as in the sandbox bank, with its two clock-bound rules made neutral so the
+# answer does not depend on when the test runs: the night-time rule, and the consent-age rule (this
+# test pays within seconds of the consent, which a real TPP's customer cannot do).
+STEADY_RISK = {"night_score": 0, "min_consent_age_seconds": 0}
+
 
 @pytest.fixture
 async def h(make_settings: Callable[..., Settings], database_url: str) -> AsyncIterator[Harness]:
-    async with harness(make_settings(database_url=database_url)) as flow:
+    async with harness(make_settings(database_url=database_url, risk=STEADY_RISK)) as flow:
         yield flow
 
 
@@ -52,6 +60,8 @@ async def test_the_tpp_pays_what_the_customer_approved_once(h: Harness) -> None:
     assert_valid("OBWriteDomesticResponse5", paid.json())
     payment_id = paid.json()["Data"]["DomesticPaymentId"]
     assert paid.json()["Data"]["Status"] == "AcceptedSettlementCompleted"
+    [decision] = await RiskStore(h.app.components.db).decisions(payment_id)
+    assert decision.outcome == "allow"  # scored by the engine the app runs, and recorded
     again = await call(h, "POST", PAYMENTS, token["access_token"], body, headers)  # a retry
     assert again.status_code == 201 and again.json()["Data"] == paid.json()["Data"]
     assert await booked() == before - 16_588
@@ -59,3 +69,32 @@ async def test_the_tpp_pays_what_the_customer_approved_once(h: Harness) -> None:
     read = await call(h, "GET", f"{PAYMENTS}/{payment_id}", await tpp_token(h, tpp, "payments"))
     assert read.status_code == 200, read.text
     assert read.json()["Data"] == paid.json()["Data"]
+
+
+async def test_a_payment_to_a_deny_listed_payee_is_rejected_with_its_reason(h: Harness) -> None:
+    """Issue 5 item 4: reject -> status Rejected, the reason in /payment-details as StatusDetail with
+    StatusReason ProprietaryRejection and a readable StatusReasonDescription; no money moves."""
+    assert isinstance(h.app.components.payment_risk, RiskEngine)
+    await RiskStore(h.app.components.db).deny(
+        "UK.OBIE.SortCodeAccountNumber", "08080021325698", "mule account", utcnow()
+    )
+    tpp = await h.tpp()
+    person, _ = await alice(h)
+    consent_id = await payment_consent(h, tpp)
+    token, _ = await authorise(h, tpp, person, consent_id, scope=SCOPE)
+    body = orjson.dumps(payment_body(consent_id, consent_body()))
+    headers = {
+        "x-idempotency-key": uuid.uuid4().hex,
+        "x-jws-signature": sign_with_joserfc(body, tpp.key, iss=tpp.client_id, tan=h.settings.jws_tan),
+    }
+    paid = await call(h, "POST", PAYMENTS, token["access_token"], body, headers)
+    assert paid.status_code == 201, paid.text
+    assert paid.json()["Data"]["Status"] == "Rejected"
+    payment_id = paid.json()["Data"]["DomesticPaymentId"]
+    details = await call(
+        h, "GET", f"{PAYMENTS}/{payment_id}/payment-details", await tpp_token(h, tpp, "payments")
+    )
+    assert details.status_code == 200, details.text
+    [status] = details.json()["Data"]["PaymentStatus"]
+    assert status["StatusDetail"]["StatusReason"] == "ProprietaryRejection"
+    assert status["StatusDetail"]["StatusReasonDescription"]

@@ -7,6 +7,7 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from kaimen.apis.payments.models import DomesticPayment, IdempotencyKey
+from kaimen.settings import Settings
 from tests.domestic_payments_support import (
     assert_payment,
     authorised,
@@ -22,12 +24,21 @@ from tests.domestic_payments_support import (
     ledger_sum,
     pay,
     postings_for,
+    without_risk_engine,
 )
 from tests.payments_support import PaymentBank, PaymentTpp, assert_refusal
 
 AMOUNT = 16_588
 HEADER_INVALID = "UK.OBIE.Header.Invalid"
 INVALID_STATUS = "UK.OBIE.Resource.InvalidConsentStatus"
+
+
+@pytest.fixture
+async def server(
+    make_settings: Callable[..., Settings], database_url: str
+) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    async with without_risk_engine(make_settings, database_url) as started:
+        yield started
 
 
 @pytest.fixture

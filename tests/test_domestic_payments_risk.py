@@ -5,12 +5,14 @@ neither posts anything. With no engine configured, ``NoRiskChecks`` allows every
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
 
 from kaimen.apis.payments.risk_check import NoRiskChecks, PaymentRiskContext, RiskDecision
+from kaimen.settings import Settings
 from tests.domestic_payments_support import (
     PAYMENTS,
     assert_details,
@@ -20,8 +22,17 @@ from tests.domestic_payments_support import (
     consent_status,
     pay,
     postings_for,
+    without_risk_engine,
 )
 from tests.payments_support import PaymentBank, PaymentTpp
+
+
+@pytest.fixture
+async def server(
+    make_settings: Callable[..., Settings], database_url: str
+) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    async with without_risk_engine(make_settings, database_url) as started:
+        yield started
 
 
 @pytest.fixture

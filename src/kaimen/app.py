@@ -57,6 +57,7 @@ from kaimen.jws.verify import RequestSignatures
 from kaimen.ledger.core import CoreBanking
 from kaimen.ledger.in_transaction import SandboxPostings
 from kaimen.ledger.sandbox import sandbox_core_banking
+from kaimen.risk.engine import RiskEngine, build_risk_engine
 from kaimen.settings import Settings
 from kaimen.store.db import Database
 from kaimen.store.watch import build_watcher
@@ -87,8 +88,10 @@ class Components:
 
 
 def create_app(settings: Settings, *, payment_risk: PaymentRisk | None = None) -> Any:
-    """``payment_risk``: the risk engine every domestic payment is checked by before it is posted
-    (kaimen.apis.payments.risk_check); when None, ``NoRiskChecks``, which allows every payment."""
+    """``payment_risk``: what checks every domestic payment before it is posted
+    (kaimen.apis.payments.risk_check); when None, the risk engine on the configured stores
+    (kaimen.risk), or ``NoRiskChecks``, which allows every payment, when ``KAIMEN_RISK__ENABLED`` is
+    false."""
     db = Database(settings.sqlalchemy_url)
     events = EventBus()
     apis = ApiTable(
@@ -112,7 +115,9 @@ def create_app(settings: Settings, *, payment_risk: PaymentRisk | None = None) -
     funds_consents = FundsConfirmationConsents(db, events)
     payment_consents = DomesticPaymentConsents(db, events)
     payments = DomesticPayments(db, SandboxPostings(), events)
-    payment_risk = payment_risk if payment_risk is not None else NoRiskChecks()
+    if payment_risk is None:
+        enabled = settings.risk.enabled
+        payment_risk = build_risk_engine(settings, db, core_banking, events) if enabled else NoRiskChecks()
     authz = AuthorizationServer(
         settings,
         db,
@@ -161,6 +166,8 @@ def create_app(settings: Settings, *, payment_risk: PaymentRisk | None = None) -
             await audit.stop()  # flushes every queued record: a clean stop loses none
             await watcher.stop()
             await limiter.close()
+            if isinstance(payment_risk, RiskEngine):
+                await payment_risk.close()
             await db.dispose()
 
     routes = [

@@ -26,6 +26,10 @@ class RiskSettings(BaseModel):
     # The configuration file the other fields were read from, if any.
     file: Path | None = None
 
+    # Whether every domestic payment is scored before it is posted (issue 5: "Payments are checked for
+    # fraud"). Off only where a test or an operator means it: then every payment is allowed.
+    enabled: bool = True
+
     # Outcome thresholds on the total score.
     step_up_score: int = Field(default=40, ge=1)  # the consent page asks for an extra factor
     hold_score: int = Field(default=70, ge=1)  # an operator reviews the payment
