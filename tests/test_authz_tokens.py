@@ -246,7 +246,7 @@ async def test_revoke_consent_revokes_every_token_issued_under_it_in_every_worke
 
 async def test_a_consent_that_ends_takes_its_tokens_with_it(make_settings: Any, database_url: str) -> None:
     """consent.revoked and consent.deleted (kaimen.apis.accounts) reach the authorization server."""
-    from kaimen.apis.accounts.consents import ConsentChanged
+    from kaimen.apis.consent_lifecycle import ConsentChanged
     from kaimen.app import create_app
     from kaimen.events import CONSENT_DELETED, CONSENT_REVOKED
     from tests.support import lifespan

@@ -21,26 +21,24 @@ ConsentIds are 192 random bits (STYLE.md: ids are random and unguessable).
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
-from sqlalchemy import ColumnElement, delete, or_, select, update
+from sqlalchemy import ColumnElement, delete, or_, select
 
 from kaimen.apis.accounts.consent_request import ConsentRequest, DateTimeField
 from kaimen.apis.accounts.models import AccountAccessConsent
+from kaimen.apis.consent_lifecycle import CONSENT_ID as _ID
+from kaimen.apis.consent_lifecycle import ConsentChanged, Events, change_status
 from kaimen.events import CONSENT_AUTHORISED, CONSENT_DELETED, CONSENT_REJECTED, CONSENT_REVOKED
 from kaimen.store.db import Database
 from kaimen.store.direct import stored_json, stored_time
 from kaimen.store.types import utcnow
 
 ID_PREFIX = "aac-"
-# What a ConsentId Kaimen issued looks like (within Data.ConsentId's maxLength 128). Anything else
-# (a path parameter with a NUL or non-ASCII character, say) is unknown without asking the database.
-_ID = re.compile(r"[A-Za-z0-9_-]{1,128}", re.ASCII)
 
 
 class Status(StrEnum):
@@ -48,10 +46,6 @@ class Status(StrEnum):
     AUTHORISED = "Authorised"
     REJECTED = "Rejected"
     REVOKED = "Revoked"
-
-
-class Events(Protocol):
-    def emit(self, name: str, payload: Any) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,16 +64,6 @@ class Consent:
 
     def expired(self, now: datetime) -> bool:
         return self.expiration is not None and self.expiration.at <= now
-
-
-@dataclass(frozen=True, slots=True)
-class ConsentChanged:
-    """Payload of consent.authorised / rejected / revoked / deleted (audit; token revocation)."""
-
-    consent_id: str
-    client_id: str
-    customer_id: str | None
-    status: str  # the status after the change; the status it had when deleted, for consent.deleted
 
 
 def new_consent_id() -> str:
@@ -304,20 +288,9 @@ class AccountAccessConsents:
     async def _change(
         self, consent_id: str, event: str, conditions: list[ColumnElement[bool]], **values: Any
     ) -> bool:
-        if not _ID.fullmatch(consent_id):
-            return False
-        async with self.db.write() as session:
-            result = await session.execute(
-                update(AccountAccessConsent)
-                .where(AccountAccessConsent.id == consent_id, *conditions)
-                .values(**values)
-                .returning(*_RETURNED)
-            )
-            changed = result.first()
-        if changed is None:
-            return False
-        self.events.emit(event, ConsentChanged(consent_id, changed[0], changed[1], changed[2]))
-        return True
+        return await change_status(
+            self.db, self.events, AccountAccessConsent, consent_id, event, conditions, **values
+        )
 
 
 def _accounts(account_ids: list[str]) -> list[str]:

@@ -23,17 +23,17 @@ about that account and no other. ConsentIds are 192 random bits (STYLE.md).
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
-from sqlalchemy import ColumnElement, delete, or_, select, update
+from sqlalchemy import ColumnElement, delete, or_, select
 
 from kaimen.apis.accounts.consent_request import DateTimeField
-from kaimen.apis.accounts.consents import ConsentChanged
+from kaimen.apis.consent_lifecycle import CONSENT_ID as _ID
+from kaimen.apis.consent_lifecycle import ConsentChanged, Events, change_status
 from kaimen.apis.funds.models import FundsConfirmationConsent
 from kaimen.apis.funds.requests import DebtorAccount, FundsConsentRequest
 from kaimen.events import CONSENT_AUTHORISED, CONSENT_DELETED, CONSENT_REJECTED, CONSENT_REVOKED
@@ -41,9 +41,6 @@ from kaimen.store.db import Database
 from kaimen.store.types import utcnow
 
 ID_PREFIX = "fcc-"
-# What a ConsentId Kaimen issued looks like (within Data.ConsentId's maxLength 128); anything else is
-# unknown without asking the database.
-_ID = re.compile(r"[A-Za-z0-9_-]{1,128}", re.ASCII)
 
 
 class Status(StrEnum):
@@ -51,10 +48,6 @@ class Status(StrEnum):
     AUTHORISED = "Authorised"
     REJECTED = "Rejected"
     REVOKED = "Revoked"
-
-
-class Events(Protocol):
-    def emit(self, name: str, payload: Any) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,17 +254,6 @@ class FundsConfirmationConsents:
     async def _change(
         self, consent_id: str, event: str, conditions: list[ColumnElement[bool]], **values: Any
     ) -> bool:
-        if not _ID.fullmatch(consent_id):
-            return False
-        async with self.db.write() as session:
-            result = await session.execute(
-                update(FundsConfirmationConsent)
-                .where(FundsConfirmationConsent.id == consent_id, *conditions)
-                .values(**values)
-                .returning(*_RETURNED)
-            )
-            changed = result.first()
-        if changed is None:
-            return False
-        self.events.emit(event, ConsentChanged(consent_id, changed[0], changed[1], changed[2]))
-        return True
+        return await change_status(
+            self.db, self.events, FundsConfirmationConsent, consent_id, event, conditions, **values
+        )

@@ -17,17 +17,17 @@ first created, in its current state. ConsentIds are 192 random bits (STYLE.md).
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, or_, update
+from sqlalchemy import ColumnElement, or_
 
-from kaimen.apis.accounts.consents import ConsentChanged
+from kaimen.apis.consent_lifecycle import CONSENT_ID as _ID
+from kaimen.apis.consent_lifecycle import Events, change_status
 from kaimen.apis.payments.consent_request import DomesticConsentRequest
 from kaimen.apis.payments.idempotency import claim
 from kaimen.apis.payments.models import DomesticPaymentConsent
@@ -38,7 +38,6 @@ from kaimen.store.types import utcnow
 
 ID_PREFIX = "pdc-"
 ENDPOINT = "domestic-payment-consents"
-_ID = re.compile(r"[A-Za-z0-9_-]{1,128}", re.ASCII)
 
 
 class Status(StrEnum):
@@ -46,10 +45,6 @@ class Status(StrEnum):
     AUTHORISED = "Authorised"
     REJECTED = "Rejected"
     CONSUMED = "Consumed"
-
-
-class Events(Protocol):
-    def emit(self, name: str, payload: Any) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,17 +220,6 @@ class DomesticPaymentConsents:
     async def _change(
         self, consent_id: str, event: str, conditions: list[ColumnElement[bool]], **values: Any
     ) -> bool:
-        if not _ID.fullmatch(consent_id):
-            return False
-        async with self.db.write() as session:
-            result = await session.execute(
-                update(DomesticPaymentConsent)
-                .where(DomesticPaymentConsent.id == consent_id, *conditions)
-                .values(**values)
-                .returning(*_RETURNED)
-            )
-            changed = result.first()
-        if changed is None:
-            return False
-        self.events.emit(event, ConsentChanged(consent_id, changed[0], changed[1], changed[2]))
-        return True
+        return await change_status(
+            self.db, self.events, DomesticPaymentConsent, consent_id, event, conditions, **values
+        )

@@ -42,8 +42,8 @@ import orjson
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kaimen.apis.accounts.consents import ConsentChanged
-from kaimen.apis.payments.consents import Events, PaymentConsent, Status
+from kaimen.apis.consent_lifecycle import ConsentChanged, Events
+from kaimen.apis.payments.consents import PaymentConsent, Status
 from kaimen.apis.payments.errors import ConsentNotActive
 from kaimen.apis.payments.idempotency import claim, holder
 from kaimen.apis.payments.models import DomesticPayment, DomesticPaymentConsent

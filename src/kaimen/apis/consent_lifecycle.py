@@ -1,0 +1,60 @@
+"""What the three kinds of consent (account access, funds confirmation, domestic payment) share about
+changing a consent's status: one conditional UPDATE, so that of two concurrent changes only one takes
+effect on SQLite and PostgreSQL alike, and the named event (``consent.*``, payload ``ConsentChanged``)
+emitted after the commit, for the audit and for token revocation (kaimen.authz.server)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, update
+
+from kaimen.store.db import Database
+
+# What a ConsentId Kaimen issued looks like (within Data.ConsentId's maxLength 128): anything else (a
+# path parameter with a NUL or non-ASCII character, say) is unknown without asking the database.
+CONSENT_ID = re.compile(r"[A-Za-z0-9_-]{1,128}", re.ASCII)
+
+
+class Events(Protocol):
+    def emit(self, name: str, payload: Any) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentChanged:
+    """Payload of consent.authorised / rejected / revoked / deleted / consumed (audit; token
+    revocation)."""
+
+    consent_id: str
+    client_id: str
+    customer_id: str | None
+    status: str  # the status after the change; the status it had when deleted, for consent.deleted
+
+
+async def change_status(
+    db: Database,
+    events: Events,
+    model: Any,
+    consent_id: str,
+    event: str,
+    conditions: list[ColumnElement[bool]],
+    **values: Any,
+) -> bool:
+    """UPDATE the consent ``consent_id`` of table ``model`` to ``values`` when ``conditions`` hold; True
+    (and ``event`` emitted) for the one call that changed it."""
+    if not CONSENT_ID.fullmatch(consent_id):
+        return False
+    async with db.write() as session:
+        result = await session.execute(
+            update(model)
+            .where(model.id == consent_id, *conditions)
+            .values(**values)
+            .returning(model.client_id, model.customer_id, model.status)
+        )
+        changed = result.first()
+    if changed is None:
+        return False
+    events.emit(event, ConsentChanged(consent_id, changed[0], changed[1], changed[2]))
+    return True
