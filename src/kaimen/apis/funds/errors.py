@@ -32,7 +32,8 @@ from kaimen.apis.accounts.errors import (
     InvalidFormat,
     UnsupportedMediaType,
 )
-from kaimen.errors import BadRequest, Forbidden
+from kaimen.apis.token_access import ClientCredentialsRequired, CustomerTokenRequired
+from kaimen.errors import BadRequest
 
 CONSENT_MISMATCH = "UK.OBIE.Resource.ConsentMismatch"
 
@@ -82,20 +83,5 @@ class UnsupportedCurrency(BadRequest):
 class ConsentIdMismatch(BadRequest):
     """UK.OBIE.Resource.ConsentMismatch (400): "Returned when the resource's consent does not match".
     Data.ConsentId is not the consent the access token was issued for."""
-
-    ob_code = CONSENT_MISMATCH
-
-
-class ClientCredentialsRequired(Forbidden):
-    """403: a token the customer authorised, on funds-confirmation-consents. The spec file's security
-    for those paths is TPPOAuth2Security (clientCredentials flow); same status and code as the
-    gateway's refusal of a token whose scope does not admit the call (kaimen.gateway.dpop_auth)."""
-
-    ob_code = CONSENT_MISMATCH
-
-
-class CustomerTokenRequired(Forbidden):
-    """403: the TPP's own token (no customer, no consent) on POST /funds-confirmations, whose security in
-    the spec file is PSUOAuth2Security (authorizationCode flow): the token the PSU authorised."""
 
     ob_code = CONSENT_MISMATCH

@@ -16,41 +16,17 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from kaimen.apis.payments.errors import ClientCredentialsRequired, CustomerTokenRequired
+from kaimen.apis.token_access import customer_token_of, tpp_client_of
 from kaimen.authz.tokens import AccessToken
-from kaimen.errors import Unauthorized
-from kaimen.gateway.context import Call
 from kaimen.jws.errors import HEADER, SignatureMalformed, SignatureUnexpected
 
 
-def _token(request: Request) -> AccessToken:
-    call: Call = request.scope["kaimen"]
-    token: AccessToken | None = call.token
-    if token is None:  # only when an operator configured the API without DPoP (routes refuses that)
-        raise Unauthorized(
-            "an access token is required", ob_code="UK.OBIE.Header.Missing", path="Authorization"
-        )
-    return token
-
-
 def tpp_client(request: Request) -> str:
-    """The client id of the TPP calling with its own (client credentials) token."""
-    token = _token(request)
-    if token.customer_id is not None:
-        raise ClientCredentialsRequired(
-            "this endpoint needs the TPP's client credentials access token", path="Authorization"
-        )
-    return token.client_id
+    return tpp_client_of(request, "this endpoint")
 
 
 def customer_token(request: Request) -> AccessToken:
-    """The PSU's token: one without a customer or a consent checks no funds."""
-    token = _token(request)
-    if token.customer_id is None or token.consent_id is None:
-        raise CustomerTokenRequired(
-            "this endpoint needs the access token the customer authorised", path="Authorization"
-        )
-    return token
+    return customer_token_of(request, "this endpoint")
 
 
 def signature(request: Request) -> str | None:

@@ -42,7 +42,8 @@ from kaimen.apis.funds.errors import (
     UnsupportedIdentifier,
     UnsupportedScheme,
 )
-from kaimen.errors import BadRequest, Forbidden
+from kaimen.apis.token_access import ClientCredentialsRequired, CustomerTokenRequired
+from kaimen.errors import BadRequest
 
 CONSENT_MISMATCH = "UK.OBIE.Resource.ConsentMismatch"
 IDEMPOTENCY_HEADER = "x-idempotency-key"
@@ -100,20 +101,6 @@ class IdempotencyKeyReused(BadRequest):
     body, the ASPSP must not modify the end resource"; the value of the header is what is at fault."""
 
     ob_code = "UK.OBIE.Header.Invalid"
-
-
-class ClientCredentialsRequired(Forbidden):
-    """403: a token the customer authorised, on domestic-payment-consents: the spec file's security
-    for POST and GET is TPPOAuth2Security (clientCredentials) ["payments"]."""
-
-    ob_code = CONSENT_MISMATCH
-
-
-class CustomerTokenRequired(Forbidden):
-    """403: the TPP's own token on the consent's funds-confirmation, whose security in the spec file
-    is PSUOAuth2Security (authorizationCode): the token the PSU authorised for that consent."""
-
-    ob_code = CONSENT_MISMATCH
 
 
 class PaymentConsentMismatch(BadRequest):
