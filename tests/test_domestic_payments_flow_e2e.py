@@ -16,10 +16,10 @@ from kaimen.risk.engine import RiskEngine
 from kaimen.risk.store import RiskStore
 from kaimen.settings import Settings
 from kaimen.store.types import utcnow
-from tests.authz_flow_support import Harness, harness
+from tests.authz_flow_support import Harness, claims_for, harness
 from tests.domestic_payments_support import PAYMENTS, payment_body
 from tests.fapi_client_support import authorise, call, tpp_token
-from tests.payments_support import assert_valid, consent_body, sign_with_joserfc
+from tests.payments_support import CONSENTS, assert_valid, consent_body, sign_with_joserfc
 from tests.test_payments_flow_e2e import SCOPE, alice, payment_consent
 
 # The risk engine is on, as in the sandbox bank, with its two clock-bound rules made neutral so the
@@ -75,13 +75,14 @@ async def test_a_payment_to_a_deny_listed_payee_is_rejected_with_its_reason(h: H
     """Issue 5 item 4: reject -> status Rejected, the reason in /payment-details as StatusDetail with
     StatusReason ProprietaryRejection and a readable StatusReasonDescription; no money moves."""
     assert isinstance(h.app.components.payment_risk, RiskEngine)
-    await RiskStore(h.app.components.db).deny(
-        "UK.OBIE.SortCodeAccountNumber", "08080021325698", "mule account", utcnow()
-    )
     tpp = await h.tpp()
     person, _ = await alice(h)
     consent_id = await payment_consent(h, tpp)
     token, _ = await authorise(h, tpp, person, consent_id, scope=SCOPE)
+    # The payee is found to be a mule account after the customer authorised the payment.
+    await RiskStore(h.app.components.db).deny(
+        "UK.OBIE.SortCodeAccountNumber", "08080021325698", "mule account", utcnow()
+    )
     body = orjson.dumps(payment_body(consent_id, consent_body()))
     headers = {
         "x-idempotency-key": uuid.uuid4().hex,
@@ -98,3 +99,27 @@ async def test_a_payment_to_a_deny_listed_payee_is_rejected_with_its_reason(h: H
     [status] = details.json()["Data"]["PaymentStatus"]
     assert status["StatusDetail"]["StatusReason"] == "ProprietaryRejection"
     assert status["StatusDetail"]["StatusReasonDescription"]
+
+
+async def test_a_consent_to_a_deny_listed_payee_is_created_rejected(h: Harness) -> None:
+    """Issue 5 item 4: every payment consent is scored at creation; a reject makes it Rejected (the
+    spec file's OBWriteDomesticConsentResponse5 Status enum), so no customer can authorise it."""
+    store = RiskStore(h.app.components.db)
+    await store.deny("UK.OBIE.SortCodeAccountNumber", "08080021325698", "mule account", utcnow())
+    tpp = await h.tpp()
+    body = orjson.dumps(consent_body())
+    headers = {
+        "x-idempotency-key": uuid.uuid4().hex,
+        "x-jws-signature": sign_with_joserfc(body, tpp.key, iss=tpp.client_id, tan=h.settings.jws_tan),
+    }
+    created = await call(h, "POST", CONSENTS, await tpp_token(h, tpp, "payments"), body, headers)
+    assert created.status_code == 201, created.text
+    assert created.json()["Data"]["Status"] == "Rejected"
+    consent_id = created.json()["Data"]["ConsentId"]
+    [decision] = await store.decisions(consent_id)
+    assert decision.outcome == "reject"
+    again = await call(h, "POST", CONSENTS, await tpp_token(h, tpp, "payments"), body, headers)
+    assert again.json()["Data"] == created.json()["Data"]  # a replay: the same consent, not scored again
+    assert len(await store.decisions(consent_id)) == 1
+    pushed = await h.par(tpp, scope=SCOPE, claims=claims_for(consent_id))
+    assert pushed.status_code == 400 and pushed.json()["error"] == "invalid_request"

@@ -182,6 +182,7 @@ def create_app(settings: Settings, *, payment_risk: PaymentRisk | None = None) -
                 payment_consents,
                 RequestSignatures(authz.clients, settings.jws_tan),
                 core_banking,
+                payment_risk,
                 settings.public_base_url,
             ),
             DomesticPaymentsResource(

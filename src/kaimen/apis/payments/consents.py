@@ -113,10 +113,11 @@ class DomesticPaymentConsents:
 
     async def create(
         self, client_id: str, idempotency_key: str, request: DomesticConsentRequest
-    ) -> PaymentConsent:
+    ) -> tuple[PaymentConsent, bool]:
         """A new consent, AwaitingAuthorisation (profile: "the ASPSP ... creates the resource with the
         status AwaitingAuthorisation"), or, for a replay of ``idempotency_key`` with the same body
-        within 24 hours, the consent the first request created, as it stands now."""
+        within 24 hours, the consent the first request created, as it stands now; and whether it is
+        new (a replay is not scored again)."""
         now = utcnow()
         async with self.db.write() as session:
             held = await claim(
@@ -145,11 +146,11 @@ class DomesticPaymentConsents:
                     debtor_account_id=None,
                 )
                 session.add(row)
-                return _view(row)
+                return _view(row), True
             existing = await session.get(DomesticPaymentConsent, held.resource_id)
         if existing is None:  # never: the key and its consent are written in one transaction
             raise LookupError("an idempotency key names a consent that does not exist")
-        return _view(existing)
+        return _view(existing), False
 
     async def get(self, consent_id: str, client_id: str) -> PaymentConsent | None:
         """The consent, to the TPP that created it only; None for anyone else and for unknown ids."""

@@ -31,6 +31,8 @@ from kaimen.apis.payments.consent_request import read_domestic_consent_request
 from kaimen.apis.payments.consents import DomesticPaymentConsents, PaymentConsent, Status
 from kaimen.apis.payments.errors import ConsentNotActive, ConsentNotFound, ConsentOfAnotherParty
 from kaimen.apis.payments.idempotency import idempotency_key
+from kaimen.apis.payments.risk_check import REJECT, ConsentRiskContext, PaymentRisk
+from kaimen.gateway.context import Call
 from kaimen.jws.verify import RequestSignatures
 from kaimen.ledger.core import CoreBanking
 from kaimen.ledger.errors import AccountNotFound
@@ -69,17 +71,41 @@ def _not_found() -> ConsentNotFound:
     return ConsentNotFound("no domestic-payment-consent with this ConsentId", path="ConsentId")
 
 
+def _consent_context(request: Request, consent: PaymentConsent) -> ConsentRiskContext:
+    """What the risk engine scores of a consent as the TPP creates it (no customer yet)."""
+    call: Call = request.scope["kaimen"]
+    creditor = consent.initiation["CreditorAccount"]
+    return ConsentRiskContext(
+        subject_id=consent.consent_id,
+        customer_id=None,
+        client_id=consent.client_id,
+        consent_id=consent.consent_id,
+        amount_minor=consent.amount.minor,
+        currency=consent.amount.currency,
+        creditor_scheme=creditor["SchemeName"],
+        creditor_identification=creditor["Identification"],
+        creditor_name=creditor.get("Name"),
+        customer_ip=call.customer_ip,
+        device=request.headers.get("x-customer-user-agent"),
+        payment_context_code=consent.risk.get("PaymentContextCode"),
+        merchant_category_code=consent.risk.get("MerchantCategoryCode"),
+        at=consent.created_at,
+    )
+
+
 class PaymentsResource:
     def __init__(
         self,
         consents: DomesticPaymentConsents,
         signatures: RequestSignatures,
         core_banking: CoreBanking,
+        risk: PaymentRisk,
         base_url: str,
     ) -> None:
         self.consents = consents
         self.signatures = signatures
         self.core_banking = core_banking
+        self.risk = risk
         self.base_url = base_url
 
     async def create_consent(self, request: Request) -> Response:
@@ -92,7 +118,13 @@ class PaymentsResource:
         await self.signatures.verify(signature(request), body, client_id)
         key = idempotency_key(request)
         consent_request = read_domestic_consent_request(body, utcnow())
-        consent = await self.consents.create(client_id, key, consent_request)
+        consent, fresh = await self.consents.create(client_id, key, consent_request)
+        if fresh:
+            decision = await self.risk.assess_consent(_consent_context(request, consent))
+            if decision.outcome == REJECT and await self.consents.reject(consent.consent_id):
+                rejected = await self.consents.get(consent.consent_id, client_id)
+                assert rejected is not None  # it was just created, and a consent is never deleted
+                consent = rejected
         return _json(consent_document(consent, self.base_url), 201)
 
     async def read_consent(self, request: Request) -> Response:

@@ -3,6 +3,10 @@ and the risk engine (kaimen.risk, built separately; DESIGN.md: "risk/ scores eve
 allow | step-up | hold | reject").
 
     PaymentRisk.assess_payment(PaymentRiskContext) -> a decision with ``outcome`` and ``reasons``
+    ConsentRisk.assess_consent(ConsentRiskContext) -> the same, when a consent is created (issue 5,
+    item 4: the engine "scores every payment consent at creation"); ``reject`` creates the consent
+    as Rejected (the spec file's OBWriteDomesticConsentResponse5 Status enum has it), so it can
+    never be authorised; the other outcomes leave it AwaitingAuthorisation, the decision recorded
 
 What each outcome does to the payment (kaimen.apis.payments.payments):
 
@@ -63,6 +67,27 @@ class PaymentRiskContext:
     at: datetime  # when the payment was submitted
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConsentRiskContext:
+    """What the Payment API knows of a consent when a TPP creates it: no customer yet (the engine then
+    skips the customer's rules). Names as kaimen.risk.context.ConsentContext's."""
+
+    subject_id: str  # the ConsentId
+    customer_id: None
+    client_id: str
+    consent_id: str
+    amount_minor: int
+    currency: str
+    creditor_scheme: str
+    creditor_identification: str
+    creditor_name: str | None
+    customer_ip: str | None
+    device: str | None
+    payment_context_code: str | None
+    merchant_category_code: str | None
+    at: datetime
+
+
 class PaymentRiskDecision(Protocol):
     """Any object with these two attributes (the engine's own decision type will do)."""
 
@@ -76,6 +101,8 @@ class PaymentRiskDecision(Protocol):
 class PaymentRisk(Protocol):
     async def assess_payment(self, context: PaymentRiskContext) -> PaymentRiskDecision: ...
 
+    async def assess_consent(self, context: ConsentRiskContext) -> PaymentRiskDecision: ...
+
 
 @dataclass(frozen=True, slots=True)
 class RiskDecision:
@@ -84,8 +111,11 @@ class RiskDecision:
 
 
 class NoRiskChecks:
-    """Allows every payment: NOT a risk engine. Wired only when none is configured (create_app's
-    ``payment_risk``), so the sandbox works before kaimen.risk is plugged in."""
+    """Allows every payment and consent: NOT a risk engine. Wired only when KAIMEN_RISK__ENABLED is
+    false (create_app's ``payment_risk``)."""
 
     async def assess_payment(self, context: PaymentRiskContext) -> PaymentRiskDecision:
-        return RiskDecision(ALLOW, ("no risk engine configured",))
+        return RiskDecision(ALLOW, ("risk checks are turned off",))
+
+    async def assess_consent(self, context: ConsentRiskContext) -> PaymentRiskDecision:
+        return RiskDecision(ALLOW, ("risk checks are turned off",))
