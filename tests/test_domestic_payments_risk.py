@@ -5,13 +5,17 @@ neither posts anything. With no engine configured, ``NoRiskChecks`` allows every
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner, Result
 
 from kaimen.apis.payments.risk_check import NoRiskChecks, PaymentRiskContext, RiskDecision
+from kaimen.cli.main import cli
 from kaimen.settings import Settings
 from tests.domestic_payments_support import (
     PAYMENTS,
@@ -60,11 +64,9 @@ def decided(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
 
 def test_the_default_allows_every_payment_and_says_so() -> None:
-    import asyncio
-
     decision = asyncio.run(NoRiskChecks().assess_payment(None))  # type: ignore[arg-type]
     assert decision.outcome == "allow"
-    assert decision.reasons == ("no risk engine configured",)
+    assert decision.reasons == ("risk checks are turned off",)
 
 
 async def test_the_engine_is_told_who_pays_whom_what_from_where(
@@ -145,3 +147,93 @@ async def test_a_failing_engine_moves_no_money_and_leaves_the_consent(
     await bank.assert_signed(response)
     assert await postings_for(bank) == []
     assert await consent_status(bank, acme, consent.consent_id) == "Authorised"
+
+
+async def _held(
+    bank: PaymentBank, acme: PaymentTpp, decided: list[Any], balance: int = 100_000
+) -> tuple[Any, str]:
+    answer, _ = decided
+    answer[0] = RiskDecision("hold", ("new payee", "night time"))
+    consent = await authorised(bank, acme, balance=balance)
+    body = await assert_payment(bank, await pay(acme, consent.payment(), token=consent.token), 201)
+    assert body["Data"]["Status"] == "Pending"
+    return consent, body["Data"]["DomesticPaymentId"]
+
+
+async def test_an_operator_releases_a_held_payment_once(
+    bank: PaymentBank, acme: PaymentTpp, decided: list[Any]
+) -> None:
+    """kaimen risk release: the held payment is posted then, exactly once however many releases race."""
+    consent, payment_id = await _held(bank, acme, decided)
+    payments = bank.app.components.payments
+    assert [p.payment_id for p in await payments.held()] == [payment_id]
+    released = await asyncio.gather(*(payments.release(payment_id) for _ in range(5)))
+    done = [payment for payment in released if payment is not None]
+    assert len(done) == 1 and done[0].status.value == "AcceptedSettlementCompleted"
+    assert len(await postings_for(bank)) == 1
+    assert await booked(bank, consent.account_id) == 100_000 - 16_588
+    assert await payments.held() == []
+    read = await assert_payment(bank, await acme.get(f"{PAYMENTS}/{payment_id}"), 200)
+    assert read["Data"]["Status"] == "AcceptedSettlementCompleted"
+
+
+async def test_a_released_payment_still_needs_the_funds(
+    bank: PaymentBank, acme: PaymentTpp, decided: list[Any]
+) -> None:
+    consent, payment_id = await _held(bank, acme, decided, balance=1_000)
+    released = await bank.app.components.payments.release(payment_id)
+    assert released is not None and released.status.value == "Rejected"
+    assert await postings_for(bank) == []
+    assert await booked(bank, consent.account_id) == 1_000
+
+
+async def test_an_operator_rejects_a_held_payment_with_a_reason_the_tpp_reads(
+    bank: PaymentBank, acme: PaymentTpp, decided: list[Any]
+) -> None:
+    _, payment_id = await _held(bank, acme, decided)
+    payments = bank.app.components.payments
+    rejected = await payments.reject_held(payment_id, "the customer did not recognise it")
+    assert rejected is not None and rejected.status.value == "Rejected"
+    assert await payments.release(payment_id) is None  # decided: nothing more to do
+    assert await payments.reject_held(payment_id, "again") is None
+    assert await postings_for(bank) == []
+    details = await assert_details(bank, await acme.get(f"{PAYMENTS}/{payment_id}/payment-details"))
+    [entry] = details["Data"]["PaymentStatus"]
+    assert entry["StatusDetail"]["StatusReason"] == "ProprietaryRejection"
+    assert entry["StatusDetail"]["StatusReasonDescription"] == "the customer did not recognise it"
+
+
+async def test_only_a_held_payment_can_be_released(bank: PaymentBank, acme: PaymentTpp) -> None:
+    consent = await authorised(bank, acme)
+    body = await assert_payment(bank, await pay(acme, consent.payment(), token=consent.token), 201)
+    payment_id = body["Data"]["DomesticPaymentId"]
+    assert await bank.app.components.payments.release(payment_id) is None
+    assert await bank.app.components.payments.release("pmt-unknown") is None
+    assert len(await postings_for(bank)) == 1
+
+
+async def test_the_operator_commands_list_release_and_reject_held_payments(
+    bank: PaymentBank, acme: PaymentTpp, decided: list[Any], tmp_path: Any
+) -> None:
+    """kaimen risk held | release | reject, against the database the app serves from."""
+    _, first = await _held(bank, acme, decided)
+    _, second = await _held(bank, acme, decided)
+    runner = CliRunner()
+    url = bank.app.components.settings.sqlalchemy_url
+
+    async def kaimen(*args: str) -> Result:
+        base = ["--data-dir", str(tmp_path), "--database-url", url, "risk", *args]
+        return await asyncio.to_thread(runner.invoke, cli, base, catch_exceptions=False)
+
+    listed = await kaimen("held", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert [p["payment_id"] for p in json.loads(listed.output)] == [first, second]
+    assert json.loads(listed.output)[0]["reasons"] == ["new payee", "night time"]
+    released = await kaimen("release", first)
+    assert released.exit_code == 0 and "AcceptedSettlementCompleted" in released.output
+    refused = await kaimen("reject", second, "--reason", "mule account suspected")
+    assert refused.exit_code == 0 and "Rejected" in refused.output
+    again = await kaimen("release", first)
+    assert again.exit_code != 0 and "is not a payment held for review" in again.output
+    assert json.loads((await kaimen("held", "--json")).output) == []
+    assert len(await postings_for(bank)) == 1

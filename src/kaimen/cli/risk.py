@@ -4,6 +4,9 @@
     kaimen risk deny-payee remove SCHEME IDENTIFICATION
     kaimen risk deny-payee list
     kaimen risk decisions SUBJECT_ID                                 a consent's or payment's decisions
+    kaimen risk held                                  payments held for review (Status Pending)
+    kaimen risk release PAYMENT_ID                    post a held payment now (funds checked again)
+    kaimen risk reject PAYMENT_ID [--reason R]        refuse a held payment: Rejected, nothing posted
     kaimen risk replay --seed N [--seed M ...] [--customers C] [--days D]
                                           precision and recall of the current rules on synthetic traffic
 
@@ -18,7 +21,10 @@ from typing import TypeVar
 
 import click
 
+from kaimen.apis.payments.payments import DomesticPayments, Payment
 from kaimen.cli.common import echo_json, run_with_db, settings_from
+from kaimen.events import EventBus
+from kaimen.ledger.in_transaction import SandboxPostings
 from kaimen.risk.store import RiskStore
 from kaimen.store.db import Database
 from kaimen.store.types import utcnow
@@ -37,7 +43,7 @@ def _store_call(ctx: click.Context, work: Callable[[RiskStore], Awaitable[T]]) -
 
 @click.group("risk")
 def risk() -> None:
-    """The risk engine: the payee deny list and recorded decisions."""
+    """The risk engine: the payee deny list, recorded decisions, and payments held for review."""
 
 
 @risk.group("deny-payee")
@@ -124,6 +130,72 @@ def decisions(ctx: click.Context, subject_id: str, as_json: bool) -> None:
         )
         for reason in row.reasons:
             click.echo(f"  +{reason['score']}  {reason['rule']}: {reason['reason']}")
+
+
+def _payments_call(ctx: click.Context, work: Callable[[DomesticPayments], Awaitable[T]]) -> T:
+    async def run(db: Database) -> T:
+        # Events go to this command's own bus: the serving workers' audit sees the payment when the
+        # TPP reads it (GET /domestic-payments/{id} answers from the database).
+        return await work(DomesticPayments(db, SandboxPostings(), EventBus()))
+
+    return run_with_db(ctx, run)
+
+
+def _payment_json(payment: Payment) -> dict[str, object]:
+    return {
+        "payment_id": payment.payment_id,
+        "consent_id": payment.consent_id,
+        "client_id": payment.client_id,
+        "customer_id": payment.customer_id,
+        "status": payment.status.value,
+        "amount": payment.amount.ob_amount(),
+        "currency": payment.amount.currency,
+        "created_at": payment.created_at.isoformat(),
+        "risk_outcome": payment.risk_outcome,
+        "reasons": list(payment.risk_reasons),
+        "status_reason_description": payment.status_reason_description,
+    }
+
+
+@risk.command("held")
+@json_option
+@click.pass_context
+def held(ctx: click.Context, as_json: bool) -> None:
+    """List the payments the risk checks held for review (Status Pending), oldest first."""
+    payments = _payments_call(ctx, lambda payments: payments.held())
+    if as_json:
+        echo_json([_payment_json(payment) for payment in payments])
+        return
+    for payment in payments:
+        click.echo(
+            f"{payment.payment_id}  {payment.created_at:%Y-%m-%d %H:%M:%SZ}  {payment.amount.ob_amount()} "
+            f"{payment.amount.currency}  client {payment.client_id}  customer {payment.customer_id}"
+        )
+        for reason in payment.risk_reasons:
+            click.echo(f"  {reason}")
+
+
+@risk.command("release")
+@click.argument("payment_id")
+@click.pass_context
+def release(ctx: click.Context, payment_id: str) -> None:
+    """Post a held payment now; the funds are checked again, so it may still be Rejected."""
+    payment = _payments_call(ctx, lambda payments: payments.release(payment_id))
+    if payment is None:
+        raise click.ClickException(f"{payment_id} is not a payment held for review")
+    click.echo(f"{payment.payment_id}  {payment.status.value}")
+
+
+@risk.command("reject")
+@click.argument("payment_id")
+@click.option("--reason", default="", help="Shown to the TPP in /payment-details.")
+@click.pass_context
+def reject(ctx: click.Context, payment_id: str, reason: str) -> None:
+    """Refuse a held payment: Rejected, nothing posted, the reason in /payment-details."""
+    payment = _payments_call(ctx, lambda payments: payments.reject_held(payment_id, reason))
+    if payment is None:
+        raise click.ClickException(f"{payment_id} is not a payment held for review")
+    click.echo(f"{payment.payment_id}  {payment.status.value}")
 
 
 @risk.command("replay")

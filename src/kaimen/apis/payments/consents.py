@@ -73,7 +73,7 @@ def new_consent_id() -> str:
     return ID_PREFIX + secrets.token_urlsafe(24)
 
 
-def _view(row: DomesticPaymentConsent) -> PaymentConsent:
+def consent_view(row: DomesticPaymentConsent) -> PaymentConsent:
     return PaymentConsent(
         consent_id=row.id,
         client_id=row.client_id,
@@ -146,11 +146,11 @@ class DomesticPaymentConsents:
                     debtor_account_id=None,
                 )
                 session.add(row)
-                return _view(row), True
+                return consent_view(row), True
             existing = await session.get(DomesticPaymentConsent, held.resource_id)
         if existing is None:  # never: the key and its consent are written in one transaction
             raise LookupError("an idempotency key names a consent that does not exist")
-        return _view(existing), False
+        return consent_view(existing), False
 
     async def get(self, consent_id: str, client_id: str) -> PaymentConsent | None:
         """The consent, to the TPP that created it only; None for anyone else and for unknown ids."""
@@ -216,7 +216,7 @@ class DomesticPaymentConsents:
             return None
         async with self.db.read() as session:
             row = await session.get(DomesticPaymentConsent, consent_id)
-        return _view(row) if row is not None else None
+        return consent_view(row) if row is not None else None
 
     async def _change(
         self, consent_id: str, event: str, conditions: list[ColumnElement[bool]], **values: Any

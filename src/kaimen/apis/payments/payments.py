@@ -39,11 +39,11 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kaimen.apis.consent_lifecycle import ConsentChanged, Events
-from kaimen.apis.payments.consents import PaymentConsent, Status
+from kaimen.apis.payments.consents import PaymentConsent, Status, consent_view
 from kaimen.apis.payments.errors import ConsentNotActive
 from kaimen.apis.payments.idempotency import claim, holder
 from kaimen.apis.payments.models import DomesticPayment, DomesticPaymentConsent
@@ -112,6 +112,14 @@ class _Outcome:
     transaction_id: str | None = None
     reason: StatusReason | None = None
     description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _OperatorDecision:
+    """An operator's answer to a held payment, in the shape of a risk decision."""
+
+    outcome: str
+    reasons: tuple[str, ...]
 
 
 def new_payment_id() -> str:
@@ -241,6 +249,63 @@ class DomesticPayments:
         async with self.db.read() as session:
             row = await session.get(DomesticPayment, payment_id)
         return _view(row) if row is not None and row.client_id == client_id else None
+
+    # --- the operator's review of held payments (issue 5 item 4: kaimen risk held | release | reject) --
+
+    async def held(self) -> list[Payment]:
+        """Every payment the risk checks held (Status Pending), oldest first."""
+        async with self.db.read() as session:
+            rows = (
+                await session.scalars(
+                    select(DomesticPayment)
+                    .where(DomesticPayment.status == PaymentStatus.PENDING.value)
+                    .order_by(DomesticPayment.created_at, DomesticPayment.id)
+                )
+            ).all()
+        return [_view(row) for row in rows]
+
+    async def release(self, payment_id: str) -> Payment | None:
+        """An operator approved a held payment: post it now, in one transaction, as an allowed payment
+        would have been (funds are checked again: it may still be Rejected). None when the payment is
+        not Pending (unknown, already released or rejected): of two releases racing, one posts."""
+        decision = _OperatorDecision(ALLOW, ("released by the bank after review",))
+        return await self._decide(payment_id, decision)
+
+    async def reject_held(self, payment_id: str, reason: str) -> Payment | None:
+        """An operator refused a held payment: Rejected, nothing posted; None when it is not Pending."""
+        decision = _OperatorDecision(REJECT, (reason or "refused by the bank after review",))
+        return await self._decide(payment_id, decision)
+
+    async def _decide(self, payment_id: str, decision: _OperatorDecision) -> Payment | None:
+        now = utcnow()
+        async with self.db.write() as session:
+            # Take the row while it is Pending (a racing decision waits, then finds it decided).
+            taken = await session.execute(
+                update(DomesticPayment)
+                .where(
+                    DomesticPayment.id == payment_id,
+                    DomesticPayment.status == PaymentStatus.PENDING.value,
+                )
+                .values(status_updated_at=now)
+                .returning(DomesticPayment.consent_id)
+            )
+            consent_id = taken.scalar_one_or_none()
+            if consent_id is None:
+                return None
+            consent_row = await session.get(DomesticPaymentConsent, consent_id)
+            assert consent_row is not None  # a payment's consent is never deleted
+            outcome = await self._settle(session, payment_id, consent_view(consent_row), decision)
+            row = await session.get(DomesticPayment, payment_id)
+            assert row is not None
+            row.status = outcome.status.value
+            row.transaction_id = outcome.transaction_id
+            row.status_reason = outcome.reason.value if outcome.reason else None
+            row.status_reason_description = outcome.description
+            row.risk_outcome = decision.outcome
+            row.risk_reasons = orjson.dumps(list(decision.reasons)).decode()
+            payment = _view(row)
+        self.events.emit(_EVENTS[payment.status], payment)
+        return payment
 
     async def _consume(self, session: AsyncSession, consent: PaymentConsent, now: datetime) -> bool:
         result = await session.execute(
