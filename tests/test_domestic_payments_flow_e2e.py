@@ -5,12 +5,18 @@ key; the money leaves that account once. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import orjson
 import pytest
+from click.testing import CliRunner
 
+from kaimen.apis.payments.trail import payment_trail
+from kaimen.cli.main import cli
 from kaimen.ledger.core import BalanceType
 from kaimen.risk.engine import RiskEngine
 from kaimen.risk.store import RiskStore
@@ -123,3 +129,42 @@ async def test_a_consent_to_a_deny_listed_payee_is_created_rejected(h: Harness) 
     assert len(await store.decisions(consent_id)) == 1
     pushed = await h.par(tpp, scope=SCOPE, claims=claims_for(consent_id))
     assert pushed.status_code == 400 and pushed.json()["error"] == "invalid_request"
+
+
+async def test_the_operator_reads_the_whole_trail_by_payment_or_interaction_id(
+    h: Harness, tmp_path: Path
+) -> None:
+    """Issue 5 item 5: TPP request -> consent -> SCA -> risk decision -> ledger postings, one command."""
+    tpp = await h.tpp()
+    person, _ = await alice(h)
+    consent_id = await payment_consent(h, tpp)
+    token, _ = await authorise(h, tpp, person, consent_id, scope=SCOPE)
+    body = orjson.dumps(payment_body(consent_id, consent_body()))
+    headers = {
+        "x-idempotency-key": uuid.uuid4().hex,
+        "x-jws-signature": sign_with_joserfc(body, tpp.key, iss=tpp.client_id, tan=h.settings.jws_tan),
+    }
+    paid = await call(h, "POST", PAYMENTS, token["access_token"], body, headers)
+    payment_id = paid.json()["Data"]["DomesticPaymentId"]
+    await h.app.components.audit.flush()
+
+    steps = await payment_trail(h.app.components.db, payment_id)
+    assert steps is not None
+    kinds = [step.kind for step in steps]
+    assert kinds[0] == "consent" and kinds[-2:] == ["ledger", "ledger"]
+    assert {"sca", "risk", "call", "payment"} <= set(kinds)
+    assert kinds.index("sca") < kinds.index("payment") < kinds.index("ledger")
+    text = " | ".join(step.what for step in steps)
+    assert person.customer_id in text and "amr pwd+otp" in text and "payment: allow" in text
+    assert "POST /open-banking/v3.1/pisp" in text and "-> 201" in text
+    assert "debit 165.88 GBP" in text and "credit 165.88 GBP" in text
+
+    interaction = paid.headers["x-fapi-interaction-id"]
+    assert await payment_trail(h.app.components.db, interaction) == steps
+    assert await payment_trail(h.app.components.db, "dp-unknown") is None
+
+    url = h.settings.sqlalchemy_url
+    args = ["--data-dir", str(tmp_path), "--database-url", url, "payments", "trail", payment_id, "--json"]
+    printed = await asyncio.to_thread(CliRunner().invoke, cli, args, catch_exceptions=False)
+    assert printed.exit_code == 0, printed.output
+    assert [step["kind"] for step in json.loads(printed.output)] == kinds

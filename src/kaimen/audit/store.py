@@ -145,6 +145,13 @@ async def by_interaction(db: Database, interaction_id: str) -> list[StoredRow]:
         return list((await session.execute(query)).all())
 
 
+async def by_consent(db: Database, consent_id: str) -> list[StoredRow]:
+    """Every call made with a token carrying ``consent_id``, oldest first (a payment's trail)."""
+    async with db.read() as session:
+        query = select(*COLUMNS).where(_table.c.consent_id == consent_id).order_by(_table.c.seq)
+        return list((await session.execute(query)).all())
+
+
 async def last_success(db: Database, consent_ids: Sequence[str]) -> dict[str, datetime]:
     """When each of ``consent_ids`` was last used: the time of its latest call that succeeded (status
     below 400), for the customer's dashboard; consents never used successfully are absent."""

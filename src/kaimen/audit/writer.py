@@ -103,6 +103,10 @@ class AuditWriter:
         self._task = None
         self._report_drops()
 
+    async def flush(self) -> None:
+        """Write every queued record now (a trail read right after a call, a test)."""
+        await self._drain()
+
     async def _run(self) -> None:
         while not self._closing:
             with contextlib.suppress(TimeoutError):

@@ -40,7 +40,7 @@ def db_upgrade(ctx: click.Context) -> None:
 
 
 def _register_subcommands() -> None:
-    from kaimen.cli import audit, clients, customers, demo, keys, products, risk, serve, tpp
+    from kaimen.cli import audit, clients, customers, demo, keys, payments, products, risk, serve, tpp
 
     cli.add_command(tpp.tpp)
     cli.add_command(products.products)
@@ -51,6 +51,7 @@ def _register_subcommands() -> None:
     cli.add_command(keys.keys)
     cli.add_command(clients.clients)
     cli.add_command(risk.risk)
+    cli.add_command(payments.payments)
 
 
 _register_subcommands()
