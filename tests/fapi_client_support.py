@@ -178,6 +178,8 @@ async def authorise(
         answer = {**hidden_fields(page), "decision": decision, "account_id": offered[:1]}
         if debtors:
             answer["debtor_account_id"] = debtors[0]
+        if 'name="otp"' in page.text:  # step-up: a fresh code, the next time step's
+            answer["otp"] = person.totp.at(time.time() + later + 30)
         done = await browser.post(consent_url, data=answer)
         assert done.status_code == 303, done.text
     callback = done.headers["location"]

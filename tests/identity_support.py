@@ -55,6 +55,7 @@ class Intent:
     expires_at: datetime | None = None
     permissions: tuple[str, ...] = ("ReadAccountsBasic", "ReadBalances")
     account_ids: tuple[str, ...] = ()
+    step_up: bool = False
 
 
 @dataclass

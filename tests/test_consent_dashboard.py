@@ -48,7 +48,7 @@ async def world(make_settings: Callable[..., Settings], database_url: str) -> As
 
 async def flushed(world: World, app: Any = None) -> None:
     """Every queued audit record written (the writer flushes off the request path)."""
-    await (app or world.app).components.audit._drain()
+    await (app or world.app).components.audit.flush()
 
 
 def assert_page_headers(response: Any) -> None:

@@ -464,3 +464,33 @@ async def test_expired_sessions_are_refused_and_swept(world: World, monkeypatch:
     async with world.db.read() as session:
         left = list((await session.execute(select(AuthSession.request_id))).scalars())
     assert left == ["req-2"]
+
+
+async def test_a_step_up_asks_for_a_fresh_code_before_approving(world: World) -> None:
+    """Issue 5 item 4: when the risk engine asked for a step-up, the consent page demands a new
+    one-time code (field ``otp``); the login's code does not do (each time step is accepted once)."""
+    _, secret = await _customer(world)
+    world.flow.summary.intent = Intent(step_up=True)
+    async with browser(world.app()) as http:
+        consent = await _to_consent(world, http, secret)
+        assert 'name="otp"' in consent.text and "enter a new one-time code" in consent.text
+        form = {"csrf": csrf_of(consent), "decision": "approve", "account_id": "acc-main"}
+        missing = await http.post("/login/consent", data=form)
+        replayed = await http.post(
+            "/login/consent", data={**form, "otp": totp.code_at(secret, totp.current_step())}
+        )
+        fresh = await http.post(
+            "/login/consent", data={**form, "otp": totp.code_at(secret, totp.current_step() + 1)}
+        )
+    assert (missing.status_code, replayed.status_code, fresh.status_code) == (400, 401, 303)
+    assert [f["approved"] for f in world.flow.finished] == [True]
+
+
+async def test_a_step_up_does_not_stand_in_the_way_of_denying(world: World) -> None:
+    _, secret = await _customer(world)
+    world.flow.summary.intent = Intent(step_up=True)
+    async with browser(world.app()) as http:
+        consent = await _to_consent(world, http, secret)
+        deny = await http.post("/login/consent", data={"csrf": csrf_of(consent), "decision": "deny"})
+    assert deny.status_code == 303
+    assert [f["approved"] for f in world.flow.finished] == [False]

@@ -29,7 +29,11 @@ async def h(make_settings: Callable[..., Settings], database_url: str) -> AsyncI
 
 
 async def payment_consent(h: Harness, tpp: Tpp, **initiation: object) -> str:
-    body = orjson.dumps(consent_body(**initiation))
+    return await payment_consent_of(h, tpp, consent_body(**initiation))
+
+
+async def payment_consent_of(h: Harness, tpp: Tpp, document: dict[str, object]) -> str:
+    body = orjson.dumps(document)
     headers = {
         "x-idempotency-key": uuid.uuid4().hex,
         # A client registered without a software statement signs as its client_id (kaimen.jws).
@@ -103,3 +107,24 @@ async def test_a_forged_debtor_account_is_never_authorised(h: Harness) -> None:
     assert "error=access_denied" in url
     consent = await h.app.components.payment_consents.get(consent_id, tpp.client_id)
     assert consent is not None and consent.status.value == "AwaitingAuthorisation"
+
+
+async def test_a_consent_the_risk_engine_doubts_asks_the_customer_for_a_fresh_code(
+    make_settings: Callable[..., Settings], database_url: str
+) -> None:
+    """Issue 5 item 4: step-up, "the consent page demands an extra factor". A gambling merchant
+    (MerchantCategoryCode 7995) scores 20; with the step-up threshold at 15 the consent asks for it."""
+    risk = {"step_up_score": 15, "night_score": 0}
+    async with harness(make_settings(database_url=database_url, risk=risk)) as h:
+        tpp = await h.tpp()
+        person, _ = await alice(h)
+        body = consent_body()
+        body["Risk"]["MerchantCategoryCode"] = "7995"
+        consent_id = await payment_consent_of(h, tpp, body)
+        pending = await h.app.components.payment_consents.get(consent_id, tpp.client_id)
+        assert pending is not None and pending.step_up
+        token, page = await authorise(h, tpp, person, consent_id, scope=SCOPE)
+        assert 'name="otp"' in page and "enter a new one-time code" in page
+        assert token["scope"] == SCOPE
+        consent = await h.app.components.payment_consents.authorised(consent_id)
+        assert consent is not None and consent.customer_id == person.customer_id

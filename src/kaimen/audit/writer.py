@@ -69,6 +69,8 @@ class AuditWriter:
         self._wake = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+        # One drain at a time: flush() may run while the background task drains the same queue.
+        self._draining = asyncio.Lock()
         events.subscribe(API_CALL_COMPLETED, self._on_call)
 
     def _on_call(self, _name: str, call: Any) -> None:
@@ -118,6 +120,10 @@ class AuditWriter:
         await self._drain()
 
     async def _drain(self) -> None:
+        async with self._draining:
+            await self._drain_queue()
+
+    async def _drain_queue(self) -> None:
         delay = self.backoff.first_seconds
         while self._queue:
             pending = list(islice(self._queue, self._batch_size))

@@ -8,10 +8,12 @@ told, so two submissions cannot both finish. Only accounts the page offered may 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import math
+from typing import Any, Protocol
 
 from starlette.responses import Response
 
+from kaimen.identity.customers import LoginRefused
 from kaimen.identity.i18n import text
 from kaimen.identity.interactions import ACR_SCA, STEP_DONE, Flow, Interactions
 from kaimen.identity.pages.base import Page, page_response
@@ -33,10 +35,19 @@ def _unapprovable(summary: Any) -> str | None:
     return None
 
 
+class SecondFactor(Protocol):
+    async def check_second_factor(self, customer_id: str, client_ip: str) -> None: ...
+
+    async def verify_totp(self, customer_id: str, code: str) -> bool: ...
+
+    async def record_failure(self, customer_id: str) -> Any: ...
+
+
 class ConsentStep:
-    def __init__(self, flow: Flow, interactions: Interactions) -> None:
+    def __init__(self, flow: Flow, interactions: Interactions, customers: SecondFactor) -> None:
         self.flow = flow
         self.interactions = interactions
+        self.customers = customers
 
     async def _describe(self, visit: Visit) -> Any:
         return await self.flow.describe(visit.login.request_id, visit.login.customer_id)
@@ -74,6 +85,26 @@ class ConsentStep:
             return "error.debtor"
         return None
 
+    async def _step_up(self, visit: Visit) -> Response | None:
+        """The risk engine asked for more than the login's SCA: a fresh one-time code (each time step
+        is accepted once, so the login's code does not do), counted against the lockout like any."""
+        code = visit.one("otp").strip()
+        if not code:
+            return await self._again(visit, "error.step_up")
+        customer_id = visit.login.customer_id
+        assert customer_id is not None  # the consent step comes after the login
+        try:
+            await self.customers.check_second_factor(customer_id, visit.client_ip)
+        except LoginRefused as refusal:
+            wait = refusal.retry_after or 1
+            page = await self.page(visit, text(visit.locale, "error.locked", minutes=math.ceil(wait / 60)))
+            return page_response(dataclasses.replace(page, status=429, retry_after=wait))
+        if await self.customers.verify_totp(customer_id, code):
+            return None
+        await self.customers.record_failure(customer_id)
+        page = await self.page(visit, text(visit.locale, "error.code"))
+        return page_response(dataclasses.replace(page, status=401))
+
     async def submit(self, visit: Visit) -> Response:
         decision = visit.one("decision")
         if decision not in DECISIONS:
@@ -81,9 +112,14 @@ class ConsentStep:
         approved = decision == "approve"
         login = visit.login
         if approved:
-            problem = self._choice_error(visit, await self._describe(visit))
+            summary = await self._describe(visit)
+            problem = self._choice_error(visit, summary)
             if problem:
                 return await self._again(visit, problem)
+            if field_of(field_of(summary, "intent"), "step_up"):
+                refused = await self._step_up(visit)
+                if refused is not None:
+                    return refused
         if not await self.interactions.advance(login, STEP_DONE):
             return page_response(error_page(visit.locale, "error.session", 400))
         assert login.customer_id is not None

@@ -170,6 +170,11 @@ TEXTS: dict[str, dict[Locale, str]] = {
     },
     "consent.payee_account": {"en": "Payee's account: {account}", "zh-Hant": "收款帳戶：{account}"},
     "consent.payment_reference": {"en": "Reference: {reference}", "zh-Hant": "附言：{reference}"},
+    "consent.step_up": {
+        "en": "For your security, enter a new one-time code from your authenticator app to approve "
+        "this payment.",
+        "zh-Hant": "為了您的安全，請輸入驗證器 App 上新的一次性密碼以核准此筆付款。",
+    },
     "consent.until": {"en": "Until {date}", "zh-Hant": "有效期限至 {date}"},
     "consent.no_end": {"en": "No end date", "zh-Hant": "無到期日"},
     "consent.reauthorise": {
@@ -186,6 +191,10 @@ TEXTS: dict[str, dict[Locale, str]] = {
         "en": "This request can no longer be approved: it was withdrawn or has expired. You can only "
         "deny it.",
         "zh-Hant": "此請求已被撤回或已過期，無法再同意，只能拒絕。",
+    },
+    "error.step_up": {
+        "en": "Enter a new one-time code to approve this payment, or deny it.",
+        "zh-Hant": "請輸入新的一次性密碼以核准此筆付款，或選擇拒絕。",
     },
     "error.no_accounts": {
         "en": "None of your accounts can be shared for this request. You can only deny it.",

@@ -78,7 +78,7 @@ class LoginPages:
         self.passkeys = passkeys
         self.flow = flow
         self.events = events
-        self.consent = ConsentStep(flow, interactions)
+        self.consent = ConsentStep(flow, interactions, customers)
 
     def step(self, step: str, handler: Handler, *, post: bool) -> Endpoint:
         """The steps every page shares around ``handler``: locale, session, step, form, CSRF token."""

@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, or_, update
 
 from kaimen.apis.consent_lifecycle import CONSENT_ID as _ID
 from kaimen.apis.consent_lifecycle import Events, change_status
@@ -64,6 +64,7 @@ class PaymentConsent:
     customer_id: str | None
     debtor_account_id: str | None
     approved_digest: str | None
+    step_up: bool
 
     def past_completion(self, now: datetime) -> bool:
         return self.authorise_by is not None and self.authorise_by <= now
@@ -90,6 +91,7 @@ def consent_view(row: DomesticPaymentConsent) -> PaymentConsent:
         customer_id=row.customer_id,
         debtor_account_id=row.debtor_account_id,
         approved_digest=row.approved_digest,
+        step_up=bool(row.step_up),
     )
 
 
@@ -192,6 +194,21 @@ class DomesticPaymentConsents:
             debtor_account_id=debtor_account_id,
             approved_digest=approved_digest,
         )
+
+    async def require_step_up(self, consent_id: str) -> bool:
+        """The risk engine asked for more than the usual SCA: the customer must give a fresh one-time
+        code on the consent page to approve it (issue 5 item 4, "step-up (the consent page demands an
+        extra factor)"). Only while it awaits authorisation."""
+        async with self.db.write() as session:
+            result = await session.execute(
+                update(DomesticPaymentConsent)
+                .where(
+                    DomesticPaymentConsent.id == consent_id,
+                    DomesticPaymentConsent.status == Status.AWAITING_AUTHORISATION.value,
+                )
+                .values(step_up=True)
+            )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def reject(self, consent_id: str) -> bool:
         """The customer denied it: AwaitingAuthorisation -> Rejected."""

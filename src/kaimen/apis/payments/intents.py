@@ -54,6 +54,7 @@ class PaymentIntent:
     reference: str | None
     debtor: tuple[str, str] | None  # (SchemeName, Identification) when the TPP named the account
     initiation_json: str
+    step_up: bool = False  # the consent page asks for a fresh one-time code (risk engine)
     permissions: tuple[str, ...] = ()
     account_ids: tuple[str, ...] = ()
 
@@ -74,6 +75,7 @@ class PaymentIntent:
             reference=remittance.get("Reference") or remittance.get("Unstructured"),
             debtor=(debtor["SchemeName"], debtor["Identification"]) if debtor else None,
             initiation_json=consent.initiation_json,
+            step_up=consent.step_up,
         )
 
 

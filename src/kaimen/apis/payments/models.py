@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, String, Text
+from sqlalchemy import BigInteger, Boolean, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kaimen.store.models import Base
@@ -54,6 +54,9 @@ class DomesticPaymentConsent(Base):
     # Dynamic linking: the SHA-256 of what the customer approved with SCA (the Initiation and the
     # account paid from; kaimen.apis.payments.intents.approved_digest), checked again at payment time.
     approved_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The risk engine asked for a step-up when the consent was created: the consent page then demands
+    # a fresh one-time code before the customer can approve it (kaimen.apis.payments.resource).
+    step_up: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class IdempotencyKey(Base):

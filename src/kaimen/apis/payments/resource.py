@@ -31,7 +31,7 @@ from kaimen.apis.payments.consent_request import read_domestic_consent_request
 from kaimen.apis.payments.consents import DomesticPaymentConsents, PaymentConsent, Status
 from kaimen.apis.payments.errors import ConsentNotActive, ConsentNotFound, ConsentOfAnotherParty
 from kaimen.apis.payments.idempotency import idempotency_key
-from kaimen.apis.payments.risk_check import REJECT, ConsentRiskContext, PaymentRisk
+from kaimen.apis.payments.risk_check import ALLOW, REJECT, ConsentRiskContext, PaymentRisk
 from kaimen.gateway.context import Call
 from kaimen.jws.verify import RequestSignatures
 from kaimen.ledger.core import CoreBanking
@@ -121,10 +121,15 @@ class PaymentsResource:
         consent, fresh = await self.consents.create(client_id, key, consent_request)
         if fresh:
             decision = await self.risk.assess_consent(_consent_context(request, consent))
-            if decision.outcome == REJECT and await self.consents.reject(consent.consent_id):
-                rejected = await self.consents.get(consent.consent_id, client_id)
-                assert rejected is not None  # it was just created, and a consent is never deleted
-                consent = rejected
+            changed = False
+            if decision.outcome == REJECT:
+                changed = await self.consents.reject(consent.consent_id)
+            elif decision.outcome != ALLOW:  # step_up, hold or unknown: an extra factor at SCA
+                changed = await self.consents.require_step_up(consent.consent_id)
+            if changed:
+                current = await self.consents.get(consent.consent_id, client_id)
+                assert current is not None  # it was just created, and a consent is never deleted
+                consent = current
         return _json(consent_document(consent, self.base_url), 201)
 
     async def read_consent(self, request: Request) -> Response:

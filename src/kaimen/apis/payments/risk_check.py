@@ -6,7 +6,8 @@ allow | step-up | hold | reject").
     ConsentRisk.assess_consent(ConsentRiskContext) -> the same, when a consent is created (issue 5,
     item 4: the engine "scores every payment consent at creation"); ``reject`` creates the consent
     as Rejected (the spec file's OBWriteDomesticConsentResponse5 Status enum has it), so it can
-    never be authorised; the other outcomes leave it AwaitingAuthorisation, the decision recorded
+    never be authorised; ``step_up`` or ``hold`` marks it for step-up: the consent page then demands a
+    fresh one-time code before the customer can approve it (issue 5 item 4); ``allow`` changes nothing
 
 What each outcome does to the payment (kaimen.apis.payments.payments):
 

@@ -144,6 +144,15 @@ def consent_page(
         fields.append(f"<fieldset><legend>{escape(text(locale, 'consent.debtor'))}</legend>")
         chosen = {chosen_debtor} if chosen_debtor else set()
         fields.append(_choice_list("debtor_account_id", "radio", debtors, chosen) + "</fieldset>")
+    if intent is not None and field_of(intent, "step_up"):
+        # Step-up (issue 5 item 4): a fresh one-time code, field ``otp`` as on the second-factor page
+        # (DESIGN.md sandbox contract). Not ``required``: Deny must work without it.
+        fields.append(f'<p class="note">{escape(text(locale, "consent.step_up"))}</p>')
+        fields.append(
+            f'<label for="f-otp">{escape(text(locale, "sca.otp"))}</label>'
+            '<input id="f-otp" type="text" name="otp" autocomplete="one-time-code" inputmode="numeric" '
+            'pattern="[0-9]{6}" maxlength="6">'
+        )
     fields.append(f'<p class="note">{escape(text(locale, "consent.note"))}</p>')
     fields.append(button(text(locale, "consent.approve"), name="decision", value="approve"))
     fields.append(button(text(locale, "consent.deny"), name="decision", value="deny"))

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("customer_id", sa.String(length=40), nullable=True),
         sa.Column("debtor_account_id", sa.String(length=40), nullable=True),
         sa.Column("approved_digest", sa.String(length=64), nullable=True),
+        sa.Column("step_up", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("domestic_payment_consents", schema=None) as batch_op:
