@@ -7,7 +7,7 @@ PORT ?= 8000
 DATA_DIR ?= .kaimen-data
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test lint typecheck check bench bench-gateway bench-token bench-accounts lock clean
+.PHONY: demo test lint typecheck check bench bench-gateway bench-token bench-accounts bench-payments lock clean
 
 $(BIN)/.runtime-installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,7 @@ typecheck: $(BIN)/.dev-installed
 
 check: lint typecheck test
 
-bench: bench-gateway bench-token bench-accounts
+bench: bench-gateway bench-token bench-accounts bench-payments
 
 # Gateway benchmark (issue 2): wrk and hey come from Debian's packages, installed when missing.
 # BENCH_ARGS="--quick" for CI; see `$(BIN)/python bench/gateway.py --help`.
@@ -60,6 +60,15 @@ bench-accounts: $(BIN)/.runtime-installed
 	@command -v wrk >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	$(BIN)/python bench/accounts_bench.py $(BENCH_ARGS)
+
+# Payment API benchmark (issue 5): POST /domestic-payments per second on PostgreSQL (a scratch database on
+# BENCH_POSTGRES_URL, skipped when it does not answer), 16 connections, risk engine on, Redis on
+# BENCH_REDIS_URL (default redis://127.0.0.1:6379/15 when it answers; "none" for none); then the risk
+# engine's decisions per second alone. BENCH_ARGS="--quick" for CI; see `$(BIN)/python bench/payments_bench.py --help`.
+bench-payments: $(BIN)/.runtime-installed
+	@command -v wrk >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+	$(BIN)/python bench/payments_bench.py $(BENCH_ARGS)
 
 lock: $(BIN)/.runtime-installed
 	$(BIN)/python -m pip install --quiet pip-tools
