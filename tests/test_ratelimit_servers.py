@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -56,16 +58,20 @@ def two_servers(tmp_path: Path, redis_url: str) -> Iterator[tuple[list[int], str
     ports = [free_port(), free_port()]
     processes = []
     try:
-        for port in ports:
+        for port in ports:  # one after the other: the first creates the signing keys
             command = [sys.executable, "-m", "granian", "--interface", "asgi", "--factory"]
             command += ["kaimen.asgi:app_from_env", "--host", "127.0.0.1", "--port", str(port)]
-            processes.append(subprocess.Popen([*command, "--workers", "1"], env=env, cwd=REPO))
-        for port, process in zip(ports, processes, strict=True):
+            # Its own process group: granian's worker is a child that must go when the server does.
+            process = subprocess.Popen(
+                [*command, "--workers", "1"], env=env, cwd=REPO, start_new_session=True
+            )
+            processes.append(process)
             wait_until_healthy(port, process)
         yield ports, rate
     finally:
         for process in processes:
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):  # already gone
+                os.killpg(process.pid, signal.SIGKILL)  # the server and its worker
             process.wait()
         client = redis.Redis.from_url(redis_url)
         try:
