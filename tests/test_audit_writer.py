@@ -98,7 +98,9 @@ async def test_clean_stop_writes_every_call_through_the_real_app(
     assert all(before <= r.at <= after for r in stored)
     assert [r.at for r in stored] == sorted(r.at for r in stored)
     assert [(r.seq, r.api, r.method, r.route, r.status, r.client_ip) for r in stored] == [
-        (n + 1, "none", "GET", "unmatched", status, "203.0.113.7") for n, status in enumerate(statuses)
+        # A route that matched is recorded as its template (here /healthz); an unknown path as unmatched.
+        (n + 1, "none", "GET", "/healthz" if status == 200 else "unmatched", status, "203.0.113.7")
+        for n, status in enumerate(statuses)
     ]
     assert await chain_length(database_url) == 25
 
@@ -240,3 +242,16 @@ async def test_stop_gives_up_on_a_database_that_stays_down(
     )
     assert last_report.lost == 4  # type: ignore[attr-defined]
     assert await records(sqlite_url) == []
+
+
+async def test_a_call_is_recorded_under_its_route_template_never_its_path(
+    database_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    """The client's path may carry ids (a client id, an AccountId): the record keeps the template."""
+    app = create_app(make_settings(database_url=database_url, audit=QUIET))
+    async with lifespan(app), client_for(app) as client:
+        response = await client.get("/oauth2/register/client_SECRET-ID-4")
+    assert response.status_code == 401  # RFC 7592 §2: the registration access token is missing
+    stored = await records(database_url)
+    assert [(r.api, r.route) for r in stored] == [("oauth", "/oauth2/register/{client_id}")]
+    assert "SECRET-ID-4" not in repr([r._asdict() for r in stored])

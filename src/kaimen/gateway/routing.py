@@ -9,6 +9,9 @@ The answer is always the one the scan would give: a path goes to the dictionary 
 before its own could match it too (checked once, at start-up, against every earlier route's
 pattern), and anything else (parameters, a method the route does not serve, no match at all) takes
 Starlette's own path, with its 405s, 404s and redirects.
+
+The route a request matched is recorded on the gateway's call as its path template (``call.route``),
+so the audit record says "/open-banking/v3.1/aisp/accounts/{AccountId}", never the client's path.
 """
 
 from __future__ import annotations
@@ -44,11 +47,20 @@ class ExactPathRouter(Router):
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             route = self._exact.get(scope["path"])
-            if route is not None:
-                match, child_scope = route.matches(scope)
-                if match is Match.FULL:
-                    scope["route"] = route
+            candidates: Sequence[BaseRoute] = (route,) if route is not None else self.routes
+            for candidate in candidates:
+                match, child_scope = candidate.matches(scope)
+                if match is Match.FULL:  # the first full match, as Starlette's scan takes it
+                    scope["route"] = candidate
                     scope.update(child_scope)
-                    await route.handle(scope, receive, send)
+                    _record(scope, candidate)
+                    await candidate.handle(scope, receive, send)
                     return
         await super().app(scope, receive, send)
+
+
+def _record(scope: Scope, route: BaseRoute) -> None:
+    call = scope.get("kaimen")
+    path = getattr(route, "path", None)
+    if call is not None and isinstance(path, str):
+        call.route = path
