@@ -87,3 +87,19 @@ def test_more_than_one_worker_needs_redis(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(SettingsError, match="KAIMEN_WORKERS above 1 needs KAIMEN_REDIS_URL"):
         load_settings()
     assert load_settings(redis_url="redis://127.0.0.1:6379/0").workers == 2
+
+
+async def test_the_database_pool_size_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kaimen.store.db import Database
+
+    monkeypatch.setenv("KAIMEN_DATABASE_URL", "postgresql://kaimen@db.example/kaimen")
+    monkeypatch.setenv("KAIMEN_DATABASE_POOL_SIZE", "24")
+    settings = load_settings()
+    db = Database(settings.sqlalchemy_url, pool_size=settings.database_pool_size)
+    try:
+        assert db.read_engine.pool.size() == 24  # type: ignore[attr-defined]
+    finally:
+        await db.dispose()
+    monkeypatch.setenv("KAIMEN_DATABASE_POOL_SIZE", "0")
+    with pytest.raises(SettingsError, match="KAIMEN_DATABASE_POOL_SIZE"):
+        load_settings()

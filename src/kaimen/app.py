@@ -92,7 +92,7 @@ def create_app(settings: Settings, *, payment_risk: PaymentRisk | None = None) -
     (kaimen.apis.payments.risk_check); when None, the risk engine on the configured stores
     (kaimen.risk), or ``NoRiskChecks``, which allows every payment, when ``KAIMEN_RISK__ENABLED`` is
     false."""
-    db = Database(settings.sqlalchemy_url)
+    db = Database(settings.sqlalchemy_url, pool_size=settings.database_pool_size)
     events = EventBus()
     apis = ApiTable(
         product_apis(settings)

@@ -165,6 +165,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".kaimen-data")
     # sqlite+aiosqlite:///path or postgresql+asyncpg://...; plain postgresql:// is accepted too.
     database_url: str | None = None
+    # PostgreSQL connections each worker keeps open, and as many again under bursts: below the
+    # concurrency a worker serves, connections are opened and closed per request (bench-payments).
+    database_pool_size: int = Field(default=10, ge=1, le=500)
     redis_url: str | None = None
     # The URL Kaimen publishes itself under; every URL it hands out starts with it.
     public_base_url: str = "http://localhost:8000"
