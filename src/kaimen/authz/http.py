@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from kaimen.authz.errors import InvalidRequest, OAuthError, ServerError, TemporarilyUnavailable
+from kaimen.gateway.boundary import database_unreachable
 from kaimen.store.direct import DatabaseBusy
 
 log = logging.getLogger("kaimen.authz")
@@ -72,6 +73,24 @@ def server_error(exc: BaseException) -> Response:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+def store_unreachable(exc: BaseException) -> bool:
+    """The database (kaimen.gateway.boundary.database_unreachable) or Redis refused or dropped the
+    connection, anywhere in the exception chain."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    if database_unreachable(exc):
+        return True
+    seen: BaseException | None = exc
+    for _ in range(8):  # chains are short; a cycle must not hang a response
+        if seen is None:
+            return False
+        if isinstance(seen, (RedisConnectionError, RedisTimeoutError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def oauth_endpoint(handler: Handler) -> Handler:
     """Wrap an endpoint so an OAuthError becomes its RFC 6749 §5.2 response and anything unexpected a
     bare server_error (nothing about internals on the wire)."""
@@ -86,6 +105,11 @@ def oauth_endpoint(handler: Handler) -> Handler:
             log.warning("database busy past the deadline")
             return oauth_error_response(TemporarilyUnavailable(headers={"Retry-After": "1"}))
         except Exception as exc:
+            if store_unreachable(exc):
+                # The database or Redis (one-time jti records) cannot be reached: refuse rather than
+                # accept a possible replay, and say it is passing (RFC 6749 §4.1.2.1's code).
+                log.warning("a shared store is unreachable", extra={"error": type(exc).__name__})
+                return oauth_error_response(TemporarilyUnavailable(headers={"Retry-After": "1"}))
             return server_error(exc)
 
     return endpoint

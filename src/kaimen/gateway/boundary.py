@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -53,15 +54,38 @@ async def starlette_error_handler(request: Request, exc: Exception) -> Response:
         return error_response(call, NotFound())
     if isinstance(exc, HTTPException) and exc.status_code == 405:
         return error_response(call, MethodNotAllowed())
-    if isinstance(exc, DatabaseBusy):
+    if isinstance(exc, DatabaseBusy) or database_unreachable(exc):
         return error_response(call, busy())
     return error_response(call, InternalError())
 
 
 def busy() -> ServiceUnavailable:
-    """The database stayed locked past the direct-write deadline (kaimen.store.direct): a 503 the
-    client may retry, not a 500."""
+    """The database stayed locked past the direct-write deadline (kaimen.store.direct), or could not
+    be reached: a 503 the client may retry, not a 500."""
     return ServiceUnavailable(headers={"Retry-After": "1"})
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """The database refused or dropped the connection (restarting, shutting down, network), anywhere
+    in the exception chain: an OS connection error, a connection SQLAlchemy invalidated, or a driver
+    error of SQLSTATE class 08 (connection exception) or 57P01-57P03 (admin/crash shutdown, cannot
+    connect now). Other database errors stay 500s: they are bugs, not outages."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a bounded walk: chains are short, and a cycle must not hang a response
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionError):
+            return True
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        sqlstate = getattr(seen, "sqlstate", None)
+        if isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate in _SHUTDOWN_STATES):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+_SHUTDOWN_STATES = frozenset({"57P01", "57P02", "57P03"})
 
 
 class ErrorBoundary:
@@ -84,7 +108,12 @@ class ErrorBoundary:
             log.warning("database busy past the deadline", extra={"path": scope.get("path")})
             if not call.status:
                 await send_error(send, call, busy())
-        except Exception:
+        except Exception as exc:
+            if database_unreachable(exc):
+                log.warning("database unreachable", extra={"path": scope.get("path")}, exc_info=exc)
+                if not call.status:
+                    await send_error(send, call, busy())
+                return
             # The router may already have answered with its bare 500 (it re-raises after that).
             log.exception("unexpected error", extra={"path": scope.get("path")})
             if not call.status:
