@@ -1,7 +1,8 @@
 """What the three kinds of consent (account access, funds confirmation, domestic payment) share about
-changing a consent's status: one conditional UPDATE, so that of two concurrent changes only one takes
-effect on SQLite and PostgreSQL alike, and the named event (``consent.*``, payload ``ConsentChanged``)
-emitted after the commit, for the audit and for token revocation (kaimen.authz.server)."""
+changing a consent's status, or deleting it for its TPP: one conditional statement, so that of two
+concurrent changes only one takes effect on SQLite and PostgreSQL alike, and the named event
+(``consent.*``, payload ``ConsentChanged``) emitted after the commit, for the audit and for token
+revocation (kaimen.authz.server)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, update
+from sqlalchemy import ColumnElement, delete, update
 
+from kaimen.events import CONSENT_DELETED
 from kaimen.store.db import Database
 
 # What a ConsentId Kaimen issued looks like (within Data.ConsentId's maxLength 128): anything else (a
@@ -57,4 +59,22 @@ async def change_status(
     if changed is None:
         return False
     events.emit(event, ConsentChanged(consent_id, changed[0], changed[1], changed[2]))
+    return True
+
+
+async def delete_consent(db: Database, events: Events, model: Any, consent_id: str, client_id: str) -> bool:
+    """The TPP's DELETE of its consent ``consent_id`` of table ``model``, whatever its status; True (and
+    consent.deleted emitted, with the status it had) when there was one of this TPP's."""
+    if not CONSENT_ID.fullmatch(consent_id):
+        return False
+    async with db.write() as session:
+        result = await session.execute(
+            delete(model)
+            .where(model.id == consent_id, model.client_id == client_id)
+            .returning(model.client_id, model.customer_id, model.status)
+        )
+        gone = result.first()
+    if gone is None:
+        return False
+    events.emit(CONSENT_DELETED, ConsentChanged(consent_id, gone[0], gone[1], gone[2]))
     return True

@@ -27,13 +27,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, or_, select
+from sqlalchemy import ColumnElement, or_, select
 
 from kaimen.apis.accounts.consent_request import ConsentRequest, DateTimeField
 from kaimen.apis.accounts.models import AccountAccessConsent
 from kaimen.apis.consent_lifecycle import CONSENT_ID as _ID
-from kaimen.apis.consent_lifecycle import ConsentChanged, Events, change_status
-from kaimen.events import CONSENT_AUTHORISED, CONSENT_DELETED, CONSENT_REJECTED, CONSENT_REVOKED
+from kaimen.apis.consent_lifecycle import Events, change_status, delete_consent
+from kaimen.events import CONSENT_AUTHORISED, CONSENT_REJECTED, CONSENT_REVOKED
 from kaimen.store.db import Database
 from kaimen.store.direct import stored_json, stored_time
 from kaimen.store.types import utcnow
@@ -94,9 +94,6 @@ def _unexpired(now: datetime) -> ColumnElement[bool]:
     return or_(AccountAccessConsent.expires_at.is_(None), AccountAccessConsent.expires_at > now)
 
 
-_RETURNED = (AccountAccessConsent.client_id, AccountAccessConsent.customer_id, AccountAccessConsent.status)
-
-
 class AccountAccessConsents:
     def __init__(self, db: Database, events: Events) -> None:
         self.db = db
@@ -136,19 +133,7 @@ class AccountAccessConsents:
     async def delete(self, consent_id: str, client_id: str) -> bool:
         """The TPP's DELETE: the consent is gone, whatever its status. False when there was none of
         this TPP's."""
-        if not _ID.fullmatch(consent_id):
-            return False
-        async with self.db.write() as session:
-            result = await session.execute(
-                delete(AccountAccessConsent)
-                .where(AccountAccessConsent.id == consent_id, AccountAccessConsent.client_id == client_id)
-                .returning(*_RETURNED)
-            )
-            gone = result.first()
-        if gone is None:
-            return False
-        self.events.emit(CONSENT_DELETED, ConsentChanged(consent_id, gone[0], gone[1], gone[2]))
-        return True
+        return await delete_consent(self.db, self.events, AccountAccessConsent, consent_id, client_id)
 
     # --- the authorization flow ---------------------------------------------------------------------
 

@@ -29,14 +29,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, or_, select
+from sqlalchemy import ColumnElement, or_, select
 
 from kaimen.apis.accounts.consent_request import DateTimeField
 from kaimen.apis.consent_lifecycle import CONSENT_ID as _ID
-from kaimen.apis.consent_lifecycle import ConsentChanged, Events, change_status
+from kaimen.apis.consent_lifecycle import Events, change_status, delete_consent
 from kaimen.apis.funds.models import FundsConfirmationConsent
 from kaimen.apis.funds.requests import DebtorAccount, FundsConsentRequest
-from kaimen.events import CONSENT_AUTHORISED, CONSENT_DELETED, CONSENT_REJECTED, CONSENT_REVOKED
+from kaimen.events import CONSENT_AUTHORISED, CONSENT_REJECTED, CONSENT_REVOKED
 from kaimen.store.db import Database
 from kaimen.store.types import utcnow
 
@@ -98,13 +98,6 @@ def _unexpired(now: datetime) -> ColumnElement[bool]:
     return or_(FundsConfirmationConsent.expires_at.is_(None), FundsConfirmationConsent.expires_at > now)
 
 
-_RETURNED = (
-    FundsConfirmationConsent.client_id,
-    FundsConfirmationConsent.customer_id,
-    FundsConfirmationConsent.status,
-)
-
-
 class FundsConfirmationConsents:
     def __init__(self, db: Database, events: Events) -> None:
         self.db = db
@@ -144,21 +137,7 @@ class FundsConfirmationConsents:
     async def delete(self, consent_id: str, client_id: str) -> bool:
         """The TPP's DELETE: the consent is gone, whatever its status. False when there was none of
         this TPP's."""
-        if not _ID.fullmatch(consent_id):
-            return False
-        async with self.db.write() as session:
-            result = await session.execute(
-                delete(FundsConfirmationConsent)
-                .where(
-                    FundsConfirmationConsent.id == consent_id, FundsConfirmationConsent.client_id == client_id
-                )
-                .returning(*_RETURNED)
-            )
-            gone = result.first()
-        if gone is None:
-            return False
-        self.events.emit(CONSENT_DELETED, ConsentChanged(consent_id, gone[0], gone[1], gone[2]))
-        return True
+        return await delete_consent(self.db, self.events, FundsConfirmationConsent, consent_id, client_id)
 
     # --- the authorization flow ---------------------------------------------------------------------
 

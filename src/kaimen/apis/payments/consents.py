@@ -99,13 +99,6 @@ def _before_completion(now: datetime) -> ColumnElement[bool]:
     return or_(DomesticPaymentConsent.authorise_by.is_(None), DomesticPaymentConsent.authorise_by > now)
 
 
-_RETURNED = (
-    DomesticPaymentConsent.client_id,
-    DomesticPaymentConsent.customer_id,
-    DomesticPaymentConsent.status,
-)
-
-
 class DomesticPaymentConsents:
     def __init__(self, db: Database, events: Events) -> None:
         self.db = db
