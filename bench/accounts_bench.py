@@ -81,6 +81,13 @@ def _args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="wrk threads (1: one core)")
     p.add_argument("--log-level", default=None, choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.add_argument("--keep", action="store_true", help="keep the temporary data dir and server logs")
+    p.add_argument("--workers", type=int, default=1, help="granian workers (1; more run on every core)")
+    p.add_argument(
+        "--redis-url",
+        default=None,
+        help="Redis for the one-time stores and rate limits (none: process memory, right for one worker "
+        "only)",
+    )
     p.add_argument(
         "--databases",
         default=",".join(DATABASES),
@@ -99,15 +106,23 @@ def _args() -> argparse.Namespace:
     unknown = set(args.databases) - set(DATABASES)
     if unknown or not args.databases:
         p.error(f"--databases: choose from {', '.join(DATABASES)}")
+    if args.workers < 1:
+        p.error("--workers: at least 1")
+    if args.workers > 1 and args.redis_url is None:
+        p.error("--workers above 1 needs --redis-url: one-time DPoP proofs must be shared by the workers")
     return args
 
 
 def server_env(
-    data_dir: Path, base_url: str, log_level: str | None, database_url: str | None = None
+    data_dir: Path,
+    base_url: str,
+    log_level: str | None,
+    database_url: str | None = None,
+    redis_url: str | None = None,
 ) -> dict[str, str]:
     """The token benchmark's env, plus the aisp API with limits that never trigger (and the database,
-    when it is not the data dir's SQLite file)."""
-    env = tp.server_env(data_dir, base_url, log_level=log_level, redis_url=None, iat_window=None)
+    when it is not the data dir's SQLite file, and Redis when one is given)."""
+    env = tp.server_env(data_dir, base_url, log_level=log_level, redis_url=redis_url, iat_window=None)
     if database_url is not None:
         env["KAIMEN_DATABASE_URL"] = database_url
     apis = json.loads(env["KAIMEN_APIS"])
@@ -199,7 +214,8 @@ def _bench(args: argparse.Namespace, info: dict[str, Any], work: Path) -> int:
         with pg_scratch.scratch_database(args.postgres_url) as url:
             results[database] = _on_database(args, work / database, url)
     report.say()
-    report.say("=== summary: GET /accounts/{AccountId}/transactions, page of 25, DPoP, one worker ===")
+    workers = "one worker" if args.workers == 1 else f"{args.workers} workers"
+    report.say(f"=== summary: GET /accounts/{{AccountId}}/transactions, page of 25, DPoP, {workers} ===")
     for database in args.databases:
         result = results[database]
         if "skipped" in result:
@@ -267,8 +283,8 @@ def _on_database(args: argparse.Namespace, work: Path, database_url: str | None)
     keys = replace(keys, client_id=tp.create_client(settings, application_id, keys))
     account_id, token = set_up(settings, keys.client_id, keys.jkt())
     path = f"{AISP}/accounts/{account_id}/transactions"
-    env = server_env(data, base, args.log_level, database_url)
-    kaimen = servers.Target("kaimen", "kaimen.asgi:app_from_env", env)
+    env = server_env(data, base, args.log_level, database_url, args.redis_url)
+    kaimen = servers.Target("kaimen", "kaimen.asgi:app_from_env", env, workers=args.workers)
     factory = tr.Factory(keys)
     replayer = tb.Replayer(args, work)
     results: dict[str, Any] = {"path": path}

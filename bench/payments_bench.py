@@ -85,6 +85,7 @@ def _args() -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=3, help="timed runs, each with fresh consents (3)")
     p.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
     p.add_argument("--threads", type=int, default=1, help="wrk threads (1: one core)")
+    p.add_argument("--workers", type=int, default=1, help="granian workers (1; more run on every core)")
     p.add_argument("--customers", type=int, default=400, help="customers the payments spread over (400)")
     p.add_argument("--expect", type=float, default=150, help="payments/s the warm-up is sized for (150)")
     p.add_argument("--risk-seconds", type=float, default=5, help="seconds of risk engine alone (5)")
@@ -136,6 +137,10 @@ def _bench(args: argparse.Namespace, info: dict[str, Any], work: Path) -> int:
         report.say(f"results: {report.write_json(results, prefix='payments')}")
         return 0
     redis_url, redis_said = _redis(args.redis_url)
+    if args.workers > 1 and redis_url is None:
+        raise SystemExit(
+            f"--workers {args.workers} needs Redis (one-time stores shared by the workers): {redis_said}"
+        )
     report.say(f"PostgreSQL: {args.postgres_url} (a scratch database); Redis: {redis_said}")
     results["redis"] = redis_said
     if (os.cpu_count() or 1) < 4:
@@ -193,7 +198,10 @@ def _on_postgres(args: argparse.Namespace, work: Path, url: str, redis_url: str 
         f"set-up: {len(accounts)} customers with 30 days of history in {time.monotonic() - started:.1f} s"
     )
     kaimen = servers.Target(
-        "kaimen", "kaimen.asgi:app_from_env", _server_env(data, base, args, url, redis_url)
+        "kaimen",
+        "kaimen.asgi:app_from_env",
+        _server_env(data, base, args, url, redis_url),
+        workers=args.workers,
     )
     signer = pp.PaymentSigner(keys, keys.client_id, settings.jws_tan)
     acknowledged: dict[str, str] = {}  # DomesticPaymentId -> ConsentId, every 201 of every run
@@ -324,7 +332,8 @@ def _run(
 def _summary(results: dict[str, Any], info: dict[str, Any]) -> None:
     report.say()
     engine = "OFF (--risk-off, not what a bank runs)" if results["args"]["risk_off"] else "on"
-    report.say(f"=== summary: POST /domestic-payments on PostgreSQL, one worker, risk engine {engine} ===")
+    workers = "one worker" if results["args"]["workers"] == 1 else f"{results['args']['workers']} workers"
+    report.say(f"=== summary: POST /domestic-payments on PostgreSQL, {workers}, risk engine {engine} ===")
     rps = results["rps_median"]
     runs = " / ".join(f"{r['rps']:,.1f}" for r in results["runs"])
     p50 = statistics.median(r["p50_ms"] for r in results["runs"])

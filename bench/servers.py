@@ -1,4 +1,5 @@
-"""Start and stop one granian server (one worker, pinned to one core) for a benchmark target."""
+"""Start and stop one granian server for a benchmark target: one worker pinned to one core, or (for the
+1-to-2-worker comparison of ``make bench``) several workers free to run on every core."""
 
 from __future__ import annotations
 
@@ -35,13 +36,22 @@ class Target:
     factory: str  # module:function, imported by granian in the worker
     env: Mapping[str, str]
     pythonpath: str = ""
+    workers: int = 1
 
 
-def granian_command(factory: str, port: int, core: int) -> list[str]:
+def cpu_list(core: int, workers: int) -> str:
+    """taskset's list: the benchmark's server core for one worker; every core for more than one (two
+    workers pinned to one core would measure nothing but the scheduler)."""
+    if workers == 1:
+        return str(core)
+    return ",".join(str(n) for n in range(os.cpu_count() or 1))
+
+
+def granian_command(factory: str, port: int, core: int, workers: int = 1) -> list[str]:
     return [
         "taskset",
         "-c",
-        str(core),
+        cpu_list(core, workers),
         sys.executable,
         "-m",
         "granian",
@@ -49,7 +59,7 @@ def granian_command(factory: str, port: int, core: int) -> list[str]:
         "asgi",
         "--factory",
         "--workers",
-        "1",
+        str(workers),
         "--loop",
         "uvloop",
         "--no-ws",
@@ -100,7 +110,7 @@ def serving(target: Target, *, core: int, log_dir: Path, port: int | None = None
     log = log_dir / f"server-{target.name}.log"
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            granian_command(target.factory, port, core),
+            granian_command(target.factory, port, core, target.workers),
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
