@@ -120,3 +120,30 @@ def test_migrations_match_the_models(database_url: str) -> None:
             await db.dispose()
 
     assert asyncio.run(diff()) == []
+
+
+async def test_reads_on_postgresql_run_outside_a_transaction(database_url: str) -> None:
+    """A read is one round trip on PostgreSQL: no BEGIN before it and no ROLLBACK after it (autocommit),
+    for ORM read sessions and for kaimen.store.direct's reads alike; writes stay transactions."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL only: SQLite reads run on the loop's own connection (LoopReadSession)")
+    db = Database(database_url)
+    try:
+        async with db.read() as session:
+            assert (await session.execute(text("SELECT 1"))).scalar_one() == 1
+            raw = await (await session.connection()).get_raw_connection()
+            assert raw.driver_connection is not None
+            assert not raw.driver_connection.is_in_transaction()
+        async with db.read_engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+            raw = await conn.get_raw_connection()
+            assert raw.driver_connection is not None
+            assert not raw.driver_connection.is_in_transaction()
+        assert await db.direct.rows("SELECT CAST(:n AS integer)", {"n": 2}) == [(2,)]
+        async with db.write() as session:
+            await session.execute(text("SELECT 1"))
+            raw = await (await session.connection()).get_raw_connection()
+            assert raw.driver_connection is not None
+            assert raw.driver_connection.is_in_transaction()
+    finally:
+        await db.dispose()

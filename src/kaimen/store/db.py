@@ -108,15 +108,22 @@ class Database:
             self._loop_read_engine = _sqlite_loop_read_engine(url.split(":///", 1)[1])
             self._loop_reads = sessionmaker(self._loop_read_engine, expire_on_commit=False)
         else:
-            self.read_engine = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-            )
-            self.write_engine = self.read_engine
+            # No pre-ping: asyncpg's costs three round trips (BEGIN, ";", ROLLBACK) on every checkout.
+            # A connection that died with the server fails its first statement instead; SQLAlchemy then
+            # invalidates the whole pool, so one call answers 503 (kaimen.gateway.boundary) and the
+            # next one reconnects (tests/test_faults_postgres.py).
+            self.write_engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+            # Reads run in autocommit: no BEGIN and ROLLBACK around a single SELECT. Under PostgreSQL's
+            # READ COMMITTED every statement takes its own snapshot inside a transaction too, so a
+            # read-only unit of work sees exactly what it saw before. Same pool as the writes.
+            self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
         # Small write transactions on the hot paths (kaimen.store.direct).
         self.direct: SqliteDirect | PostgresDirect = (
-            SqliteDirect(url.split(":///", 1)[1]) if self.is_sqlite else PostgresDirect(self.write_engine)
+            SqliteDirect(url.split(":///", 1)[1])
+            if self.is_sqlite
+            else PostgresDirect(self.write_engine, self.read_engine)
         )
 
     @asynccontextmanager
@@ -140,6 +147,6 @@ class Database:
         self.direct.close()
         if self._loop_reads is not None:
             self._loop_read_engine.dispose()
-        await self.read_engine.dispose()
-        if self.write_engine is not self.read_engine:
-            await self.write_engine.dispose()
+        if self.is_sqlite:
+            await self.read_engine.dispose()
+        await self.write_engine.dispose()  # on PostgreSQL the read engine shares its pool

@@ -299,8 +299,9 @@ class SqliteDirect:
 
 
 class PostgresDirect:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, read_engine: AsyncEngine | None = None) -> None:
         self.engine = engine
+        self.read_engine = read_engine or engine  # autocommit (kaimen.store.db): one round trip a read
         self._clauses: dict[str, TextClause] = {}
 
     def _clause(self, sql: str) -> TextClause:
@@ -320,7 +321,7 @@ class PostgresDirect:
 
     async def rows(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         values = {name: postgres_value(value) for name, value in params.items()}
-        async with self.engine.connect() as conn:
+        async with self.read_engine.connect() as conn:
             result = await conn.execute(self._clause(sql), values)
             return [tuple(row) for row in result]
 
