@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kaimen.risk.config import RiskSettings
 from kaimen.tiers import Tier
+from kaimen.tls import tls_problems
 
 
 class Mode(StrEnum):
@@ -174,6 +175,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1)
+    # TLS served by Kaimen itself, for when no proxy terminates it in front (kaimen.tls checks the
+    # files): the PEM certificate chain, leaf first, and its unencrypted PEM private key; both or neither.
+    tls_certificate: Path | None = None
+    tls_private_key: Path | None = None
     # Peers whose X-Forwarded-For is believed; anyone else's is ignored.
     trusted_proxies: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = Field(default_factory=list)
     # Who may read /metrics (operator networks).
@@ -228,6 +233,17 @@ class Settings(BaseSettings):
                 "KAIMEN_WORKERS above 1 needs KAIMEN_REDIS_URL: without Redis, rate limits and "
                 "replay caches are kept in one process"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> Settings:
+        problems = tls_problems(self.tls_certificate, self.tls_private_key)
+        # With a certificate Kaimen answers only https: an http public base URL would put an issuer,
+        # and DPoP htu values, that no client reaches (RFC 8414 §2: the issuer is an https URL).
+        if self.tls_certificate is not None and not self.public_base_url.startswith("https://"):
+            problems.append("KAIMEN_PUBLIC_BASE_URL must be https when KAIMEN_TLS_CERTIFICATE is set")
+        if problems:
+            raise ValueError("\n  ".join(problems))
         return self
 
     @model_validator(mode="after")
