@@ -155,3 +155,37 @@ async def test_full_app_access_log_holds_no_key(
     assert access[0]["status"] == response.status_code
     assert access[0]["interaction_id"] == response.headers["x-fapi-interaction-id"]
     assert KEY[4:] not in json.dumps(log_lines())
+
+
+async def test_authorization_server_lines_carry_the_interaction_id(
+    make_settings: Any, sqlite_url: str, log_lines: Lines
+) -> None:
+    """The OAuth endpoints and the login pages go through the gateway too: their access lines and the
+    lines they log themselves (here the token endpoint failing) carry the call's interaction id."""
+    from kaimen.app import create_app
+
+    class Failing:
+        async def authenticate(self, *_: Any, **__: Any) -> Any:
+            raise RuntimeError("client store failed")
+
+    app = create_app(make_settings(database_url=sqlite_url, access_log=True))
+    sent = str(uuid.uuid4())
+    async with lifespan(app), client_for(app) as http:
+        app.components.authz.token.client_auth = Failing()
+        form, headers = {"grant_type": "client_credentials"}, {"x-fapi-interaction-id": sent}
+        failed = await http.post("/oauth2/token", data=form, headers=headers)
+        page = await http.get("/login")
+        discovery = await http.get("/.well-known/openid-configuration")
+    assert (failed.status_code, failed.json()["error"]) == (500, "server_error")
+    assert failed.headers["x-fapi-interaction-id"] == sent
+    lines = log_lines()
+    [error] = [line for line in lines if line["message"] == "oauth endpoint failed"]
+    assert (error["level"], error["logger"], error["interaction_id"]) == ("ERROR", "kaimen.authz", sent)
+    assert "client store failed" in error["exception"]
+    access = [line for line in lines if line["logger"] == "kaimen.access"]
+    assert [(line["api"], line["route"], line["status"], line["interaction_id"]) for line in access] == [
+        ("oauth", "/oauth2/token", 500, sent),
+        ("login", "/login", 400, page.headers["x-fapi-interaction-id"]),
+        ("oauth", "/.well-known/openid-configuration", 200, discovery.headers["x-fapi-interaction-id"]),
+    ]
+    assert len({line["interaction_id"] for line in access}) == 3

@@ -106,7 +106,7 @@ def create_app(settings: Settings, *, payment_risk: PaymentRisk | None = None) -
     products = ProductStore(db, watcher)
     directory = CallerDirectory(db, watcher)
     audit = AuditWriter(db, settings.audit, events)
-    metrics = Metrics(events)
+    metrics = Metrics(events, authz_apis={api.name for api in authz_apis(settings)})
     if settings.access_log:
         subscribe_access_log(events)
     limiter = build_rate_limiter(settings)

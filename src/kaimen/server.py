@@ -7,6 +7,8 @@ whatever the command line overrides is put into the environment first.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
@@ -29,6 +31,7 @@ def run(
     from granian.server import Server
 
     os.environ.update(env)
+    metrics_dir = _metrics_dir(workers)
     server = Server(
         factory,
         address=host,
@@ -46,4 +49,20 @@ def run(
         # FAPI 2.0 §5.2.1 asks for TLS 1.2 or later; Kaimen offers TLS 1.3 only.
         ssl_protocol_min=SSLProtocols.tls13,
     )
-    server.serve()
+    try:
+        server.serve()
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _metrics_dir(workers: int) -> str | None:
+    """With more than one worker, a fresh directory for prometheus_client's multiprocess mode (in the
+    environment the workers inherit), so that ``/metrics`` sums every worker's values
+    (kaimen.gateway.metrics); removed when the server stops. Values of a worker that died stay counted,
+    as a counter's must. None with one worker: its own registry is the whole story."""
+    if workers < 2:
+        return None
+    path = tempfile.mkdtemp(prefix="kaimen-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path

@@ -164,3 +164,8 @@ class ServerError(OAuthError):
 class TemporarilyUnavailable(OAuthError):
     error = "temporarily_unavailable"
     status = 503
+
+
+# Every code an OAuthError can carry: the label values the metrics accept (kaimen.gateway.metrics).
+_CLASSES: list[type[OAuthError]] = [OAuthError, *OAuthError.__subclasses__()]
+ERROR_CODES = frozenset(cls.error for cls in _CLASSES)

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from kaimen.authz.errors import InvalidRequest, OAuthError, ServerError, TemporarilyUnavailable
 from kaimen.gateway.boundary import database_unreachable
+from kaimen.gateway.context import record_error_code
 from kaimen.store.direct import DatabaseBusy
 
 log = logging.getLogger("kaimen.authz")
@@ -21,8 +22,11 @@ FORM = "application/x-www-form-urlencoded"
 MAX_FORM_FIELDS = 64
 
 
-def oauth_error_response(error: OAuthError) -> Response:
-    """RFC 6749 §5.2: JSON body, the error's status, Cache-Control: no-store."""
+def oauth_error_response(error: OAuthError, request: Request | None = None) -> Response:
+    """RFC 6749 §5.2: JSON body, the error's status, Cache-Control: no-store. The code is noted on the
+    gateway's call of ``request`` for the metrics."""
+    if request is not None:
+        record_error_code(request.scope, error.error)
     return Response(
         error.body(),
         status_code=error.status,
@@ -65,9 +69,9 @@ async def read_form(request: Request) -> dict[str, str]:
     return values
 
 
-def server_error(exc: BaseException) -> Response:
+def server_error(exc: BaseException, request: Request | None = None) -> Response:
     log.error("oauth endpoint failed", exc_info=exc)
-    return oauth_error_response(ServerError())
+    return oauth_error_response(ServerError(), request)
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -100,16 +104,16 @@ def oauth_endpoint(handler: Handler) -> Handler:
         try:
             return await handler(request)
         except OAuthError as error:
-            return oauth_error_response(error)
+            return oauth_error_response(error, request)
         except DatabaseBusy:
             log.warning("database busy past the deadline")
-            return oauth_error_response(TemporarilyUnavailable(headers={"Retry-After": "1"}))
+            return oauth_error_response(TemporarilyUnavailable(headers={"Retry-After": "1"}), request)
         except Exception as exc:
             if store_unreachable(exc):
                 # The database or Redis (one-time jti records) cannot be reached: refuse rather than
                 # accept a possible replay, and say it is passing (RFC 6749 §4.1.2.1's code).
                 log.warning("a shared store is unreachable", extra={"error": type(exc).__name__})
-                return oauth_error_response(TemporarilyUnavailable(headers={"Retry-After": "1"}))
-            return server_error(exc)
+                return oauth_error_response(TemporarilyUnavailable(headers={"Retry-After": "1"}), request)
+            return server_error(exc, request)
 
     return endpoint

@@ -52,6 +52,58 @@ _OB_CODE = {
 }
 
 
+# Every ErrorCode UK OB v3.1.11 defines: OBError1 ErrorCode's x-namespaced-enum, the same in the account,
+# payment and funds OpenAPI files.
+OB_ERROR_CODES = frozenset(
+    {
+        "UK.OBIE.Field.Expected",
+        "UK.OBIE.Field.Invalid",
+        "UK.OBIE.Field.InvalidDate",
+        "UK.OBIE.Field.Missing",
+        "UK.OBIE.Field.Unexpected",
+        "UK.OBIE.Header.Invalid",
+        "UK.OBIE.Header.Missing",
+        "UK.OBIE.Reauthenticate",
+        "UK.OBIE.Resource.ConsentMismatch",
+        "UK.OBIE.Resource.InvalidConsentStatus",
+        "UK.OBIE.Resource.InvalidFormat",
+        "UK.OBIE.Resource.NotFound",
+        "UK.OBIE.Rules.AfterCutOffDateTime",
+        "UK.OBIE.Rules.DuplicateReference",
+        "UK.OBIE.Signature.Invalid",
+        "UK.OBIE.Signature.InvalidClaim",
+        "UK.OBIE.Signature.Malformed",
+        "UK.OBIE.Signature.Missing",
+        "UK.OBIE.Signature.MissingClaim",
+        "UK.OBIE.Signature.Unexpected",
+        "UK.OBIE.UnexpectedError",
+        "UK.OBIE.Unsupported.AccountIdentifier",
+        "UK.OBIE.Unsupported.AccountSecondaryIdentifier",
+        "UK.OBIE.Unsupported.Currency",
+        "UK.OBIE.Unsupported.Frequency",
+        "UK.OBIE.Unsupported.LocalInstrument",
+        "UK.OBIE.Unsupported.Scheme",
+    }
+)
+
+
+def error_code(family: Family, error: ApiError) -> str | None:
+    """The standard code ``error`` is answered with in ``family``: the OBError1 ErrorCode, or the RFC 6749
+    §5.2 ``error``; None for the families whose error object has no code (Open Data v2, plain)."""
+    if family is Family.OB:
+        return error.ob_code
+    if family is Family.OAUTH:
+        return _oauth_code(error.status)
+    return None
+
+
+def _oauth_code(status: int) -> str:
+    """The gateway's own refusals (size limits, rate limits) in the RFC 6749 §5.2 shape."""
+    if status == 500:
+        return "server_error"
+    return "temporarily_unavailable" if status in (429, 503) else "invalid_request"
+
+
 def render(
     family: Family, error: ApiError, interaction_id: str, media_type: str | None = None
 ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
@@ -77,11 +129,7 @@ def render(
         body = body_ob  # type: ignore[assignment]
         content_type = "application/json; charset=utf-8"
     elif family is Family.OAUTH:
-        # The gateway's own refusals (size limits, rate limits) in the RFC 6749 §5.2 shape.
-        code = "temporarily_unavailable" if status in (429, 503) else "invalid_request"
-        if status == 500:
-            code = "server_error"
-        body = {"error": code, "error_description": error.title}
+        body = {"error": _oauth_code(status), "error_description": error.title}
         content_type = "application/json"
     else:
         body = {"status": str(status), "title": error.title, "description": error.detail}

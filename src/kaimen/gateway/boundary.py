@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from kaimen.errors import ApiError, InternalError, MethodNotAllowed, NotFound, ServiceUnavailable
-from kaimen.errors.render import Family, render
+from kaimen.errors.render import Family, error_code, render
 from kaimen.gateway.context import Call
 from kaimen.store.direct import DatabaseBusy
 
@@ -26,6 +26,7 @@ log = logging.getLogger("kaimen.gateway")
 def _rendered(call: Call, error: ApiError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     api = call.api
     family = api.family if api else Family.PLAIN
+    call.error_code = error_code(family, error)  # for the metrics (kaimen.gateway.metrics)
     status, headers, body = render(family, error, call.interaction_id, api.media_type if api else None)
     headers.append((b"content-length", str(len(body)).encode()))
     return status, headers, body

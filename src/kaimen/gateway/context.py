@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,9 +36,20 @@ class Call:
     auth_date: datetime | None = None  # x-fapi-auth-date: when the PSU last logged in with the TPP
     route: str = ""
     status: int = 0
+    # The standard error code the answer carried (a UK OB ErrorCode or an OAuth ``error``), set where
+    # the error is rendered (kaimen.gateway.boundary, kaimen.authz.http) for the metrics; None when the
+    # answer carried none.
+    error_code: str | None = None
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
 def call_of(scope: dict[str, Any]) -> Call:
     call: Call = scope["kaimen"]
     return call
+
+
+def record_error_code(scope: Mapping[str, Any], code: str) -> None:
+    """Note on the gateway's call (if the request came through the gateway) the error code answered."""
+    call: Call | None = scope.get("kaimen")
+    if call is not None:
+        call.error_code = code

@@ -178,6 +178,7 @@ class DpopAuth:
         except OAuthError as refusal:
             if api.family is Family.OB:
                 raise _as_api_error(refusal) from None
+            call.error_code = refusal.error  # for the metrics, as kaimen.authz.http does
             await _send_oauth_error(send, refusal)
             return
         call.token = token
