@@ -16,7 +16,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeyParameters, KeySet, RSAKey
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from kaimen.authz.sealing import Sealer
 from kaimen.store.authz_models import SigningKey
@@ -63,6 +63,10 @@ class SigningKeys:
     async def ensure(self) -> None:
         """Create one key per algorithm when none exists (first start)."""
         async with self.db.write() as session:
+            if not self.db.is_sqlite:
+                # Workers starting together on a fresh database: the first creates the keys, the others
+                # wait here and then see them (SQLite's write transaction takes its lock up front).
+                await session.execute(text("LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE"))
             present = set((await session.execute(select(SigningKey.alg))).scalars())
             missing = [alg for alg in ALGORITHMS if alg not in present]
             for alg in missing:
