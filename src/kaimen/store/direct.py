@@ -301,7 +301,8 @@ class SqliteDirect:
 class PostgresDirect:
     def __init__(self, engine: AsyncEngine, read_engine: AsyncEngine | None = None) -> None:
         self.engine = engine
-        self.read_engine = read_engine or engine  # autocommit (kaimen.store.db): one round trip a read
+        # Autocommit (kaimen.store.db): one round trip for a read, or for a write of one statement.
+        self.read_engine = read_engine or engine
         self._clauses: dict[str, TextClause] = {}
 
     def _clause(self, sql: str) -> TextClause:
@@ -311,6 +312,14 @@ class PostgresDirect:
         return clause
 
     async def run(self, statements: Sequence[Statement]) -> list[int]:
+        if len(statements) == 1:
+            # One statement is atomic on its own: in autocommit it is one round trip, not BEGIN,
+            # the statement and COMMIT.
+            (statement,) = statements
+            params = {name: postgres_value(value) for name, value in statement.params.items()}
+            async with self.read_engine.connect() as conn:
+                result = await conn.execute(self._clause(statement.sql), params)
+                return [int(result.rowcount)]
         counts = []
         async with self.engine.begin() as conn:
             for statement in statements:
