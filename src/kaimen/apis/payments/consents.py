@@ -29,7 +29,7 @@ from sqlalchemy import ColumnElement, or_, update
 from kaimen.apis.consent_lifecycle import CONSENT_ID as _ID
 from kaimen.apis.consent_lifecycle import Events, change_status
 from kaimen.apis.payments.consent_request import DomesticConsentRequest
-from kaimen.apis.payments.idempotency import claim
+from kaimen.apis.payments.idempotency import KeySweeper, claim
 from kaimen.apis.payments.models import DomesticPaymentConsent
 from kaimen.events import CONSENT_AUTHORISED, CONSENT_REJECTED
 from kaimen.ledger.money import Money
@@ -103,6 +103,7 @@ class DomesticPaymentConsents:
     def __init__(self, db: Database, events: Events) -> None:
         self.db = db
         self.events = events
+        self.sweeper = KeySweeper(db)
 
     # --- the TPP's resource -------------------------------------------------------------------------
 
@@ -141,8 +142,12 @@ class DomesticPaymentConsents:
                     debtor_account_id=None,
                 )
                 session.add(row)
-                return consent_view(row), True
-            existing = await session.get(DomesticPaymentConsent, held.resource_id)
+                created = consent_view(row)
+            else:
+                existing = await session.get(DomesticPaymentConsent, held.resource_id)
+        if held.fresh:
+            await self.sweeper.claimed(now)
+            return created, True
         if existing is None:  # never: the key and its consent are written in one transaction
             raise LookupError("an idempotency key names a consent that does not exist")
         return consent_view(existing), False

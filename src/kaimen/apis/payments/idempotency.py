@@ -15,6 +15,10 @@ x-idempotency-key parameter: required, ``maxLength: 40``, ``pattern: ^(?!\\s)(.*
                        for 24 hours") is taken over by the new request.
                      Keys are scoped to the TPP ("from the same TPP"): another TPP's key is another key.
 
+Keys past their 24 hours are deleted by :class:`KeySweeper`, every ``SWEEP_EVERY`` claims of a
+process, in a small transaction of its own after the claim's (never in the payment's transaction,
+whose row locks it would hold longer).
+
 Races: the primary key settles them. ``INSERT ... ON CONFLICT DO NOTHING`` claims the key; on
 PostgreSQL a second transaction inserting the same key waits for the first to commit, then finds its
 row; on SQLite write transactions take the lock up front (``BEGIN IMMEDIATE``).
@@ -22,6 +26,7 @@ row; on SQLite write transactions take the lock up front (``BEGIN IMMEDIATE``).
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,9 +43,15 @@ from kaimen.apis.payments.errors import (
     IdempotencyKeyReused,
 )
 from kaimen.apis.payments.models import IdempotencyKey
+from kaimen.store.db import Database
+from kaimen.store.direct import Statement
+
+log = logging.getLogger("kaimen.apis.payments")
 
 MAX_LENGTH = 40
 VALID_FOR = timedelta(hours=24)
+SWEEP_EVERY = 500
+_SWEEP = "DELETE FROM idempotency_keys WHERE created_at <= :before"
 # The spec's pattern (no leading white space, a non-space last character) over printable ASCII: a
 # header value is ASCII (RFC 9110 §5.5), and a control character has no place in a key.
 _KEY = re.compile(r"(?!\s)[\x20-\x7e]*[\x21-\x7e]", re.ASCII)
@@ -144,3 +155,27 @@ async def holder(
     key not held. Raises IdempotencyKeyReused as ``claim`` does."""
     held = await session.get(IdempotencyKey, (client_id, endpoint, key))
     return None if held is None else _replayed(held, digest, now)
+
+
+class KeySweeper:
+    """Deletes the keys older than 24 hours (they can no longer answer a replay: a new request takes
+    them over) every ``every`` claims made through this process, so the table holds about a day of
+    keys. Any worker's sweep removes every TPP's expired keys; a sweep that fails is logged and tried
+    again ``every`` claims later: the claim it followed has already been committed."""
+
+    def __init__(self, db: Database, *, every: int = SWEEP_EVERY) -> None:
+        self.db = db
+        self.every = every
+        self._claims = 0
+
+    async def claimed(self, now: datetime) -> int | None:
+        """Count one claim; on every ``every``-th, sweep and return how many keys went."""
+        self._claims += 1
+        if self._claims % self.every:
+            return None
+        try:
+            (deleted,) = await self.db.direct.run([Statement(_SWEEP, {"before": now - VALID_FOR})])
+        except Exception:  # the store failing here must not fail the request that was already served
+            log.warning("idempotency key sweep failed", exc_info=True)
+            return None
+        return deleted

@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kaimen.apis.consent_lifecycle import ConsentChanged, Events
 from kaimen.apis.payments.consents import PaymentConsent, Status, consent_view
 from kaimen.apis.payments.errors import ConsentNotActive
-from kaimen.apis.payments.idempotency import claim, holder
+from kaimen.apis.payments.idempotency import KeySweeper, claim, holder
 from kaimen.apis.payments.models import DomesticPayment, DomesticPaymentConsent
 from kaimen.apis.payments.payment_request import DomesticPaymentRequest
 from kaimen.apis.payments.risk_check import ALLOW, REJECT, PaymentRiskDecision
@@ -174,6 +174,7 @@ class DomesticPayments:
         self.db = db
         self.postings = postings
         self.events = events
+        self.sweeper = KeySweeper(db)
 
     async def replay(self, client_id: str, key: str, order: DomesticPaymentRequest) -> Payment | None:
         """The payment a replay of ``key`` with this body names, as it is now; None for a new key."""
@@ -235,6 +236,7 @@ class DomesticPayments:
             )
             session.add(row)
             payment = _view(row)
+        await self.sweeper.claimed(now)
         self.events.emit(
             CONSENT_CONSUMED,
             ConsentChanged(consent.consent_id, client_id, consent.customer_id, Status.CONSUMED.value),
