@@ -54,6 +54,7 @@ import redis
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
+from kaimen.settings import Settings
 from tests.demo_flow_support import b64url, claims_for, dpop_proof
 from tests.support import (
     REPO,
@@ -148,9 +149,9 @@ class Tpp:
         data = {**(assertion or self.assertion()), **form}
         return httpx.post(at.url(TOKEN), data=data, headers=headers, timeout=10)
 
-    def own_token(self, at: Instance, key: ECKey) -> str:
-        """The TPP's own client_credentials token (scope accounts), DPoP-bound to ``key``."""
-        response = self.token(at, {"grant_type": "client_credentials", "scope": "accounts"}, key)
+    def own_token(self, at: Instance, key: ECKey, scope: str = "accounts") -> str:
+        """The TPP's own client_credentials token (of ``scope``), DPoP-bound to ``key``."""
+        response = self.token(at, {"grant_type": "client_credentials", "scope": scope}, key)
         assert response.status_code == 200, response.text
         token: str = response.json()["access_token"]
         return token
@@ -173,14 +174,16 @@ class Tpp:
         consent_id: str = response.json()["Data"]["ConsentId"]
         return consent_id
 
-    def push(self, at: Instance, key: ECKey, consent_id: str, pkce: Pkce) -> str:
+    def push(
+        self, at: Instance, key: ECKey, consent_id: str, pkce: Pkce, scope: str = "openid accounts"
+    ) -> str:
         """PAR (RFC 9126) for ``consent_id``, the code bound to ``key`` by a DPoP proof; the request_uri."""
         form = {
             **self.assertion(),
             "client_id": self.client_id,
             "response_type": "code",
             "redirect_uri": REDIRECT_URI,
-            "scope": "openid accounts",
+            "scope": scope,
             "code_challenge": pkce.challenge,
             "code_challenge_method": "S256",
             "state": secrets.token_urlsafe(8),
@@ -336,19 +339,33 @@ def server_env(database_url: str, redis_url: str, apis: dict[str, Any]) -> dict[
     }
 
 
-async def _seed(env: dict[str, str], data_dir: Path, customers: int) -> tuple[Tpp, list[Customer]]:
+def settings_of(env: dict[str, str], data_dir: Path) -> Settings:
+    """The settings the servers read from ``env``, for writing to their stores in-process
+    (``KAIMEN_RISK__HOLD_SCORE`` is ``risk.hold_score``)."""
+    from kaimen.settings import load_settings
+
+    fields: dict[str, Any] = {}
+    for name, value in env.items():
+        if name.startswith("KAIMEN_"):
+            *parents, leaf = name.removeprefix("KAIMEN_").lower().split("__")
+            into = fields
+            for parent in parents:
+                into = into.setdefault(parent, {})
+            into[leaf] = value
+    return load_settings(**{**fields, "apis": json.loads(fields["apis"]), "data_dir": data_dir})
+
+
+async def seed(env: dict[str, str], data_dir: Path, customers: int) -> tuple[Tpp, list[Customer]]:
     """The TPP and the customers, with the same services the in-process tests use."""
     from kaimen.authz.clients import ClientRegistry
     from kaimen.authz.sealing import sealer_for
     from kaimen.identity.customers import Customers
     from kaimen.ledger.history import seed_history
-    from kaimen.settings import load_settings
     from kaimen.store.db import Database
     from kaimen.tiers import Tier
     from kaimen.tpp.registry import Registry, ReviewStatus
 
-    fields = {k.removeprefix("KAIMEN_").lower(): v for k, v in env.items() if k.startswith("KAIMEN_")}
-    settings = load_settings(**{**fields, "apis": json.loads(fields["apis"]), "data_dir": data_dir})
+    settings = settings_of(env, data_dir)
     db = Database(settings.sqlalchemy_url)
     people = Customers(db, sealer_for(settings), settings)
     try:
@@ -383,18 +400,19 @@ async def _seed(env: dict[str, str], data_dir: Path, customers: int) -> tuple[Tp
         await db.dispose()
 
 
-def _start(name: str, env: dict[str, str], data_dir: Path) -> Instance:
+def start_instance(name: str, env: dict[str, str], data_dir: Path, *, workers: int = 1) -> Instance:
+    """``kaimen serve --workers N`` on a free port, ready (``/readyz`` answers 200) when it returns."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [KAIMEN, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            [KAIMEN, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
             cwd=REPO,
             env={**env, "KAIMEN_DATA_DIR": str(data_dir)},
             stdout=out,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: granian's worker is stopped with it
+            start_new_session=True,  # its own process group: granian's workers are stopped with it
         )
     instance = Instance(name, port, process, log)
     deadline = time.monotonic() + 60
@@ -407,11 +425,11 @@ def _start(name: str, env: dict[str, str], data_dir: Path) -> Instance:
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    _stop(instance)
+    stop_instance(instance)
     raise RuntimeError(f"instance {name} not ready within 60 s:\n{instance.output()}")
 
 
-def _stop(instance: Instance) -> None:
+def stop_instance(instance: Instance) -> None:
     process = instance.process
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGINT)
@@ -433,9 +451,12 @@ def _forget_rate_limits(redis_url: str, application_id: str) -> None:
 
 
 @contextmanager
-def two_instances(tmp: Path, *, rate_limit: int, customers: int) -> Iterator[Cluster]:
+def two_instances(
+    tmp: Path, *, rate_limit: int, customers: int, extra_env: dict[str, str] | None = None
+) -> Iterator[Cluster]:
     """A and B, sharing PostgreSQL and Redis. The Product API's PCA allows ``rate_limit`` calls per
-    application in a window no other run uses."""
+    application in a window no other run uses. ``extra_env`` adds or overrides KAIMEN_* settings of
+    the two servers (tests/test_nginx.py: the trusted proxy, the access log)."""
     if not TEST_DATABASE_URL or not TEST_REDIS_URL:
         pytest.skip(
             "multi-process tests need PostgreSQL and Redis: "
@@ -446,6 +467,7 @@ def two_instances(tmp: Path, *, rate_limit: int, customers: int) -> Iterator[Clu
     database_url = asyncio.run(create_postgres_database(TEST_DATABASE_URL))
     redis_url = scratch_redis_url(TEST_REDIS_URL)
     env = server_env(database_url, redis_url, apis)
+    served = env | (extra_env or {})
     instances: list[Instance] = []
     tpp: Tpp | None = None
     try:
@@ -456,13 +478,13 @@ def two_instances(tmp: Path, *, rate_limit: int, customers: int) -> Iterator[Clu
             check=True,
             capture_output=True,
         )
-        tpp, people = asyncio.run(_seed(env, tmp, customers))
-        instances.append(_start("A", env, tmp / "a"))
-        instances.append(_start("B", env, tmp / "b"))
+        tpp, people = asyncio.run(seed(env, tmp, customers))
+        instances.append(start_instance("A", served, tmp / "a"))
+        instances.append(start_instance("B", served, tmp / "b"))
         yield Cluster(instances[0], instances[1], tpp, people, rate_limit, redis_url)
     finally:
         for instance in instances:
-            _stop(instance)
+            stop_instance(instance)
         if tpp is not None:
             _forget_rate_limits(redis_url, tpp.application_id)
         asyncio.run(drop_postgres_database(TEST_DATABASE_URL, database_url))
