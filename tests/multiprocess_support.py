@@ -333,6 +333,8 @@ def server_env(database_url: str, redis_url: str, apis: dict[str, Any]) -> dict[
         "KAIMEN_SECRET_KEY": secrets.token_urlsafe(32),  # every instance of a deployment shares it
         "KAIMEN_DIRECTORY_JWKS": directory_jwks(),
         "KAIMEN_DIRECTORY_ISSUER": "test-directory",
+        "KAIMEN_JWS_TAN": "openbanking.test",
+        "KAIMEN_JWS_ISS": "test-bank-org",
         "KAIMEN_APIS": json.dumps(apis),
         "KAIMEN_WORKERS": "1",
         "KAIMEN_LOG_LEVEL": "WARNING",

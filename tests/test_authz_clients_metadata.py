@@ -32,6 +32,8 @@ def production(make_settings: Callable[..., Settings]) -> Settings:
         directory_jwks=json.dumps(public_jwks(rsa_key("directory"))),
         directory_issuer="OpenBanking Ltd",
         public_base_url="https://bank.example",
+        jws_tan="openbanking.org.uk",
+        jws_iss="0015800001041RHAAY",
     )
 
 

@@ -36,6 +36,8 @@ def valid(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
         "directory_jwks": DIRECTORY_JWKS,
         "directory_issuer": "OpenBanking Ltd",
         "public_base_url": "https://bank.example",
+        "jws_tan": "openbanking.org.uk",
+        "jws_iss": "0015800001041RHAAY",
         **overrides,
     }
 
@@ -148,6 +150,8 @@ def test_every_wrong_setting_is_named_at_once(tmp_path: Path) -> None:
         "KAIMEN_DIRECTORY_JWKS",
         "KAIMEN_DIRECTORY_ISSUER",
         "KAIMEN_PUBLIC_BASE_URL",
+        "KAIMEN_JWS_TAN",
+        "KAIMEN_JWS_ISS",
     ]
     assert "KAIMEN_DATABASE_URL must name PostgreSQL" in lines[1]
 
@@ -173,3 +177,20 @@ def test_kaimen_serve_refuses_to_start_and_names_the_settings(tmp_path: Path) ->
     for named in ("KAIMEN_DATABASE_URL", "KAIMEN_REDIS_URL", "KAIMEN_SECRET_KEY is a placeholder"):
         assert named in result.output
     assert "A" * 43 not in result.output
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("jws_tan", "KAIMEN_JWS_TAN is the sandbox's trust anchor (openbanking.kaimen.example)"),
+        ("jws_iss", "KAIMEN_JWS_ISS is the sandbox bank's (kaimen-sandbox-bank)"),
+    ],
+)
+def test_the_sandbox_message_signing_identities_are_refused(
+    setting: str, message: str, tmp_path: Path
+) -> None:
+    overrides = valid(tmp_path)
+    del overrides[setting]  # the default: the sandbox's
+    with pytest.raises(SettingsError) as caught:
+        load_settings(**overrides)
+    assert message in str(caught.value)

@@ -39,6 +39,9 @@ _RATE_PATTERN = r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?$"
 RateString = Annotated[str, Field(pattern=_RATE_PATTERN)]
 # The software-statement issuer of the directory Kaimen is in embedded mode (kaimen.authz.directory).
 SANDBOX_DIRECTORY_ISSUER = "kaimen-sandbox-directory"
+# The sandbox's message-signing identities (kaimen.jws); production mode refuses them.
+SANDBOX_JWS_TAN = "openbanking.kaimen.example"
+SANDBOX_JWS_ISS = "kaimen-sandbox-bank"
 
 
 class ApiPolicy(BaseModel):
@@ -206,8 +209,8 @@ class Settings(BaseSettings):
     directory_issuer: str = SANDBOX_DIRECTORY_ISSUER
     # UK OB message signing (kaimen.jws): the trust anchor's DNS name, http://openbanking.org.uk/tan in
     # every signature the bank makes and accepts, and the bank's own http://openbanking.org.uk/iss.
-    jws_tan: str = Field(default="openbanking.kaimen.example", min_length=1)
-    jws_iss: str = Field(default="kaimen-sandbox-bank", min_length=1)
+    jws_tan: str = Field(default=SANDBOX_JWS_TAN, min_length=1)
+    jws_iss: str = Field(default=SANDBOX_JWS_ISS, min_length=1)
     # Set by ``kaimen demo``: where the worker writes the sandbox credentials file once it is bound.
     demo_credentials_out: Path | None = None
 
@@ -272,6 +275,18 @@ class Settings(BaseSettings):
             )
         if not self.public_base_url.startswith("https://"):
             problems.append("KAIMEN_PUBLIC_BASE_URL must be https in production mode (FAPI 2.0 §5.2.1)")
+        # UK OB message signing (kaimen.jws): the sandbox's trust anchor would make every TPP signature
+        # name a trust anchor no directory operates, and the bank's signatures the sandbox bank's iss.
+        if self.jws_tan == SANDBOX_JWS_TAN:
+            problems.append(
+                f"KAIMEN_JWS_TAN is the sandbox's trust anchor ({SANDBOX_JWS_TAN}); set the DNS name of "
+                "the trust anchor your TPPs' signing keys are registered with"
+            )
+        if self.jws_iss == SANDBOX_JWS_ISS:
+            problems.append(
+                f"KAIMEN_JWS_ISS is the sandbox bank's ({SANDBOX_JWS_ISS}); set the bank's own "
+                "http://openbanking.org.uk/iss (its organisation id at the directory)"
+            )
         if self.demo_credentials_out is not None:
             problems.append(
                 "KAIMEN_DEMO_CREDENTIALS_OUT belongs to `kaimen demo`; unset it in production mode"
