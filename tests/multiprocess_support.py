@@ -432,7 +432,12 @@ def start_instance(name: str, env: dict[str, str], data_dir: Path, *, workers: i
 
 
 def stop_instance(instance: Instance) -> None:
-    process = instance.process
+    stop_process(instance.process)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server started in its own process group: SIGINT (granian stops its workers and their
+    lifespans flush), SIGKILL to the group after 20 s."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGINT)
         try:

@@ -8,7 +8,6 @@ on the command line.
 from __future__ import annotations
 
 import os
-import signal
 import ssl
 import subprocess
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.multiprocess_support import KAIMEN, free_port
+from tests.multiprocess_support import KAIMEN, free_port, stop_process
 from tests.support import REPO
 from tests.tls_support import Pem, self_signed
 
@@ -35,16 +34,6 @@ class Served:
     @property
     def https(self) -> str:
         return f"https://localhost:{self.port}"
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +71,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                 time.sleep(0.1)
         yield served
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 def test_https_answers_with_the_configured_certificate(served: Served) -> None:
