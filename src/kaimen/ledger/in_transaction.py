@@ -21,12 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kaimen.ledger import posting
 from kaimen.ledger.core import Posting, TransferRequest
-from kaimen.ledger.models import LedgerPosting
 from kaimen.store.types import utcnow
 
 
@@ -56,6 +54,5 @@ class SandboxPostings:
         self.clock = clock
 
     async def post_in(self, session: AsyncSession, request: TransferRequest) -> PostedTransfer:
-        posted = await posting.post_in(session, request, self.clock)
-        kind = await session.scalar(select(LedgerPosting.kind).where(LedgerPosting.id == posted.posting_id))
-        return PostedTransfer(posted, creditor_at_this_bank=kind == "transfer")
+        posted, on_us = await posting.post_in(session, request, self.clock)
+        return PostedTransfer(posted, creditor_at_this_bank=on_us)

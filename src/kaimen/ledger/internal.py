@@ -5,6 +5,7 @@ belongs to a customer, so no customer-scoped read can reach them."""
 
 from __future__ import annotations
 
+import weakref
 from datetime import date
 from typing import Any
 
@@ -16,11 +17,19 @@ from kaimen.ledger.models import LedgerAccount
 WORLD = "ledger-internal-world"
 CLEARING_OUT = "ledger-internal-clearing-out"
 INTERNAL_CURRENCY = "GBP"
+# Engines whose database is known to hold both internal accounts, committed: an insert that found both
+# already there (they are never deleted). A fresh insert may yet roll back with its transaction, so
+# only "nothing to insert" is remembered.
+_PRESENT: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-async def ensure_internal_accounts(session: AsyncSession, opening_date: date) -> None:
+async def ensure_internal_accounts(
+    session: AsyncSession, opening_date: date, *, remember: bool = False
+) -> None:
     """Create the internal accounts that are missing, in the caller's write transaction; a concurrent
-    creator is no error (INSERT ... ON CONFLICT DO NOTHING)."""
+    creator is no error (INSERT ... ON CONFLICT DO NOTHING). Once an insert finds both there, this
+    database's engine is remembered, and calls with ``remember`` (a payment's posting) send nothing
+    more: one statement less per payment. Seeding always inserts."""
     rows: list[dict[str, Any]] = [
         {
             "id": account_id,
@@ -37,5 +46,10 @@ async def ensure_internal_accounts(session: AsyncSession, opening_date: date) ->
         }
         for account_id in (WORLD, CLEARING_OUT)
     ]
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    await session.execute(dialect.insert(LedgerAccount).values(rows).on_conflict_do_nothing())
+    bind = session.get_bind()
+    if remember and bind in _PRESENT:
+        return
+    dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
+    result = await session.execute(dialect.insert(LedgerAccount).values(rows).on_conflict_do_nothing())
+    if getattr(result, "rowcount", None) == 0:
+        _PRESENT.add(bind)

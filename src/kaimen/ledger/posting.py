@@ -36,6 +36,7 @@ from kaimen.ledger.money import Money
 from kaimen.ledger.totals import account_totals
 from kaimen.store.db import Database
 
+_ON_US, _OFF_US = "transfer", "payment"  # ledger_postings.kind
 MAX_REFERENCE = 128
 MAX_INFORMATION = 500  # TransactionInformation maxLength
 MAX_TRANSACTION_REFERENCE = 210  # TransactionReference maxLength
@@ -66,8 +67,9 @@ def _result(posting: LedgerPosting, debit: LedgerEntry) -> Posting:
     )
 
 
-async def _replay(session: AsyncSession, request: TransferRequest) -> Posting | None:
-    """The posting already made under ``request.reference``, if it was this same transfer."""
+async def _replay(session: AsyncSession, request: TransferRequest) -> tuple[Posting, bool] | None:
+    """The posting already made under ``request.reference``, if it was this same transfer, and whether
+    its creditor is at this bank."""
     posting = await session.scalar(select(LedgerPosting).where(LedgerPosting.reference == request.reference))
     if posting is None:
         return None
@@ -83,7 +85,7 @@ async def _replay(session: AsyncSession, request: TransferRequest) -> Posting | 
     )
     if not same:
         raise ReferenceConflict(request.reference)
-    return _result(posting, debit)
+    return _result(posting, debit), posting.kind == _ON_US
 
 
 async def _payee(session: AsyncSession, request: TransferRequest) -> LedgerAccount | None:
@@ -98,17 +100,15 @@ async def _payee(session: AsyncSession, request: TransferRequest) -> LedgerAccou
     )
 
 
-async def _post(session: AsyncSession, request: TransferRequest, clock: Callable[[], datetime]) -> Posting:
-    debtor = await session.scalar(
-        select(LedgerAccount).where(
-            LedgerAccount.id == request.debtor_account_id, LedgerAccount.customer_id == request.customer_id
-        )
-    )
-    if debtor is None:
-        raise AccountNotFound(request.debtor_account_id)
+async def _post(
+    session: AsyncSession, request: TransferRequest, clock: Callable[[], datetime]
+) -> tuple[Posting, bool]:
+    """The posting, and whether the creditor's account is at this bank (an "on-us" transfer)."""
     payee = await _payee(session, request)
-    # Lock the customer accounts in id order (two opposite transfers cannot deadlock), then re-read.
-    locked = sorted({debtor.id} | ({payee.id} if payee is not None else set()))
+    # Lock the customer accounts in id order (two opposite transfers cannot deadlock) and read them
+    # under the lock; a debtor account that is not the customer's is refused before anything is written
+    # (the lock taken on it goes with the rollback).
+    locked = sorted({request.debtor_account_id} | ({payee.id} if payee is not None else set()))
     rows = {
         row.id: row
         for row in await session.scalars(
@@ -118,7 +118,9 @@ async def _post(session: AsyncSession, request: TransferRequest, clock: Callable
             .with_for_update()
         )
     }
-    debtor = rows[debtor.id]
+    debtor = rows.get(request.debtor_account_id)
+    if debtor is None or debtor.customer_id != request.customer_id:
+        raise AccountNotFound(request.debtor_account_id)
     payee = rows[payee.id] if payee is not None else None
 
     replay = await _replay(session, request)
@@ -142,7 +144,7 @@ async def _post(session: AsyncSession, request: TransferRequest, clock: Callable
     posting = LedgerPosting(
         id="pst_" + secrets.token_hex(12),
         reference=request.reference,
-        kind="transfer" if payee is not None else "payment",
+        kind=_ON_US if payee is not None else _OFF_US,
         amount=amount,
         currency=currency,
         created_at=now,
@@ -194,7 +196,7 @@ async def _post(session: AsyncSession, request: TransferRequest, clock: Callable
         credit.counterparty_identification = debtor.identification
         credit.counterparty_name = payer_name
     else:
-        await ensure_internal_accounts(session, now.date())
+        await ensure_internal_accounts(session, now.date(), remember=True)
         credit.account_id = CLEARING_OUT
         credit.information = request.information
         credit.counterparty_scheme = request.creditor.scheme_name
@@ -204,13 +206,16 @@ async def _post(session: AsyncSession, request: TransferRequest, clock: Callable
     await session.flush()
     session.add_all([debit, credit])
     await session.flush()
-    return _result(posting, debit)
+    return _result(posting, debit), payee is not None
 
 
-async def post_in(session: AsyncSession, request: TransferRequest, clock: Callable[[], datetime]) -> Posting:
+async def post_in(
+    session: AsyncSession, request: TransferRequest, clock: Callable[[], datetime]
+) -> tuple[Posting, bool]:
     """The same posting inside the caller's write transaction ``session``, committed or rolled back
-    with the caller's own writes (kaimen.ledger.in_transaction). A refusal raises before anything is
-    written, so the caller may go on in the same transaction."""
+    with the caller's own writes (kaimen.ledger.in_transaction), and whether the creditor's account is
+    at this bank. A refusal raises before anything is written, so the caller may go on in the same
+    transaction."""
     _check(request)
     return await _post(session, request, clock)
 
@@ -219,7 +224,8 @@ async def post_transfer(db: Database, request: TransferRequest, clock: Callable[
     _check(request)
     try:
         async with db.write() as session:
-            return await _post(session, request, clock)
+            posted, _ = await _post(session, request, clock)
+            return posted
     except IntegrityError:
         # Another transaction posted under the same reference first (PostgreSQL: the unique index
         # waited for it to commit): answer with its posting.
@@ -227,4 +233,4 @@ async def post_transfer(db: Database, request: TransferRequest, clock: Callable[
             replay = await _replay(session, request)
         if replay is None:
             raise
-        return replay
+        return replay[0]
