@@ -13,7 +13,8 @@ so, when that server does not answer):
     max           wrk replays pre-built requests, each with its own ES256 proof (ath set), signed before
                   the timed run: warm-up, then --runs runs; the median is the maximum
     half rate     the same requests paced to half the maximum (wrk's delay(): each connection waits
-                  connections/rate seconds between requests), for p50 and p99
+                  a random time, exponential with mean connections/rate seconds, between requests,
+                  so that they arrive as a Poisson stream rather than in lockstep), for p50 and p99
     floor         joserfc alone verifying the same proofs (header read, jwk import, ES256 verify), on
                   core 0 with the server idle (bench/token_floor.py)
 
@@ -360,8 +361,10 @@ def _sanity(url: str, token: str, factory: tr.Factory, path: str) -> dict[str, A
 def _paced(
     args: argparse.Namespace, replayer: tb.Replayer, url: str, requests: list[bytes], rate: float
 ) -> loadgen.WrkRun:
-    """The requests at ``rate`` per second in all: each connection waits connections/rate seconds
-    between its requests (bench/wrk_replay.lua's third argument)."""
+    """The requests at ``rate`` per second in all: each connection waits connections/rate seconds on
+    average between its requests, exponentially distributed (bench/wrk_replay.lua's third argument).
+    The wait starts when the answer arrives, so the achieved rate is a little under the offered one;
+    both are reported."""
     path = replayer.work / "paced.bin"
     count = tr.write_records(path, requests)
     interval_ms = args.connections / rate * 1000

@@ -18,13 +18,18 @@ function init(args)
   local data = file:read("*a")
   file:close()
   local threads, index = tonumber(args[2] or "1"), thread_index or 0
-  -- Optional third argument: milliseconds each connection waits between its requests (a paced run
-  -- at connections / interval requests per second in all, for latency at a fixed offered rate).
-  -- delay() is only defined then: wrk checks for it after init, and unpaced runs stay as they were.
+  -- Optional third argument: the mean milliseconds each connection waits between its requests (a
+  -- paced run at connections / interval requests per second in all, for latency at a fixed offered
+  -- rate). Each wait is drawn from an exponential distribution with that mean, so the connections'
+  -- requests arrive as a Poisson stream; a fixed wait would keep every connection in step with the
+  -- others (they all start together) and offer the rate as bursts of one request per connection at
+  -- once, whose queueing, not the server, would set the p99. delay() is only defined then: wrk checks
+  -- for it after init, and unpaced runs stay as they were.
   if args[3] then
-    local interval = math.floor(tonumber(args[3]))
+    local interval = tonumber(args[3])
+    math.randomseed(os.time() + 7919 * index)
     function delay()
-      return interval
+      return math.floor(-interval * math.log(1 - math.random()))
     end
   end
   local pos, n = 1, 0
