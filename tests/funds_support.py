@@ -25,7 +25,7 @@ from kaimen.settings import Settings
 from kaimen.store.types import utcnow
 from tests.account_consents_support import DATE_TIME, INTERACTION_ID, Tpp, new_tpp
 from tests.dpop_support import BASE, ec_key, proof, running
-from tests.support import REPO, SHARED_OB_SPECS, load_json
+from tests.support import REPO, load_json, ob_spec
 from tests.test_ledger_support import book, open_account
 
 SPEC_NAME = "confirmation-funds-openapi.json"
@@ -48,10 +48,7 @@ NOT_FOUND = "UK.OBIE.Resource.NotFound"
 
 
 def funds_spec_file() -> Path:
-    """../shared's copy when this checkout sits beside it, else the packaged byte-identical one (as
-    tests.support.ob_spec does for the Account API's file)."""
-    shared = SHARED_OB_SPECS / SPEC_NAME
-    return shared if shared.exists() else PACKAGED_FUNDS_SPECS / SPEC_NAME
+    return ob_spec(SPEC_NAME)
 
 
 @cache

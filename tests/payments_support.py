@@ -26,7 +26,7 @@ from referencing.jsonschema import DRAFT4
 from kaimen.settings import Settings
 from tests.account_consents_support import DATE_TIME, INTERACTION_ID
 from tests.dpop_support import BASE, ec_key, issue_for, proof, running, tpp
-from tests.support import REPO, SHARED_OB_SPECS, load_json
+from tests.support import REPO, load_json, ob_spec
 
 SPEC_NAME = "payment-initiation-openapi.json"
 PACKAGED_PAYMENT_SPECS = REPO / "src" / "kaimen" / "apis" / "payments" / "specs"
@@ -52,8 +52,7 @@ OB_REGISTRY.max_header_length = 4096
 
 
 def payment_spec_file() -> Path:
-    shared = SHARED_OB_SPECS / SPEC_NAME
-    return shared if shared.exists() else PACKAGED_PAYMENT_SPECS / SPEC_NAME
+    return ob_spec(SPEC_NAME)
 
 
 @cache

@@ -22,9 +22,15 @@ PACKAGED_OB_SPECS = REPO / "src" / "kaimen" / "apis" / "accounts" / "specs"
 
 def ob_spec(file_name: str) -> Path:
     """A UK OB v3.1.11 OpenAPI file: ../shared's when this checkout sits beside it, else the packaged
-    byte-identical copy (tests/test_account_consents.py checks they are the same)."""
+    byte-identical copy its API keeps in ``src/kaimen/apis/<api>/specs/`` (each API's tests check
+    the two are the same)."""
     shared = SHARED_OB_SPECS / file_name
-    return shared if shared.exists() else PACKAGED_OB_SPECS / file_name
+    if shared.exists():
+        return shared
+    packaged = sorted((REPO / "src" / "kaimen" / "apis").glob(f"*/specs/{file_name}"))
+    if not packaged:
+        raise FileNotFoundError(f"{file_name}: neither in {SHARED_OB_SPECS} nor packaged with an API")
+    return packaged[0]
 
 
 TEST_DATABASE_URL = os.environ.get("KAIMEN_TEST_DATABASE_URL")
