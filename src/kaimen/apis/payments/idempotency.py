@@ -30,6 +30,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -44,7 +45,7 @@ from kaimen.apis.payments.errors import (
 )
 from kaimen.apis.payments.models import IdempotencyKey
 from kaimen.store.db import Database
-from kaimen.store.direct import Statement
+from kaimen.store.direct import Statement, stored_time
 
 log = logging.getLogger("kaimen.apis.payments")
 
@@ -135,7 +136,7 @@ async def claim(
     raise RuntimeError("x-idempotency-key kept changing hands")
 
 
-def _replayed(held: IdempotencyKey, digest: str, now: datetime) -> str | None:
+def _replayed(held: IdempotencyKey | _Held, digest: str, now: datetime) -> str | None:
     """The resource ``held`` names when it is still valid and was made from this same body; None
     when it is older than 24 hours; IdempotencyKeyReused for another body."""
     if held.created_at <= now - VALID_FOR:
@@ -147,14 +148,32 @@ def _replayed(held: IdempotencyKey, digest: str, now: datetime) -> str | None:
     return held.resource_id
 
 
+class _Held(NamedTuple):
+    request_digest: str
+    resource_id: str
+    created_at: datetime
+
+
+_HELD = (
+    "SELECT request_digest, resource_id, created_at FROM idempotency_keys"
+    " WHERE client_id = :client_id AND endpoint = :endpoint AND key = :key"
+)
+
+
 async def holder(
-    session: AsyncSession, *, client_id: str, endpoint: str, key: str, digest: str, now: datetime
+    db: Database, *, client_id: str, endpoint: str, key: str, digest: str, now: datetime
 ) -> str | None:
     """Read only: the resource a replay of ``key`` with this body names, before any other check runs
     (a replay answers with the resource as it is now, even once its consent is consumed); None for a
-    key not held. Raises IdempotencyKeyReused as ``claim`` does."""
-    held = await session.get(IdempotencyKey, (client_id, endpoint, key))
-    return None if held is None else _replayed(held, digest, now)
+    key not held. Raises IdempotencyKeyReused as ``claim`` does. One plain statement
+    (kaimen.store.direct): it runs before every payment."""
+    rows = await db.direct.rows(_HELD, {"client_id": client_id, "endpoint": endpoint, "key": key})
+    if not rows:
+        return None
+    digest_held, resource_id, created_at = rows[0]
+    at = stored_time(created_at)
+    assert at is not None  # NOT NULL
+    return _replayed(_Held(digest_held, resource_id, at), digest, now)
 
 
 class KeySweeper:

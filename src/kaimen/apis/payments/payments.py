@@ -178,11 +178,13 @@ class DomesticPayments:
 
     async def replay(self, client_id: str, key: str, order: DomesticPaymentRequest) -> Payment | None:
         """The payment a replay of ``key`` with this body names, as it is now; None for a new key."""
+        held = await holder(
+            self.db, client_id=client_id, endpoint=ENDPOINT, key=key, digest=order.digest, now=utcnow()
+        )
+        if held is None:
+            return None
         async with self.db.read() as session:
-            held = await holder(
-                session, client_id=client_id, endpoint=ENDPOINT, key=key, digest=order.digest, now=utcnow()
-            )
-            row = await session.get(DomesticPayment, held) if held is not None else None
+            row = await session.get(DomesticPayment, held)
         return _view(row) if row is not None else None
 
     async def submit(
