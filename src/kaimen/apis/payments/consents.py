@@ -21,7 +21,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import ColumnElement, or_, update
@@ -34,6 +34,7 @@ from kaimen.apis.payments.models import DomesticPaymentConsent
 from kaimen.events import CONSENT_AUTHORISED, CONSENT_REJECTED
 from kaimen.ledger.money import Money
 from kaimen.store.db import Database
+from kaimen.store.direct import stored_time
 from kaimen.store.types import utcnow
 
 ID_PREFIX = "pdc-"
@@ -74,7 +75,43 @@ def new_consent_id() -> str:
     return ID_PREFIX + secrets.token_urlsafe(24)
 
 
-def consent_view(row: DomesticPaymentConsent) -> PaymentConsent:
+class _ConsentRow(NamedTuple):
+    """A domestic_payment_consents row read directly (:data:`_BY_ID`), attribute for attribute."""
+
+    id: str
+    client_id: str
+    status: str
+    initiation: str
+    risk: str
+    extras: str
+    amount_minor: int
+    currency: str
+    authorise_by: datetime | None
+    created_at: datetime
+    status_updated_at: datetime
+    customer_id: str | None
+    debtor_account_id: str | None
+    approved_digest: str | None
+    step_up: bool
+
+
+# Every payment reads its consent first: one plain statement (kaimen.store.direct), no ORM session.
+_BY_ID = f"SELECT {', '.join(_ConsentRow._fields)} FROM domestic_payment_consents WHERE id = :id"  # noqa: S608
+
+
+def _direct_row(values: tuple[Any, ...]) -> _ConsentRow:
+    row = _ConsentRow(*values)
+    created, updated = stored_time(row.created_at), stored_time(row.status_updated_at)
+    assert created is not None and updated is not None  # NOT NULL
+    return row._replace(
+        authorise_by=stored_time(row.authorise_by),
+        created_at=created,
+        status_updated_at=updated,
+        step_up=bool(row.step_up),
+    )
+
+
+def consent_view(row: DomesticPaymentConsent | _ConsentRow) -> PaymentConsent:
     return PaymentConsent(
         consent_id=row.id,
         client_id=row.client_id,
@@ -229,9 +266,8 @@ class DomesticPaymentConsents:
     async def _find(self, consent_id: str) -> PaymentConsent | None:
         if not _ID.fullmatch(consent_id):
             return None
-        async with self.db.read() as session:
-            row = await session.get(DomesticPaymentConsent, consent_id)
-        return consent_view(row) if row is not None else None
+        rows = await self.db.direct.rows(_BY_ID, {"id": consent_id})
+        return consent_view(_direct_row(rows[0])) if rows else None
 
     async def _change(
         self, consent_id: str, event: str, conditions: list[ColumnElement[bool]], **values: Any
