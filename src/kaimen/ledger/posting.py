@@ -18,7 +18,7 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +40,22 @@ _ON_US, _OFF_US = "transfer", "payment"  # ledger_postings.kind
 MAX_REFERENCE = 128
 MAX_INFORMATION = 500  # TransactionInformation maxLength
 MAX_TRANSACTION_REFERENCE = 210  # TransactionReference maxLength
+
+
+# The statements of every posting, built once (building them cost more than running them).
+_BY_REFERENCE = select(LedgerPosting).where(LedgerPosting.reference == bindparam("reference"))
+_DEBIT_OF = select(LedgerEntry).where(
+    LedgerEntry.posting_id == bindparam("posting_id"), LedgerEntry.amount < 0
+)
+_PAYEE = select(LedgerAccount).where(
+    LedgerAccount.identification == bindparam("identification"), LedgerAccount.customer_id.is_not(None)
+)
+_LOCKED = (
+    select(LedgerAccount)
+    .where(LedgerAccount.id.in_(bindparam("ids", expanding=True)))
+    .order_by(LedgerAccount.id)
+    .with_for_update()
+)
 
 
 def _check(request: TransferRequest) -> None:
@@ -70,12 +86,10 @@ def _result(posting: LedgerPosting, debit: LedgerEntry) -> Posting:
 async def _replay(session: AsyncSession, request: TransferRequest) -> tuple[Posting, bool] | None:
     """The posting already made under ``request.reference``, if it was this same transfer, and whether
     its creditor is at this bank."""
-    posting = await session.scalar(select(LedgerPosting).where(LedgerPosting.reference == request.reference))
+    posting = await session.scalar(_BY_REFERENCE, {"reference": request.reference})
     if posting is None:
         return None
-    debit = await session.scalar(
-        select(LedgerEntry).where(LedgerEntry.posting_id == posting.id, LedgerEntry.amount < 0)
-    )
+    debit = await session.scalar(_DEBIT_OF, {"posting_id": posting.id})
     assert debit is not None
     same = (
         debit.account_id == request.debtor_account_id
@@ -93,11 +107,7 @@ async def _payee(session: AsyncSession, request: TransferRequest) -> LedgerAccou
     creditor = request.creditor
     if creditor.scheme_name != SORT_CODE_ACCOUNT_NUMBER or not creditor.identification:
         return None
-    return await session.scalar(
-        select(LedgerAccount).where(
-            LedgerAccount.identification == creditor.identification, LedgerAccount.customer_id.is_not(None)
-        )
-    )
+    return await session.scalar(_PAYEE, {"identification": creditor.identification})
 
 
 async def _post(
@@ -109,15 +119,7 @@ async def _post(
     # under the lock; a debtor account that is not the customer's is refused before anything is written
     # (the lock taken on it goes with the rollback).
     locked = sorted({request.debtor_account_id} | ({payee.id} if payee is not None else set()))
-    rows = {
-        row.id: row
-        for row in await session.scalars(
-            select(LedgerAccount)
-            .where(LedgerAccount.id.in_(locked))
-            .order_by(LedgerAccount.id)
-            .with_for_update()
-        )
-    }
+    rows = {row.id: row for row in await session.scalars(_LOCKED, {"ids": locked})}
     debtor = rows.get(request.debtor_account_id)
     if debtor is None or debtor.customer_id != request.customer_id:
         raise AccountNotFound(request.debtor_account_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kaimen.ledger.core import EntryStatus
@@ -26,21 +26,23 @@ class Totals:
         return self.booked + self.pending_debits + credit_limit
 
 
+_booked = LedgerEntry.status == EntryStatus.BOOKED.value
+_pending_debit = (LedgerEntry.status == EntryStatus.PENDING.value) & (LedgerEntry.amount < 0)
+# Built once: every payment runs it, and building the expression cost more than the database's sum.
+_TOTALS = select(
+    func.coalesce(func.sum(case((_booked, LedgerEntry.amount), else_=0)), 0),
+    func.coalesce(
+        func.sum(
+            case((_booked & (LedgerEntry.booked_at < bindparam("cut_off")), LedgerEntry.amount), else_=0)
+        ),
+        0,
+    ),
+    func.coalesce(func.sum(case((_pending_debit, LedgerEntry.amount), else_=0)), 0),
+    func.coalesce(func.max(LedgerEntry.seq), 0),
+).where(LedgerEntry.account_id == bindparam("account_id"))
+
+
 async def account_totals(session: AsyncSession, account_id: str, cut_off: datetime) -> Totals:
-    booked = LedgerEntry.status == EntryStatus.BOOKED.value
-    pending_debit = (LedgerEntry.status == EntryStatus.PENDING.value) & (LedgerEntry.amount < 0)
-    row = (
-        await session.execute(
-            select(
-                func.coalesce(func.sum(case((booked, LedgerEntry.amount), else_=0)), 0),
-                func.coalesce(
-                    func.sum(case((booked & (LedgerEntry.booked_at < cut_off), LedgerEntry.amount), else_=0)),
-                    0,
-                ),
-                func.coalesce(func.sum(case((pending_debit, LedgerEntry.amount), else_=0)), 0),
-                func.coalesce(func.max(LedgerEntry.seq), 0),
-            ).where(LedgerEntry.account_id == account_id)
-        )
-    ).one()
+    row = (await session.execute(_TOTALS, {"account_id": account_id, "cut_off": cut_off})).one()
     # PostgreSQL sums bigints as numeric (Decimal); every value here is a whole number of minor units.
     return Totals(int(row[0]), int(row[1]), int(row[2]), int(row[3]))
