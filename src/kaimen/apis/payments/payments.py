@@ -39,7 +39,7 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kaimen.apis.consent_lifecycle import ConsentChanged, Events
@@ -167,6 +167,23 @@ def transfer_request(payment_id: str, consent: PaymentConsent) -> TransferReques
         information=information[:_INFORMATION_LENGTH],
         remittance_reference=reference,
     )
+
+
+# The consent consumed by a payment, only if it is still the Authorised consent the customer approved
+# (built once: it runs in every payment's transaction).
+_CONSUME = (
+    update(DomesticPaymentConsent)
+    .where(
+        DomesticPaymentConsent.id == bindparam("b_consent_id"),
+        DomesticPaymentConsent.client_id == bindparam("b_client_id"),
+        DomesticPaymentConsent.customer_id == bindparam("b_customer_id"),
+        DomesticPaymentConsent.status == Status.AUTHORISED.value,
+        # NULL for a consent approved before digests were kept: equal to NULL, as ``==`` None was.
+        DomesticPaymentConsent.approved_digest.is_not_distinct_from(bindparam("b_approved_digest")),
+    )
+    .values(status=Status.CONSUMED.value, status_updated_at=bindparam("b_now"))
+    .returning(DomesticPaymentConsent.id)
+)
 
 
 class DomesticPayments:
@@ -313,16 +330,14 @@ class DomesticPayments:
 
     async def _consume(self, session: AsyncSession, consent: PaymentConsent, now: datetime) -> bool:
         result = await session.execute(
-            update(DomesticPaymentConsent)
-            .where(
-                DomesticPaymentConsent.id == consent.consent_id,
-                DomesticPaymentConsent.client_id == consent.client_id,
-                DomesticPaymentConsent.customer_id == consent.customer_id,
-                DomesticPaymentConsent.status == Status.AUTHORISED.value,
-                DomesticPaymentConsent.approved_digest == consent.approved_digest,
-            )
-            .values(status=Status.CONSUMED.value, status_updated_at=now)
-            .returning(DomesticPaymentConsent.id)
+            _CONSUME,
+            {
+                "b_consent_id": consent.consent_id,
+                "b_client_id": consent.client_id,
+                "b_customer_id": consent.customer_id,
+                "b_approved_digest": consent.approved_digest,
+                "b_now": now,
+            },
         )
         return result.first() is not None
 
