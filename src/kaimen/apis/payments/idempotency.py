@@ -30,9 +30,9 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
@@ -76,6 +76,27 @@ def idempotency_key(request: Request) -> str:
     return key
 
 
+def _claim_statement(dialect: Any) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING RETURNING resource_id`` of a new key, built once per dialect
+    (it runs in every payment's and every consent's transaction)."""
+    return (
+        dialect.insert(IdempotencyKey)
+        .values(
+            client_id=bindparam("b_client_id"),
+            endpoint=bindparam("b_endpoint"),
+            key=bindparam("b_key"),
+            request_digest=bindparam("b_digest"),
+            resource_id=bindparam("b_resource_id"),
+            created_at=bindparam("b_now"),
+        )
+        .on_conflict_do_nothing()
+        .returning(IdempotencyKey.resource_id)
+    )
+
+
+_CLAIM = {"postgresql": _claim_statement(postgresql), "sqlite": _claim_statement(sqlite)}
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """Who holds a key once ``claim`` returns: ``resource_id`` is the caller's new id when ``fresh``,
@@ -102,21 +123,17 @@ async def claim(
         IdempotencyKey.endpoint == endpoint,
         IdempotencyKey.key == key,
     )
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    insert = _CLAIM[session.get_bind().dialect.name]
+    values = {
+        "b_client_id": client_id,
+        "b_endpoint": endpoint,
+        "b_key": key,
+        "b_digest": digest,
+        "b_resource_id": new_resource_id,
+        "b_now": now,
+    }
     for _ in range(3):  # a stale key taken over by a concurrent request in between: look again
-        inserted = await session.execute(
-            dialect.insert(IdempotencyKey)
-            .values(
-                client_id=client_id,
-                endpoint=endpoint,
-                key=key,
-                request_digest=digest,
-                resource_id=new_resource_id,
-                created_at=now,
-            )
-            .on_conflict_do_nothing()
-            .returning(IdempotencyKey.resource_id)
-        )
+        inserted = await session.execute(insert, values)
         if inserted.first() is not None:
             return Claim(new_resource_id, fresh=True)
         held = (await session.execute(select(IdempotencyKey).where(*identity))).scalar_one_or_none()
