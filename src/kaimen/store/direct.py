@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import TextClause
 
 T = TypeVar("T")
@@ -299,10 +299,11 @@ class SqliteDirect:
 
 
 class PostgresDirect:
-    def __init__(self, engine: AsyncEngine, read_engine: AsyncEngine | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, autocommit: AsyncEngine) -> None:
         self.engine = engine
-        # Autocommit (kaimen.store.db): one round trip for a read, or for a write of one statement.
-        self.read_engine = read_engine or engine
+        # The same pool in autocommit (kaimen.store.db): one round trip for a read, or for a write of
+        # one statement.
+        self.autocommit = autocommit
         self._clauses: dict[str, TextClause] = {}
 
     def _clause(self, sql: str) -> TextClause:
@@ -315,22 +316,22 @@ class PostgresDirect:
         if len(statements) == 1:
             # One statement is atomic on its own: in autocommit it is one round trip, not BEGIN,
             # the statement and COMMIT.
-            (statement,) = statements
-            params = {name: postgres_value(value) for name, value in statement.params.items()}
-            async with self.read_engine.connect() as conn:
-                result = await conn.execute(self._clause(statement.sql), params)
-                return [int(result.rowcount)]
-        counts = []
+            async with self.autocommit.connect() as conn:
+                return await self._execute(conn, statements)
         async with self.engine.begin() as conn:
-            for statement in statements:
-                params = {name: postgres_value(value) for name, value in statement.params.items()}
-                result = await conn.execute(self._clause(statement.sql), params)
-                counts.append(int(result.rowcount))
+            return await self._execute(conn, statements)
+
+    async def _execute(self, conn: AsyncConnection, statements: Sequence[Statement]) -> list[int]:
+        counts = []
+        for statement in statements:
+            params = {name: postgres_value(value) for name, value in statement.params.items()}
+            result = await conn.execute(self._clause(statement.sql), params)
+            counts.append(int(result.rowcount))
         return counts
 
     async def rows(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         values = {name: postgres_value(value) for name, value in params.items()}
-        async with self.read_engine.connect() as conn:
+        async with self.autocommit.connect() as conn:
             result = await conn.execute(self._clause(sql), values)
             return [tuple(row) for row in result]
 
