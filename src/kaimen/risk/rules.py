@@ -15,7 +15,7 @@ from collections.abc import Callable
 from kaimen.risk.config import RiskSettings
 from kaimen.risk.context import normalise_identification
 from kaimen.risk.decision import Outcome, Signal, Stage
-from kaimen.risk.facts import Facts
+from kaimen.risk.facts import Facts, Tally
 
 Rule = Callable[[Facts, RiskSettings], Signal | None]
 
@@ -84,18 +84,26 @@ def new_payee(facts: Facts, settings: RiskSettings) -> Signal | None:
     return Signal("new_payee", settings.new_payee_score, "first payment by this customer to this payee")
 
 
+def _broken_limits(tally: Tally, max_count: int, max_sum_minor: int, currency: str) -> list[str]:
+    """The velocity limits ``tally`` is over, each in words for the decision's reason."""
+    broken = []
+    if tally.count > max_count:
+        broken.append(f"{tally.count} payments (limit {max_count})")
+    if tally.total_minor > max_sum_minor:
+        limit = money(max_sum_minor, currency)
+        broken.append(f"{money(tally.total_minor, currency)} in total (limit {limit})")
+    return broken
+
+
 def customer_velocity(facts: Facts, settings: RiskSettings) -> Signal | None:
     """Count and sum of the customer's assessments at this stage in the sliding window."""
     tally = facts.customer_tally
     if tally is None:
         return None
     window = _window(settings.customer_window_seconds)
-    broken = []
-    if tally.count > settings.customer_max_count:
-        broken.append(f"{tally.count} payments (limit {settings.customer_max_count})")
-    if tally.total_minor > settings.customer_max_sum_minor:
-        limit = money(settings.customer_max_sum_minor, facts.context.currency)
-        broken.append(f"{money(tally.total_minor, facts.context.currency)} in total (limit {limit})")
+    broken = _broken_limits(
+        tally, settings.customer_max_count, settings.customer_max_sum_minor, facts.context.currency
+    )
     if not broken:
         return None
     return Signal(
@@ -112,12 +120,7 @@ def tpp_velocity(facts: Facts, settings: RiskSettings) -> Signal | None:
     if tally is None:
         return None
     window = _window(settings.tpp_window_seconds)
-    broken = []
-    if tally.count > settings.tpp_max_count:
-        broken.append(f"{tally.count} payments (limit {settings.tpp_max_count})")
-    if tally.total_minor > settings.tpp_max_sum_minor:
-        limit = money(settings.tpp_max_sum_minor, facts.context.currency)
-        broken.append(f"{money(tally.total_minor, facts.context.currency)} in total (limit {limit})")
+    broken = _broken_limits(tally, settings.tpp_max_count, settings.tpp_max_sum_minor, facts.context.currency)
     if not broken:
         return None
     forces = Outcome.REJECT if tally.count >= settings.tpp_reject_count else None
