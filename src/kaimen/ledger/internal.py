@@ -30,6 +30,9 @@ async def ensure_internal_accounts(
     creator is no error (INSERT ... ON CONFLICT DO NOTHING). Once an insert finds both there, this
     database's engine is remembered, and calls with ``remember`` (a payment's posting) send nothing
     more: one statement less per payment. Seeding always inserts."""
+    bind = session.get_bind()
+    if remember and bind in _PRESENT:
+        return
     rows: list[dict[str, Any]] = [
         {
             "id": account_id,
@@ -46,9 +49,6 @@ async def ensure_internal_accounts(
         }
         for account_id in (WORLD, CLEARING_OUT)
     ]
-    bind = session.get_bind()
-    if remember and bind in _PRESENT:
-        return
     dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
     result = await session.execute(dialect.insert(LedgerAccount).values(rows).on_conflict_do_nothing())
     if getattr(result, "rowcount", None) == 0:
