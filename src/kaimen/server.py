@@ -64,5 +64,7 @@ def _metrics_dir(workers: int) -> str | None:
     if workers < 2:
         return None
     path = tempfile.mkdtemp(prefix="kaimen-metrics-")
+    # kaimen.gateway.metrics.MULTIPROCESS_DIR, spelt out: importing that module here would import
+    # prometheus_client before the variable is set, and forked workers would inherit single-process mode.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
     return path
