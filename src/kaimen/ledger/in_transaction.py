@@ -6,7 +6,7 @@ idempotency key, consumes the consent, posts to the ledger and records the payme
 ``CoreBanking.post_transfer`` commits its own transaction, so it cannot be part of another one; rather
 than change that protocol, this is a second, narrow one beside it:
 
-    TransactionalPostings.post_in(session, request) -> PostedTransfer
+    TransactionalPostings.post_in(conn, request) -> PostedTransfer
 
 Only a core whose ledger lives in Kaimen's own database can offer it (the sandbox ledger does:
 ``SandboxPostings``). A bank plugging in an external core would instead record the payment Pending in
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kaimen.ledger import posting
 from kaimen.ledger.core import Posting, TransferRequest
@@ -39,8 +39,9 @@ class PostedTransfer:
 
 
 class TransactionalPostings(Protocol):
-    async def post_in(self, session: AsyncSession, request: TransferRequest) -> PostedTransfer:
-        """``CoreBanking.post_transfer`` in the caller's write transaction: the same checks (the
+    async def post_in(self, conn: AsyncConnection, request: TransferRequest) -> PostedTransfer:
+        """``CoreBanking.post_transfer`` in the caller's write transaction on ``conn``
+        (``Database.transaction``): the same checks (the
         debtor is the customer's own, available funds including any credit line never go below
         zero, one posting per reference) and the same ``PostingRefused`` / ``AccountNotFound``
         refusals, raised before anything is written."""
@@ -53,6 +54,6 @@ class SandboxPostings:
     def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
         self.clock = clock
 
-    async def post_in(self, session: AsyncSession, request: TransferRequest) -> PostedTransfer:
-        posted, on_us = await posting.post_in(session, request, self.clock)
+    async def post_in(self, conn: AsyncConnection, request: TransferRequest) -> PostedTransfer:
+        posted, on_us = await posting.post_in(conn, request, self.clock)
         return PostedTransfer(posted, creditor_at_this_bank=on_us)

@@ -10,9 +10,10 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kaimen.ledger.models import LedgerAccount
+from kaimen.store.db import Executor
 
 WORLD = "ledger-internal-world"
 CLEARING_OUT = "ledger-internal-clearing-out"
@@ -23,14 +24,12 @@ INTERNAL_CURRENCY = "GBP"
 _PRESENT: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-async def ensure_internal_accounts(
-    session: AsyncSession, opening_date: date, *, remember: bool = False
-) -> None:
+async def ensure_internal_accounts(executor: Executor, opening_date: date, *, remember: bool = False) -> None:
     """Create the internal accounts that are missing, in the caller's write transaction; a concurrent
     creator is no error (INSERT ... ON CONFLICT DO NOTHING). Once an insert finds both there, this
     database's engine is remembered, and calls with ``remember`` (a payment's posting) send nothing
     more: one statement less per payment. Seeding always inserts."""
-    bind = session.get_bind()
+    bind = executor.sync_engine if isinstance(executor, AsyncConnection) else executor.get_bind()
     if remember and bind in _PRESENT:
         return
     rows: list[dict[str, Any]] = [
@@ -50,6 +49,6 @@ async def ensure_internal_accounts(
         for account_id in (WORLD, CLEARING_OUT)
     ]
     dialect = postgresql if bind.dialect.name == "postgresql" else sqlite
-    result = await session.execute(dialect.insert(LedgerAccount).values(rows).on_conflict_do_nothing())
+    result = await executor.execute(dialect.insert(LedgerAccount).values(rows).on_conflict_do_nothing())
     if getattr(result, "rowcount", None) == 0:
         _PRESENT.add(bind)

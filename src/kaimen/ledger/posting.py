@@ -17,13 +17,20 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kaimen.ledger import codes
-from kaimen.ledger.core import SORT_CODE_ACCOUNT_NUMBER, EntryStatus, Posting, TransferRequest
+from kaimen.ledger.core import (
+    SORT_CODE_ACCOUNT_NUMBER,
+    CounterpartyAccount,
+    EntryStatus,
+    Posting,
+    TransferRequest,
+)
 from kaimen.ledger.errors import (
     AccountNotFound,
     InsufficientFunds,
@@ -34,7 +41,7 @@ from kaimen.ledger.internal import CLEARING_OUT, ensure_internal_accounts
 from kaimen.ledger.models import LedgerAccount, LedgerEntry, LedgerParty, LedgerPosting
 from kaimen.ledger.money import Money
 from kaimen.ledger.totals import account_totals
-from kaimen.store.db import Database
+from kaimen.store.db import Database, Executor
 
 _ON_US, _OFF_US = "transfer", "payment"  # ledger_postings.kind
 MAX_REFERENCE = 128
@@ -42,19 +49,76 @@ MAX_INFORMATION = 500  # TransactionInformation maxLength
 MAX_TRANSACTION_REFERENCE = 210  # TransactionReference maxLength
 
 
-# The statements of every posting, built once (building them cost more than running them).
-_BY_REFERENCE = select(LedgerPosting).where(LedgerPosting.reference == bindparam("reference"))
-_DEBIT_OF = select(LedgerEntry).where(
-    LedgerEntry.posting_id == bindparam("posting_id"), LedgerEntry.amount < 0
-)
-_PAYEE = select(LedgerAccount).where(
-    LedgerAccount.identification == bindparam("identification"), LedgerAccount.customer_id.is_not(None)
-)
+# The statements of every posting, built once (building them cost more than running them). They are
+# Core statements run on the caller's connection: no ORM unit of work or identity map on this path.
+
+# The debtor's account and, for a creditor that may bank here, the customer account with its sort code
+# and account number (the payee of an "on-us" transfer): locked in id order, so two opposite transfers
+# cannot deadlock (``SELECT ... FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE`` already holds the write lock).
 _LOCKED = (
-    select(LedgerAccount)
-    .where(LedgerAccount.id.in_(bindparam("ids", expanding=True)))
+    select(
+        LedgerAccount.id,
+        LedgerAccount.customer_id,
+        LedgerAccount.identification,
+        LedgerAccount.currency,
+        LedgerAccount.credit_limit,
+    )
+    .where(
+        or_(
+            LedgerAccount.id == bindparam("b_debtor_id"),
+            (LedgerAccount.identification == bindparam("b_payee_identification"))
+            & LedgerAccount.customer_id.is_not(None),
+        )
+    )
     .order_by(LedgerAccount.id)
     .with_for_update()
+)
+# The posting already made under a reference, with its debit entry.
+_BY_REFERENCE = (
+    select(
+        LedgerPosting.id.label("posting_id"),
+        LedgerPosting.kind,
+        LedgerEntry.id.label("transaction_id"),
+        LedgerEntry.account_id,
+        LedgerEntry.amount,
+        LedgerEntry.currency,
+        LedgerEntry.status,
+        LedgerEntry.booked_at,
+        LedgerEntry.counterparty_scheme,
+        LedgerEntry.counterparty_identification,
+    )
+    .join(LedgerEntry, LedgerEntry.posting_id == LedgerPosting.id)
+    .where(LedgerPosting.reference == bindparam("b_reference"), LedgerEntry.amount < 0)
+)
+_PAYER_NAME = select(LedgerParty.name).where(LedgerParty.customer_id == bindparam("b_customer_id"))
+_INSERT_POSTING = insert(LedgerPosting).values(
+    id=bindparam("b_posting_id"),
+    reference=bindparam("b_reference"),
+    kind=bindparam("b_kind"),
+    amount=bindparam("b_amount"),
+    currency=bindparam("b_currency"),
+    created_at=bindparam("b_now"),
+)
+# Both entries of a posting, in one executemany: what they share, then one side's own (:func:`_side`).
+_INSERT_ENTRY = insert(LedgerEntry).values(
+    posting_id=bindparam("b_posting_id"),
+    currency=bindparam("b_currency"),
+    status=EntryStatus.BOOKED.value,
+    booked_at=bindparam("b_now"),
+    value_at=bindparam("b_now"),
+    transaction_reference=bindparam("b_transaction_reference"),
+    id=bindparam("b_id"),
+    account_id=bindparam("b_account_id"),
+    seq=bindparam("b_seq"),
+    amount=bindparam("b_signed_amount"),
+    balance_after=bindparam("b_balance_after"),
+    information=bindparam("b_information"),
+    btc_code=bindparam("b_btc_code"),
+    btc_sub_code=bindparam("b_btc_sub_code"),
+    proprietary_code=bindparam("b_proprietary_code"),
+    counterparty_scheme=bindparam("b_counterparty_scheme"),
+    counterparty_identification=bindparam("b_counterparty_identification"),
+    counterparty_name=bindparam("b_counterparty_name"),
 )
 
 
@@ -71,61 +135,91 @@ def _check(request: TransferRequest) -> None:
         raise InvalidPosting(f"TransactionReference must be 1 to {MAX_TRANSACTION_REFERENCE} characters")
 
 
-def _result(posting: LedgerPosting, debit: LedgerEntry) -> Posting:
-    return Posting(
-        posting_id=posting.id,
-        reference=posting.reference,
-        debtor_account_id=debit.account_id,
-        transaction_id=debit.id,
-        amount=Money(-debit.amount, debit.currency),
-        status=EntryStatus(debit.status),
-        booked_at=debit.booked_at,
-    )
+def _side(
+    *,
+    account_id: str,
+    seq: int | None,
+    amount: int,
+    balance_after: int | None,
+    information: str,
+    code: codes.EntryCode | None,
+    counterparty: CounterpartyAccount,
+) -> dict[str, Any]:
+    """One entry's own bind parameters of :data:`_INSERT_ENTRY` (``amount`` signed)."""
+    return {
+        "b_id": "txn_" + secrets.token_hex(12),
+        "b_account_id": account_id,
+        "b_seq": seq,
+        "b_signed_amount": amount,
+        "b_balance_after": balance_after,
+        "b_information": information,
+        "b_btc_code": code.bank.code if code is not None else None,
+        "b_btc_sub_code": code.bank.sub_code if code is not None else None,
+        "b_proprietary_code": code.proprietary if code is not None else None,
+        "b_counterparty_scheme": counterparty.scheme_name,
+        "b_counterparty_identification": counterparty.identification,
+        "b_counterparty_name": counterparty.name,
+    }
 
 
-async def _replay(session: AsyncSession, request: TransferRequest) -> tuple[Posting, bool] | None:
+async def _replay(executor: Executor, request: TransferRequest) -> tuple[Posting, bool] | None:
     """The posting already made under ``request.reference``, if it was this same transfer, and whether
     its creditor is at this bank."""
-    posting = await session.scalar(_BY_REFERENCE, {"reference": request.reference})
-    if posting is None:
+    found = (await executor.execute(_BY_REFERENCE, {"b_reference": request.reference})).first()
+    if found is None:
         return None
-    debit = await session.scalar(_DEBIT_OF, {"posting_id": posting.id})
-    assert debit is not None
+    amount = Money(-found.amount, found.currency)
     same = (
-        debit.account_id == request.debtor_account_id
-        and Money(-debit.amount, debit.currency) == request.amount
-        and debit.counterparty_scheme == request.creditor.scheme_name
-        and debit.counterparty_identification == request.creditor.identification
+        found.account_id == request.debtor_account_id
+        and amount == request.amount
+        and found.counterparty_scheme == request.creditor.scheme_name
+        and found.counterparty_identification == request.creditor.identification
     )
     if not same:
         raise ReferenceConflict(request.reference)
-    return _result(posting, debit), posting.kind == _ON_US
+    posted = Posting(
+        posting_id=found.posting_id,
+        reference=request.reference,
+        debtor_account_id=found.account_id,
+        transaction_id=found.transaction_id,
+        amount=amount,
+        status=EntryStatus(found.status),
+        booked_at=found.booked_at,
+    )
+    return posted, found.kind == _ON_US
 
 
-async def _payee(session: AsyncSession, request: TransferRequest) -> LedgerAccount | None:
-    """The creditor's account when it is a customer account at this bank (an "on-us" payment)."""
+def _payee_identification(request: TransferRequest) -> str | None:
+    """The creditor's sort code and account number, when its account may be at this bank."""
     creditor = request.creditor
     if creditor.scheme_name != SORT_CODE_ACCOUNT_NUMBER or not creditor.identification:
         return None
-    return await session.scalar(_PAYEE, {"identification": creditor.identification})
+    return creditor.identification
 
 
 async def _post(
-    session: AsyncSession, request: TransferRequest, clock: Callable[[], datetime]
+    conn: AsyncConnection, request: TransferRequest, clock: Callable[[], datetime]
 ) -> tuple[Posting, bool]:
     """The posting, and whether the creditor's account is at this bank (an "on-us" transfer)."""
-    payee = await _payee(session, request)
-    # Lock the customer accounts in id order (two opposite transfers cannot deadlock) and read them
-    # under the lock; a debtor account that is not the customer's is refused before anything is written
-    # (the lock taken on it goes with the rollback).
-    locked = sorted({request.debtor_account_id} | ({payee.id} if payee is not None else set()))
-    rows = {row.id: row for row in await session.scalars(_LOCKED, {"ids": locked})}
-    debtor = rows.get(request.debtor_account_id)
+    # The accounts are read under the lock; a debtor account that is not the customer's is refused
+    # before anything is written (the lock taken on it goes with the rollback).
+    payee_identification = _payee_identification(request)
+    rows = (
+        await conn.execute(
+            _LOCKED,
+            {"b_debtor_id": request.debtor_account_id, "b_payee_identification": payee_identification},
+        )
+    ).all()
+    debtor = payee = None
+    for row in rows:
+        if row.id == request.debtor_account_id:
+            debtor = row
+        if payee_identification is not None and row.identification == payee_identification:
+            payee = row
     if debtor is None or debtor.customer_id != request.customer_id:
         raise AccountNotFound(request.debtor_account_id)
-    payee = rows[payee.id] if payee is not None else None
 
-    replay = await _replay(session, request)
+    replay = await _replay(conn, request)
     if replay is not None:
         return replay
     if request.amount.currency != debtor.currency or (
@@ -137,96 +231,84 @@ async def _post(
 
     # Booked under the lock: entries of an account are booked in the order of their seq.
     now = clock()
-    debtor_totals = await account_totals(session, debtor.id, now)
+    debtor_totals = await account_totals(conn, debtor.id, now)
     available = debtor_totals.available(debtor.credit_limit)
     if available < request.amount.minor:
         raise InsufficientFunds(debtor.id, Money(available, debtor.currency), request.amount)
 
-    amount, currency = request.amount.minor, request.amount.currency
-    posting = LedgerPosting(
-        id="pst_" + secrets.token_hex(12),
-        reference=request.reference,
-        kind=_ON_US if payee is not None else _OFF_US,
-        amount=amount,
-        currency=currency,
-        created_at=now,
-    )
-    out_code = codes.BOOK_TRANSFER_OUT if payee is not None else codes.FASTER_PAYMENT_OUT
-    debit = LedgerEntry(
-        id="txn_" + secrets.token_hex(12),
-        posting_id=posting.id,
+    amount, creditor = request.amount.minor, request.creditor
+    debit = _side(
         account_id=debtor.id,
         seq=debtor_totals.last_seq + 1,
         amount=-amount,
-        currency=currency,
-        status=EntryStatus.BOOKED.value,
-        booked_at=now,
-        value_at=now,
         balance_after=debtor_totals.booked - amount,
-        transaction_reference=request.remittance_reference,
         information=request.information,
-        btc_code=out_code.bank.code,
-        btc_sub_code=out_code.bank.sub_code,
-        proprietary_code=out_code.proprietary,
-        counterparty_scheme=request.creditor.scheme_name,
-        counterparty_identification=request.creditor.identification,
-        counterparty_name=request.creditor.name,
-    )
-    credit = LedgerEntry(
-        id="txn_" + secrets.token_hex(12),
-        posting_id=posting.id,
-        amount=amount,
-        currency=currency,
-        status=EntryStatus.BOOKED.value,
-        booked_at=now,
-        value_at=now,
-        transaction_reference=request.remittance_reference,
+        code=codes.BOOK_TRANSFER_OUT if payee is not None else codes.FASTER_PAYMENT_OUT,
+        counterparty=creditor,
     )
     if payee is not None:
-        payee_totals = await account_totals(session, payee.id, now)
-        payer_name = await session.scalar(
-            select(LedgerParty.name).where(LedgerParty.customer_id == debtor.customer_id)
+        payee_totals = await account_totals(conn, payee.id, now)
+        payer_name = await conn.scalar(_PAYER_NAME, {"b_customer_id": debtor.customer_id})
+        credit = _side(
+            account_id=payee.id,
+            seq=payee_totals.last_seq + 1,
+            amount=amount,
+            balance_after=payee_totals.booked + amount,
+            information=payer_name or debtor.identification or debtor.id,
+            code=codes.BOOK_TRANSFER_IN,
+            counterparty=CounterpartyAccount(SORT_CODE_ACCOUNT_NUMBER, debtor.identification, payer_name),
         )
-        credit.account_id = payee.id
-        credit.seq = payee_totals.last_seq + 1
-        credit.balance_after = payee_totals.booked + amount
-        credit.information = payer_name or debtor.identification or debtor.id
-        credit.btc_code = codes.BOOK_TRANSFER_IN.bank.code
-        credit.btc_sub_code = codes.BOOK_TRANSFER_IN.bank.sub_code
-        credit.proprietary_code = codes.BOOK_TRANSFER_IN.proprietary
-        credit.counterparty_scheme = SORT_CODE_ACCOUNT_NUMBER
-        credit.counterparty_identification = debtor.identification
-        credit.counterparty_name = payer_name
     else:
-        await ensure_internal_accounts(session, now.date(), remember=True)
-        credit.account_id = CLEARING_OUT
-        credit.information = request.information
-        credit.counterparty_scheme = request.creditor.scheme_name
-        credit.counterparty_identification = request.creditor.identification
-        credit.counterparty_name = request.creditor.name
-    session.add(posting)
-    await session.flush()
-    session.add_all([debit, credit])
-    await session.flush()
-    return _result(posting, debit), payee is not None
+        await ensure_internal_accounts(conn, now.date(), remember=True)
+        credit = _side(
+            account_id=CLEARING_OUT,
+            seq=None,
+            amount=amount,
+            balance_after=None,
+            information=request.information,
+            code=None,
+            counterparty=creditor,
+        )
+    posting_id = "pst_" + secrets.token_hex(12)
+    posting = {
+        "b_posting_id": posting_id,
+        "b_reference": request.reference,
+        "b_kind": _ON_US if payee is not None else _OFF_US,
+        "b_amount": amount,
+        "b_currency": request.amount.currency,
+        "b_now": now,
+        "b_transaction_reference": request.remittance_reference,
+    }
+    await conn.execute(_INSERT_POSTING, posting)
+    await conn.execute(_INSERT_ENTRY, [{**posting, **debit}, {**posting, **credit}])
+    posted = Posting(
+        posting_id=posting_id,
+        reference=request.reference,
+        debtor_account_id=debtor.id,
+        transaction_id=debit["b_id"],
+        amount=request.amount,
+        status=EntryStatus.BOOKED,
+        booked_at=now,
+    )
+    return posted, payee is not None
 
 
 async def post_in(
-    session: AsyncSession, request: TransferRequest, clock: Callable[[], datetime]
+    conn: AsyncConnection, request: TransferRequest, clock: Callable[[], datetime]
 ) -> tuple[Posting, bool]:
-    """The same posting inside the caller's write transaction ``session``, committed or rolled back
-    with the caller's own writes (kaimen.ledger.in_transaction), and whether the creditor's account is
-    at this bank. A refusal raises before anything is written, so the caller may go on in the same
+    """The same posting inside the caller's write transaction ``conn``, committed or rolled back with
+    the caller's own writes (kaimen.ledger.in_transaction), and whether the creditor's account is at
+    this bank. A refusal raises before anything is written, so the caller may go on in the same
     transaction."""
     _check(request)
-    return await _post(session, request, clock)
+    return await _post(conn, request, clock)
 
 
 async def post_transfer(db: Database, request: TransferRequest, clock: Callable[[], datetime]) -> Posting:
     _check(request)
     try:
-        async with db.write() as session:
-            posted, _ = await _post(session, request, clock)
+        async with db.transaction() as conn:
+            posted, _ = await _post(conn, request, clock)
             return posted
     except IntegrityError:
         # Another transaction posted under the same reference first (PostgreSQL: the unique index

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, case, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from kaimen.ledger.core import EntryStatus
 from kaimen.ledger.models import LedgerEntry
+from kaimen.store.db import Executor
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,7 @@ _TOTALS = select(
 ).where(LedgerEntry.account_id == bindparam("account_id"))
 
 
-async def account_totals(session: AsyncSession, account_id: str, cut_off: datetime) -> Totals:
-    row = (await session.execute(_TOTALS, {"account_id": account_id, "cut_off": cut_off})).one()
+async def account_totals(executor: Executor, account_id: str, cut_off: datetime) -> Totals:
+    row = (await executor.execute(_TOTALS, {"account_id": account_id, "cut_off": cut_off})).one()
     # PostgreSQL sums bigints as numeric (Decimal); every value here is a whole number of minor units.
     return Totals(int(row[0]), int(row[1]), int(row[2]), int(row[3]))

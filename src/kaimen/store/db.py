@@ -17,11 +17,21 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 
 from kaimen.store.direct import PostgresDirect, SqliteDirect
+
+# What runs a prebuilt SQLAlchemy Core statement: a unit of work's session, or the connection of
+# :meth:`Database.transaction`.
+Executor = AsyncSession | AsyncConnection
 
 
 def _sqlite_engine(url: str, *, write: bool) -> AsyncEngine:
@@ -142,6 +152,14 @@ class Database:
         """A write transaction: committed when the block ends, rolled back if it raises."""
         async with self._write() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction on one connection, for SQLAlchemy Core statements only (no ORM unit of
+        work, no identity map: the hot paths' writes): committed when the block ends, rolled back if
+        it raises. It begins as :meth:`write` does (``BEGIN IMMEDIATE`` on SQLite)."""
+        async with self.write_engine.begin() as conn:
+            yield conn
 
     async def dispose(self) -> None:
         self.direct.close()

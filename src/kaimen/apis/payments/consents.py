@@ -24,7 +24,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import ColumnElement, or_, update
+from sqlalchemy import ColumnElement, Row, or_, update
 
 from kaimen.apis.consent_lifecycle import CONSENT_ID as _ID
 from kaimen.apis.consent_lifecycle import Events, change_status
@@ -111,7 +111,8 @@ def _direct_row(values: tuple[Any, ...]) -> _ConsentRow:
     )
 
 
-def consent_view(row: DomesticPaymentConsent | _ConsentRow) -> PaymentConsent:
+def consent_view(row: DomesticPaymentConsent | _ConsentRow | Row[Any]) -> PaymentConsent:
+    """A consent read as a model, as :data:`_BY_ID` reads it, or as a Core row of every column."""
     return PaymentConsent(
         consent_id=row.id,
         client_id=row.client_id,
@@ -154,7 +155,7 @@ class DomesticPaymentConsents:
         now = utcnow()
         async with self.db.write() as session:
             held = await claim(
-                session,
+                await session.connection(),
                 client_id=client_id,
                 endpoint=ENDPOINT,
                 key=idempotency_key,

@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 
 from kaimen.apis.payments.errors import (
@@ -106,8 +106,29 @@ class Claim:
     fresh: bool
 
 
+# A key held (read when the insert found it taken), and a stale one taken over: prebuilt as the claim is.
+_IDENTITY = (
+    IdempotencyKey.client_id == bindparam("b_client_id"),
+    IdempotencyKey.endpoint == bindparam("b_endpoint"),
+    IdempotencyKey.key == bindparam("b_key"),
+)
+_HOLDER = select(IdempotencyKey.request_digest, IdempotencyKey.resource_id, IdempotencyKey.created_at).where(
+    *_IDENTITY
+)
+_TAKE_OVER = (
+    update(IdempotencyKey)
+    .where(*_IDENTITY, IdempotencyKey.created_at == bindparam("b_held_at"))
+    .values(
+        request_digest=bindparam("b_digest"),
+        resource_id=bindparam("b_resource_id"),
+        created_at=bindparam("b_now"),
+    )
+    .returning(IdempotencyKey.resource_id)
+)
+
+
 async def claim(
-    session: AsyncSession,
+    conn: AsyncConnection,
     *,
     client_id: str,
     endpoint: str,
@@ -116,14 +137,8 @@ async def claim(
     new_resource_id: str,
     now: datetime,
 ) -> Claim:
-    """Claim ``key`` for ``new_resource_id`` in the caller's write transaction, or learn who holds it.
-    Raises IdempotencyKeyReused for another body within 24 hours."""
-    identity = (
-        IdempotencyKey.client_id == client_id,
-        IdempotencyKey.endpoint == endpoint,
-        IdempotencyKey.key == key,
-    )
-    insert = _CLAIM[session.get_bind().dialect.name]
+    """Claim ``key`` for ``new_resource_id`` in the caller's write transaction ``conn``, or learn who
+    holds it. Raises IdempotencyKeyReused for another body within 24 hours."""
     values = {
         "b_client_id": client_id,
         "b_endpoint": endpoint,
@@ -133,27 +148,23 @@ async def claim(
         "b_now": now,
     }
     for _ in range(3):  # a stale key taken over by a concurrent request in between: look again
-        inserted = await session.execute(insert, values)
+        inserted = await conn.execute(_CLAIM[conn.dialect.name], values)
         if inserted.first() is not None:
             return Claim(new_resource_id, fresh=True)
-        held = (await session.execute(select(IdempotencyKey).where(*identity))).scalar_one_or_none()
-        if held is None:
+        row = (await conn.execute(_HOLDER, values)).first()
+        if row is None:
             continue
+        held = _Held(*row)
         replayed = _replayed(held, digest, now)
         if replayed is not None:
             return Claim(replayed, fresh=False)
-        taken = await session.execute(
-            update(IdempotencyKey)
-            .where(*identity, IdempotencyKey.created_at == held.created_at)
-            .values(request_digest=digest, resource_id=new_resource_id, created_at=now)
-            .returning(IdempotencyKey.resource_id)
-        )
+        taken = await conn.execute(_TAKE_OVER, {**values, "b_held_at": held.created_at})
         if taken.first() is not None:
             return Claim(new_resource_id, fresh=True)
     raise RuntimeError("x-idempotency-key kept changing hands")
 
 
-def _replayed(held: IdempotencyKey | _Held, digest: str, now: datetime) -> str | None:
+def _replayed(held: _Held, digest: str, now: datetime) -> str | None:
     """The resource ``held`` names when it is still valid and was made from this same body; None
     when it is older than 24 hours; IdempotencyKeyReused for another body."""
     if held.created_at <= now - VALID_FOR:

@@ -39,8 +39,8 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import BindParameter, Row, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kaimen.apis.consent_lifecycle import ConsentChanged, Events
 from kaimen.apis.payments.consents import PaymentConsent, Status, consent_view
@@ -126,7 +126,8 @@ def new_payment_id() -> str:
     return ID_PREFIX + secrets.token_urlsafe(24)
 
 
-def _view(row: DomesticPayment) -> Payment:
+def _view(row: Row[Any]) -> Payment:
+    """A payment read as a row of every column of ``domestic_payments`` (:data:`_PAYMENTS`)."""
     return Payment(
         payment_id=row.id,
         consent_id=row.consent_id,
@@ -186,6 +187,71 @@ _CONSUME = (
 )
 
 
+# The payments table read and written with Core statements on the transaction's connection (no ORM
+# unit of work), built once.
+_PAYMENTS = DomesticPayment.__table__
+_BY_ID = select(_PAYMENTS).where(DomesticPayment.id == bindparam("b_payment_id"))
+_HELD = (
+    select(_PAYMENTS)
+    .where(DomesticPayment.status == PaymentStatus.PENDING.value)
+    .order_by(DomesticPayment.created_at, DomesticPayment.id)
+)
+# The columns a payment's outcome sets, in :data:`_INSERT` and :data:`_DECIDE` (values: :func:`_decided`).
+_OUTCOME: dict[str, BindParameter[Any]] = {
+    "status": bindparam("b_status"),
+    "transaction_id": bindparam("b_transaction_id"),
+    "status_reason": bindparam("b_status_reason"),
+    "status_reason_description": bindparam("b_status_reason_description"),
+    "risk_outcome": bindparam("b_risk_outcome"),
+    "risk_reasons": bindparam("b_risk_reasons"),
+}
+_INSERT = insert(DomesticPayment).values(
+    id=bindparam("b_payment_id"),
+    consent_id=bindparam("b_consent_id"),
+    client_id=bindparam("b_client_id"),
+    customer_id=bindparam("b_customer_id"),
+    debtor_account_id=bindparam("b_debtor_account_id"),
+    initiation=bindparam("b_initiation"),
+    amount_minor=bindparam("b_amount_minor"),
+    currency=bindparam("b_currency"),
+    created_at=bindparam("b_now"),
+    status_updated_at=bindparam("b_now"),
+    **_OUTCOME,
+)
+# A held payment taken while it is Pending (a racing decision waits, then finds it decided), then
+# decided.
+_TAKE_HELD = (
+    update(DomesticPayment)
+    .where(
+        DomesticPayment.id == bindparam("b_payment_id"),
+        DomesticPayment.status == PaymentStatus.PENDING.value,
+    )
+    .values(status_updated_at=bindparam("b_now"))
+    .returning(DomesticPayment.consent_id)
+)
+_DECIDE = (
+    update(DomesticPayment)
+    .where(DomesticPayment.id == bindparam("b_payment_id"))
+    .values(_OUTCOME)
+    .returning(_PAYMENTS)
+)
+_CONSENT = select(DomesticPaymentConsent.__table__).where(
+    DomesticPaymentConsent.id == bindparam("b_consent_id")
+)
+
+
+def _decided(outcome: _Outcome, decision: PaymentRiskDecision) -> dict[str, Any]:
+    """The values of :data:`_OUTCOME`."""
+    return {
+        "b_status": outcome.status.value,
+        "b_transaction_id": outcome.transaction_id,
+        "b_status_reason": outcome.reason.value if outcome.reason else None,
+        "b_status_reason_description": outcome.description,
+        "b_risk_outcome": decision.outcome,
+        "b_risk_reasons": orjson.dumps(list(decision.reasons)).decode(),
+    }
+
+
 class DomesticPayments:
     def __init__(self, db: Database, postings: TransactionalPostings, events: Events) -> None:
         self.db = db
@@ -201,7 +267,7 @@ class DomesticPayments:
         if held is None:
             return None
         async with self.db.read() as session:
-            row = await session.get(DomesticPayment, held)
+            row = (await session.execute(_BY_ID, {"b_payment_id": held})).first()
         return _view(row) if row is not None else None
 
     async def submit(
@@ -217,9 +283,9 @@ class DomesticPayments:
         ``key`` made. ``decision`` is None only for a consent already Consumed when it was checked:
         then this is a racing twin of the payment that consumed it, or a refusal."""
         now = utcnow()
-        async with self.db.write() as session:
+        async with self.db.transaction() as conn:
             held = await claim(
-                session,
+                conn,
                 client_id=client_id,
                 endpoint=ENDPOINT,
                 key=key,
@@ -228,33 +294,43 @@ class DomesticPayments:
                 now=now,
             )
             if not held.fresh:
-                existing = await session.get(DomesticPayment, held.resource_id)
+                existing = (await conn.execute(_BY_ID, {"b_payment_id": held.resource_id})).first()
                 if existing is None:  # never: the key and its payment are written in one transaction
                     raise LookupError("an idempotency key names a payment that does not exist")
                 return _view(existing)
-            if decision is None or not await self._consume(session, consent, now):
+            if decision is None or not await self._consume(conn, consent, now):
                 raise ConsentNotActive("the consent is not Authorised: it has been consumed")
-            outcome = await self._settle(session, held.resource_id, consent, decision)
-            row = DomesticPayment(
-                id=held.resource_id,
-                consent_id=consent.consent_id,
-                client_id=client_id,
-                customer_id=consent.customer_id,
-                debtor_account_id=consent.debtor_account_id,
-                status=outcome.status.value,
-                initiation=consent.initiation_json,
-                amount_minor=consent.amount.minor,
-                currency=consent.amount.currency,
-                created_at=now,
-                status_updated_at=now,
-                transaction_id=outcome.transaction_id,
-                status_reason=outcome.reason.value if outcome.reason else None,
-                status_reason_description=outcome.description,
-                risk_outcome=decision.outcome,
-                risk_reasons=orjson.dumps(list(decision.reasons)).decode(),
-            )
-            session.add(row)
-            payment = _view(row)
+            outcome = await self._settle(conn, held.resource_id, consent, decision)
+            assert consent.customer_id is not None and consent.debtor_account_id is not None  # Authorised
+            values = {
+                "b_payment_id": held.resource_id,
+                "b_consent_id": consent.consent_id,
+                "b_client_id": client_id,
+                "b_customer_id": consent.customer_id,
+                "b_debtor_account_id": consent.debtor_account_id,
+                "b_initiation": consent.initiation_json,
+                "b_amount_minor": consent.amount.minor,
+                "b_currency": consent.amount.currency,
+                "b_now": now,
+                **_decided(outcome, decision),
+            }
+            await conn.execute(_INSERT, values)
+        payment = Payment(
+            payment_id=held.resource_id,
+            consent_id=consent.consent_id,
+            client_id=client_id,
+            customer_id=consent.customer_id,
+            status=outcome.status,
+            initiation=orjson.loads(consent.initiation_json),
+            amount=consent.amount,
+            created_at=now,
+            status_updated_at=now,
+            transaction_id=outcome.transaction_id,
+            status_reason=outcome.reason,
+            status_reason_description=outcome.description,
+            risk_outcome=decision.outcome,
+            risk_reasons=tuple(decision.reasons),
+        )
         await self.sweeper.claimed(now)
         self.events.emit(
             CONSENT_CONSUMED,
@@ -268,7 +344,7 @@ class DomesticPayments:
         if not payment_id.startswith(ID_PREFIX) or len(payment_id) > MAX_ID:
             return None
         async with self.db.read() as session:
-            row = await session.get(DomesticPayment, payment_id)
+            row = (await session.execute(_BY_ID, {"b_payment_id": payment_id})).first()
         return _view(row) if row is not None and row.client_id == client_id else None
 
     # --- the operator's review of held payments (issue 5 item 4: kaimen risk held | release | reject) --
@@ -276,13 +352,7 @@ class DomesticPayments:
     async def held(self) -> list[Payment]:
         """Every payment the risk checks held (Status Pending), oldest first."""
         async with self.db.read() as session:
-            rows = (
-                await session.scalars(
-                    select(DomesticPayment)
-                    .where(DomesticPayment.status == PaymentStatus.PENDING.value)
-                    .order_by(DomesticPayment.created_at, DomesticPayment.id)
-                )
-            ).all()
+            rows = (await session.execute(_HELD)).all()
         return [_view(row) for row in rows]
 
     async def release(self, payment_id: str) -> Payment | None:
@@ -298,38 +368,20 @@ class DomesticPayments:
         return await self._decide(payment_id, decision)
 
     async def _decide(self, payment_id: str, decision: _OperatorDecision) -> Payment | None:
-        now = utcnow()
-        async with self.db.write() as session:
-            # Take the row while it is Pending (a racing decision waits, then finds it decided).
-            taken = await session.execute(
-                update(DomesticPayment)
-                .where(
-                    DomesticPayment.id == payment_id,
-                    DomesticPayment.status == PaymentStatus.PENDING.value,
-                )
-                .values(status_updated_at=now)
-                .returning(DomesticPayment.consent_id)
-            )
+        async with self.db.transaction() as conn:
+            taken = await conn.execute(_TAKE_HELD, {"b_payment_id": payment_id, "b_now": utcnow()})
             consent_id = taken.scalar_one_or_none()
             if consent_id is None:
                 return None
-            consent_row = await session.get(DomesticPaymentConsent, consent_id)
-            assert consent_row is not None  # a payment's consent is never deleted
-            outcome = await self._settle(session, payment_id, consent_view(consent_row), decision)
-            row = await session.get(DomesticPayment, payment_id)
-            assert row is not None
-            row.status = outcome.status.value
-            row.transaction_id = outcome.transaction_id
-            row.status_reason = outcome.reason.value if outcome.reason else None
-            row.status_reason_description = outcome.description
-            row.risk_outcome = decision.outcome
-            row.risk_reasons = orjson.dumps(list(decision.reasons)).decode()
-            payment = _view(row)
+            consent_row = (await conn.execute(_CONSENT, {"b_consent_id": consent_id})).one()
+            outcome = await self._settle(conn, payment_id, consent_view(consent_row), decision)
+            decided = await conn.execute(_DECIDE, {"b_payment_id": payment_id, **_decided(outcome, decision)})
+            payment = _view(decided.one())
         self.events.emit(_EVENTS[payment.status], payment)
         return payment
 
-    async def _consume(self, session: AsyncSession, consent: PaymentConsent, now: datetime) -> bool:
-        result = await session.execute(
+    async def _consume(self, conn: AsyncConnection, consent: PaymentConsent, now: datetime) -> bool:
+        result = await conn.execute(
             _CONSUME,
             {
                 "b_consent_id": consent.consent_id,
@@ -342,7 +394,7 @@ class DomesticPayments:
         return result.first() is not None
 
     async def _settle(
-        self, session: AsyncSession, payment_id: str, consent: PaymentConsent, decision: PaymentRiskDecision
+        self, conn: AsyncConnection, payment_id: str, consent: PaymentConsent, decision: PaymentRiskDecision
     ) -> _Outcome:
         reasons = tuple(decision.reasons)
         if decision.outcome == REJECT:
@@ -358,7 +410,7 @@ class DomesticPayments:
                 description=_described(reasons, "held for review by the bank"),
             )
         try:
-            posted = await self.postings.post_in(session, transfer_request(payment_id, consent))
+            posted = await self.postings.post_in(conn, transfer_request(payment_id, consent))
         except InsufficientFunds:
             return _Outcome(
                 PaymentStatus.REJECTED,
