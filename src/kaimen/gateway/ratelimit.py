@@ -61,12 +61,19 @@ class StoreDown(Exception):
 
 
 class Verdict(NamedTuple):
-    """One limit's answer (a tuple: it is made twice per call on the gateway's hot path)."""
+    """One limit's answer (a tuple: it is made twice per call on the gateway's hot path). ``reset`` is
+    worked out only for the verdict that is reported, from the window the counter was read in."""
 
     allowed: bool
     limit: int
     remaining: int
-    reset: int  # delta seconds until quota is freed
+    rate: Rate
+    window: tuple[int, float, int, float]  # previous, previous_ttl, current, current_ttl
+
+    @property
+    def reset(self) -> int:
+        """Delta seconds until quota is freed (at least 1)."""
+        return max(1, math.ceil(seconds_until_freed(self.rate, *self.window)))
 
     def fields(self) -> list[tuple[bytes, bytes]]:
         return [
@@ -203,14 +210,19 @@ class Limiter:
     @staticmethod
     def _verdict(rate: Rate, allowed: bool, window: tuple[int, float, int, float]) -> Verdict:
         previous, previous_ttl, current, _ = window
-        remaining = max(0, rate.amount - math.floor(previous * previous_ttl / rate.window + current))
-        reset = max(1, math.ceil(seconds_until_freed(rate, *window)))
-        return Verdict(allowed, rate.amount, remaining, reset)
+        remaining = rate.amount - math.floor(previous * previous_ttl / rate.window + current)
+        return Verdict(allowed, rate.amount, remaining if remaining > 0 else 0, rate, window)
 
     async def close(self) -> None:
         if isinstance(self.storage, RedisStorage):
             client: Any = cast(RedispyBridge, self.storage.bridge).get_connection()
             await client.aclose()
+
+
+def _closer(first: Verdict, second: Verdict) -> Verdict:
+    """The verdict with the least remaining; the first on a tie (``min`` without its key function,
+    which cost as much as a counter on the hot path)."""
+    return second if second.remaining < first.remaining else first
 
 
 def _as_tuple(exceptions: Any) -> tuple[type[BaseException], ...]:
@@ -278,11 +290,11 @@ class RateLimit:
                 if by_presence is not None:
                     if not by_presence.allowed:
                         return by_presence
-                    by_app = min(by_app, by_presence, key=lambda verdict: verdict.remaining)
+                    by_app = _closer(by_app, by_presence)
         by_ip = await self.limiter.hit(policy.ip_rate, "ip", api.name, call.client_ip)
         if by_app is None or not by_ip.allowed:
             return by_ip
-        return min(by_app, by_ip, key=lambda verdict: verdict.remaining)
+        return _closer(by_app, by_ip)
 
     async def _by_presence(self, call: Call, caller: Caller, api: Api) -> Verdict | None:
         """The customer-present or the unattended limit of a UK OB call, when the API sets one.
