@@ -30,29 +30,30 @@ _NULL = b"\xff\xff\xff\xff"
 _length = struct.Struct(">I").pack
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+_sha256 = hashlib.sha256
 
 
 def _encode(values: Iterable[str | int | None]) -> bytes:
-    # Runs for every record at flush time in the serving process, hence the plain loop.
+    # Runs for every record at flush time in the serving process, hence the plain loop (one list
+    # extend per field: measured faster than two appends or building bytes per field).
     parts: list[bytes] = []
     for value in values:
         if value is None:
             parts.append(_NULL)
         else:
             data = str(value).encode()
-            parts.append(_length(len(data)))
-            parts.append(data)
+            parts += (_length(len(data)), data)
     return b"".join(parts)
 
 
 def encode_body(fields: AuditFields) -> bytes:
     """The canonical bytes of everything but ``seq`` (computed before the chain lock is taken)."""
-    body = _encode(((fields.at - _EPOCH) // _MICROSECOND, *fields[1:-1]))
-    if fields.consent_id is not None:
-        body += _encode((fields.consent_id,))
-    return body
+    # consent_id, the last field, is encoded only when set (see the module docstring).
+    rest = fields[1:] if fields.consent_id is not None else fields[1:-1]
+    return _encode(((fields.at - _EPOCH) // _MICROSECOND, *rest))
 
 
 def link(prev_digest: str, seq: int, body: bytes) -> str:
     """The digest of record ``seq`` whose canonical body is ``body``."""
-    return hashlib.sha256(_DOMAIN + prev_digest.encode() + _encode((seq,)) + body).hexdigest()
+    number = str(seq).encode()  # _encode((seq,)), spelt out: this runs once per record
+    return _sha256(b"".join((_DOMAIN, prev_digest.encode(), _length(len(number)), number, body))).hexdigest()

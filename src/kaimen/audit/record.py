@@ -57,15 +57,16 @@ def fields_of(call: Call, ended_ns: int, wall_offset_ns: int) -> AuditFields:
     api = call.api
     route = call.route or (api.path if api is not None else UNMATCHED_ROUTE)
     consent_id = getattr(call.token, "consent_id", None)
+    # Positional, in the order of AuditFields (keywords cost a third of this function per record).
     return AuditFields(
-        at=_EPOCH + timedelta(microseconds=started_us),
-        interaction_id=call.interaction_id[:_ID_WIDTH],
-        application_id=call.caller.application_id if call.caller is not None else None,
-        api=api.name[:_API_WIDTH] if api is not None else NO_API,
-        method=call.method if call.method in _METHODS else OTHER_METHOD,
-        route=route[:_ROUTE_WIDTH],
-        status=call.status,
-        latency_us=latency_ns // 1000,
-        client_ip=call.client_ip[:_IP_WIDTH],
-        consent_id=consent_id[:_CONSENT_WIDTH] if isinstance(consent_id, str) else None,
+        _EPOCH + timedelta(microseconds=started_us),
+        call.interaction_id[:_ID_WIDTH],
+        call.caller.application_id if call.caller is not None else None,
+        api.name[:_API_WIDTH] if api is not None else NO_API,
+        call.method if call.method in _METHODS else OTHER_METHOD,
+        route[:_ROUTE_WIDTH],
+        call.status,
+        latency_ns // 1000,
+        call.client_ip[:_IP_WIDTH],
+        consent_id[:_CONSENT_WIDTH] if isinstance(consent_id, str) else None,
     )
