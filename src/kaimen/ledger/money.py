@@ -39,6 +39,9 @@ class Money:
     def ob_amount(self) -> str:
         """The unsigned OB decimal string, e.g. ``Money(-123456, "GBP")`` → ``"1234.56"``."""
         digits = MINOR_UNITS[self.currency]
+        if digits == 2:  # every currency Kaimen holds today; the general form costs twice as much
+            whole, fraction = divmod(abs(self.minor), 100)
+            return f"{whole}.{fraction:02d}"
         whole, fraction = divmod(abs(self.minor), 10**digits)
         return f"{whole}.{fraction:0{digits}d}" if digits else str(whole)
 
