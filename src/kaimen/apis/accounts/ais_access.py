@@ -23,13 +23,11 @@ from kaimen.apis.accounts.ais_errors import (
     AccountNotInConsent,
     ConsentNotActive,
     ConsentOfAnotherParty,
-    CustomerTokenRequired,
 )
 from kaimen.apis.accounts.ais_permissions import Endpoint, Grant
 from kaimen.apis.accounts.consents import AccountAccessConsents, Consent
+from kaimen.apis.token_access import customer_token_of
 from kaimen.authz.tokens import AccessToken
-from kaimen.errors import Unauthorized
-from kaimen.gateway.context import Call
 
 ACCOUNT_ID = "AccountId"
 
@@ -58,17 +56,7 @@ def account_refused() -> AccountNotInConsent:
 
 def customer_token(request: Request) -> AccessToken:
     """The PSU's token: a client_credentials token (no customer, no consent) reads no account data."""
-    call: Call = request.scope["kaimen"]
-    token: AccessToken | None = call.token
-    if token is None:  # only when an operator configured the API without DPoP (routes refuses that)
-        raise Unauthorized(
-            "an access token is required", ob_code="UK.OBIE.Header.Missing", path="Authorization"
-        )
-    if token.customer_id is None or token.consent_id is None:
-        raise CustomerTokenRequired(
-            "account information needs the access token the customer authorised", path="Authorization"
-        )
-    return token
+    return customer_token_of(request, "account information")
 
 
 async def active_consent(consents: AccountAccessConsents, token: AccessToken) -> Consent:

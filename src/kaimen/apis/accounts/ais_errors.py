@@ -3,6 +3,7 @@ OBErrorResponse1 in one place (kaimen.errors.render, family OB).
 
     Forbidden (403)
      ├── CustomerTokenRequired   UK.OBIE.Resource.ConsentMismatch   a token without customer or consent
+     │                           (kaimen.apis.token_access, shared by the UK OB APIs)
      ├── ConsentNotActive        UK.OBIE.Resource.InvalidConsentStatus   not Authorised, expired, gone
      ├── ConsentOfAnotherParty        UK.OBIE.Resource.ConsentMismatch   the consent is another client's or
      │                                                              another customer's
@@ -16,17 +17,8 @@ classes (kaimen.apis.accounts.errors); the missing permission is ``ais_permissio
 
 from __future__ import annotations
 
+from kaimen.apis.token_access import CONSENT_MISMATCH
 from kaimen.errors import Forbidden, NotFound
-
-CONSENT_MISMATCH = "UK.OBIE.Resource.ConsentMismatch"
-
-
-class CustomerTokenRequired(Forbidden):
-    """403: the token carries no customer or no consent (a client_credentials token). Account and
-    Transaction API Profile, "Grants Types": the AIS resources are read with the token the PSU
-    authorised (authorization code grant), bound to the account-access consent."""
-
-    ob_code = CONSENT_MISMATCH
 
 
 class ConsentNotActive(Forbidden):

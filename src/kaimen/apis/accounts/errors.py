@@ -11,7 +11,7 @@ HTTP status; rendered as OBErrorResponse1 in one place (kaimen.errors.render, fa
      │    ├── FieldUnexpected      UK.OBIE.Field.Unexpected
      │    └── ConsentNotFound      UK.OBIE.Resource.NotFound
      ├── Forbidden (403)
-     │    └── ClientCredentialsRequired
+     │    └── ClientCredentialsRequired   (kaimen.apis.token_access, shared by the UK OB APIs)
      └── UnsupportedMediaType (415)
 
 Codes and their meaning: UK OB v3.1.11, References, "Namespaced Enumerations", OBErrorResponseError1Code
@@ -21,7 +21,7 @@ table asks ("Reference of the invalid field should be provided in the path field
 
 from __future__ import annotations
 
-from kaimen.errors import ApiError, BadRequest, Forbidden
+from kaimen.errors import ApiError, BadRequest
 
 
 class InvalidFormat(BadRequest):
@@ -71,15 +71,6 @@ class ConsentNotFound(BadRequest):
     cannot even learn that a ConsentId exists."""
 
     ob_code = "UK.OBIE.Resource.NotFound"
-
-
-class ClientCredentialsRequired(Forbidden):
-    """403: the token is the customer's (authorization code grant), not the TPP's own. Account and
-    Transaction API Profile, "Grants Types": "AISPs must use a client credentials grant to obtain a
-    token to access the account-access-consents resource". Same status and code as the gateway's
-    refusal of a token whose scope does not admit the call (kaimen.gateway.dpop_auth)."""
-
-    ob_code = "UK.OBIE.Resource.ConsentMismatch"
 
 
 class UnsupportedMediaType(ApiError):

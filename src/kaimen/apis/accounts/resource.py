@@ -20,9 +20,8 @@ from starlette.responses import Response
 
 from kaimen.apis.accounts.consent_request import read_consent_request
 from kaimen.apis.accounts.consents import AccountAccessConsents, Consent
-from kaimen.apis.accounts.errors import ClientCredentialsRequired, ConsentNotFound, UnsupportedMediaType
-from kaimen.errors import Unauthorized
-from kaimen.gateway.context import Call
+from kaimen.apis.accounts.errors import ConsentNotFound, UnsupportedMediaType
+from kaimen.apis.token_access import tpp_client_of
 from kaimen.store.types import utcnow
 
 BASE_PATH = "/open-banking/v3.1/aisp"  # the spec file's servers[0].url
@@ -35,18 +34,7 @@ def tpp_client(request: Request) -> str:
     """The client id of the TPP calling with its own token. Profile, "Grants Types": "AISPs must use a
     client credentials grant to obtain a token to access the account-access-consents resource"; a
     token the customer authorised (it carries a customer) is refused."""
-    call: Call = request.scope["kaimen"]
-    token: Any = call.token
-    if token is None:  # only when an operator configured the API without DPoP (routes refuses that)
-        raise Unauthorized(
-            "an access token is required", ob_code="UK.OBIE.Header.Missing", path="Authorization"
-        )
-    if token.customer_id is not None:
-        raise ClientCredentialsRequired(
-            "account-access-consents needs a client credentials access token", path="Authorization"
-        )
-    client_id: str = token.client_id
-    return client_id
+    return tpp_client_of(request, "account-access-consents")
 
 
 async def json_body(request: Request) -> bytes:
