@@ -17,6 +17,8 @@ import pytest
 from kaimen.settings import Settings, load_settings
 from kaimen.store.migrate import upgrade
 from tests.dpop_support import running
+from tests.keys_support import POOL, install
+from tests.postgres_supply_support import DatabaseSupply
 from tests.support import (
     TEST_DATABASE_URL,
     TEST_REDIS_URL,
@@ -27,6 +29,23 @@ from tests.support import (
 )
 
 BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pooled_rsa_keys() -> Iterator[None]:
+    """RSA keys drawn from a pool and PEM loads memoised (tests.keys_support says why that is safe)."""
+    with pytest.MonkeyPatch.context() as patch:
+        install(patch)
+        yield
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Before the item's fixtures, so that a module's own fixtures draw their keys as that module.
+    fixtures = getattr(item, "_fixtureinfo", None)
+    definitions = fixtures.name2fixturedefs.values() if fixtures is not None else []
+    stateful = any(d.scope in ("class", "module", "package") for defs in definitions for d in defs)
+    POOL.enter(str(item.path), item.nodeid, stateful)
 
 
 def _postgres_or_skip() -> str:
@@ -70,6 +89,18 @@ def migrated_postgres() -> Iterator[str | None]:
         asyncio.run(drop_postgres_database(TEST_DATABASE_URL, url))
 
 
+@pytest.fixture(scope="session")
+def postgres_supply(migrated_postgres: str | None) -> Iterator[DatabaseSupply]:
+    """Copies of the migrated template, made ahead and dropped behind (tests.postgres_supply_support)."""
+    base = _postgres_or_skip()
+    assert migrated_postgres is not None
+    supply = DatabaseSupply(base, migrated_postgres)
+    try:
+        yield supply
+    finally:
+        supply.close()
+
+
 def _fresh_sqlite(template: Path, tmp_path: Path) -> str:
     target = tmp_path / "kaimen.db"
     shutil.copyfile(template, target)
@@ -87,12 +118,13 @@ def database_url(
     if request.param == "sqlite":
         yield _fresh_sqlite(migrated_sqlite, tmp_path)
         return
-    base = _postgres_or_skip()
-    url = asyncio.run(create_postgres_database(base, template=migrated_postgres))
+    _postgres_or_skip()
+    supply: DatabaseSupply = request.getfixturevalue("postgres_supply")
+    url = supply.take()
     try:
         yield _asyncpg(url)
     finally:
-        asyncio.run(drop_postgres_database(base, url))
+        supply.give_back(url)
 
 
 @pytest.fixture
