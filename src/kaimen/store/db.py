@@ -48,7 +48,12 @@ def _sqlite_engine(url: str, *, write: bool) -> AsyncEngine:
         # Let SQLAlchemy's "begin" event decide how each transaction starts.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        # Switching the mode takes the database's write lock, and a connection opening while another
+        # writes got "database is locked" here at once (no busy wait): the file is already WAL after
+        # `kaimen db upgrade` or the first connection, so the switch is only made when it is not.
+        cursor.execute("PRAGMA journal_mode")
+        if cursor.fetchone()[0] != "wal":
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
