@@ -205,18 +205,22 @@ _OUTCOME: dict[str, BindParameter[Any]] = {
     "risk_outcome": bindparam("b_risk_outcome"),
     "risk_reasons": bindparam("b_risk_reasons"),
 }
-_INSERT = insert(DomesticPayment).values(
-    id=bindparam("b_payment_id"),
-    consent_id=bindparam("b_consent_id"),
-    client_id=bindparam("b_client_id"),
-    customer_id=bindparam("b_customer_id"),
-    debtor_account_id=bindparam("b_debtor_account_id"),
-    initiation=bindparam("b_initiation"),
-    amount_minor=bindparam("b_amount_minor"),
-    currency=bindparam("b_currency"),
-    created_at=bindparam("b_now"),
-    status_updated_at=bindparam("b_now"),
-    **_OUTCOME,
+_INSERT = (
+    insert(DomesticPayment)
+    .values(
+        id=bindparam("b_payment_id"),
+        consent_id=bindparam("b_consent_id"),
+        client_id=bindparam("b_client_id"),
+        customer_id=bindparam("b_customer_id"),
+        debtor_account_id=bindparam("b_debtor_account_id"),
+        initiation=bindparam("b_initiation"),
+        amount_minor=bindparam("b_amount_minor"),
+        currency=bindparam("b_currency"),
+        created_at=bindparam("b_now"),
+        status_updated_at=bindparam("b_now"),
+        **_OUTCOME,
+    )
+    .returning(_PAYMENTS)
 )
 # A held payment taken while it is Pending (a racing decision waits, then finds it decided), then
 # decided.
@@ -301,7 +305,6 @@ class DomesticPayments:
             if decision is None or not await self._consume(conn, consent, now):
                 raise ConsentNotActive("the consent is not Authorised: it has been consumed")
             outcome = await self._settle(conn, held.resource_id, consent, decision)
-            assert consent.customer_id is not None and consent.debtor_account_id is not None  # Authorised
             values = {
                 "b_payment_id": held.resource_id,
                 "b_consent_id": consent.consent_id,
@@ -314,23 +317,7 @@ class DomesticPayments:
                 "b_now": now,
                 **_decided(outcome, decision),
             }
-            await conn.execute(_INSERT, values)
-        payment = Payment(
-            payment_id=held.resource_id,
-            consent_id=consent.consent_id,
-            client_id=client_id,
-            customer_id=consent.customer_id,
-            status=outcome.status,
-            initiation=orjson.loads(consent.initiation_json),
-            amount=consent.amount,
-            created_at=now,
-            status_updated_at=now,
-            transaction_id=outcome.transaction_id,
-            status_reason=outcome.reason,
-            status_reason_description=outcome.description,
-            risk_outcome=decision.outcome,
-            risk_reasons=tuple(decision.reasons),
-        )
+            payment = _view((await conn.execute(_INSERT, values)).one())
         await self.sweeper.claimed(now)
         self.events.emit(
             CONSENT_CONSUMED,
