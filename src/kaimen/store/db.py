@@ -136,9 +136,7 @@ class Database:
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
         # Small write transactions on the hot paths (kaimen.store.direct).
         self.direct: SqliteDirect | PostgresDirect = (
-            SqliteDirect(url.split(":///", 1)[1])
-            if self.is_sqlite
-            else PostgresDirect(self.write_engine, self.read_engine)
+            SqliteDirect(url.split(":///", 1)[1]) if self.is_sqlite else PostgresDirect(self.read_engine)
         )
 
     @asynccontextmanager

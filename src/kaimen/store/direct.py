@@ -22,18 +22,19 @@ store them (:func:`sqlite_value`), so ORM reads of the same rows see the same va
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 T = TypeVar("T")
 log = logging.getLogger("kaimen.store")
@@ -123,16 +124,11 @@ def _healthy_after(error: BaseException) -> bool:
     """Whether the connection an asyncpg call failed on can go back to the pool: only when the server
     answered with an ordinary error (a constraint, a bad statement). A dropped or refused connection
     (SQLSTATE class 08, the 57P shutdown states, an OS or client-side error) or a cancelled call
-    leaves it unusable, and SQLAlchemy, bypassed here, would not notice."""
+    leaves it unusable."""
     from asyncpg.exceptions import PostgresError  # type: ignore[import-untyped]
 
     sqlstate = getattr(error, "sqlstate", None) or ""
     return isinstance(error, PostgresError) and not sqlstate.startswith(("08", "57P"))
-
-
-async def _driver_connection(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under a pooled SQLAlchemy connection."""
-    return (await conn.get_raw_connection()).driver_connection
 
 
 async def _execute(raw: Any, statement: Statement) -> int:
@@ -354,36 +350,35 @@ class PostgresDirect:
     Parameters are the same ``:name`` ones as on SQLite, numbered for asyncpg once per statement
     (:func:`_positional`); asyncpg prepares and caches each statement per connection."""
 
-    def __init__(self, engine: AsyncEngine, autocommit: AsyncEngine) -> None:
-        self.engine = engine
-        # The same pool in autocommit (kaimen.store.db): a read, or a write of one statement, is one
-        # round trip; several statements run in an asyncpg transaction.
+    def __init__(self, autocommit: AsyncEngine) -> None:
+        # The engine's pool in autocommit (kaimen.store.db): a read, or a write of one statement, is
+        # one round trip; several statements run in an asyncpg transaction.
         self.autocommit = autocommit
 
-    async def run(self, statements: Sequence[Statement]) -> list[int]:
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        """The asyncpg connection under a pooled one. SQLAlchemy, bypassed, would not notice a
+        connection that failed, so one that is no longer usable is invalidated: never handed out
+        again by the pool."""
         async with self.autocommit.connect() as conn:
-            raw = await _driver_connection(conn)
             try:
-                if len(statements) == 1:  # atomic on its own: no BEGIN and COMMIT round trips
-                    return [await _execute(raw, statements[0])]
-                async with raw.transaction():
-                    return [await _execute(raw, statement) for statement in statements]
-            except BaseException as error:
-                if not _healthy_after(error):
-                    await conn.invalidate()  # never handed out again by the pool
-                raise
-
-    async def rows(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        query, names = _positional(sql)
-        values = [postgres_value(params[name]) for name in names]
-        async with self.autocommit.connect() as conn:
-            raw = await _driver_connection(conn)
-            try:
-                records = await raw.fetch(query, *values)
+                yield (await conn.get_raw_connection()).driver_connection
             except BaseException as error:
                 if not _healthy_after(error):
                     await conn.invalidate()
                 raise
+
+    async def run(self, statements: Sequence[Statement]) -> list[int]:
+        async with self._connection() as raw:
+            if len(statements) == 1:  # atomic on its own: no BEGIN and COMMIT round trips
+                return [await _execute(raw, statements[0])]
+            async with raw.transaction():
+                return [await _execute(raw, statement) for statement in statements]
+
+    async def rows(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        query, names = _positional(sql)
+        async with self._connection() as raw:
+            records = await raw.fetch(query, *[postgres_value(params[name]) for name in names])
         return [tuple(record) for record in records]
 
     def close(self) -> None:
