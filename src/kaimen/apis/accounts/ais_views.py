@@ -83,12 +83,9 @@ def ob_phone(number: str) -> str | None:
     return f"+{digits[:size]}-{digits[size:]}"
 
 
-_NOTHING: tuple[Any, ...] = (None, "", {}, [])  # compared with ==, never changed
-
-
 def _compact(fields: JSON) -> JSON:
     """``fields`` without the optional ones that hold nothing (None, "", an empty block)."""
-    return {name: value for name, value in fields.items() if value not in _NOTHING}
+    return {name: value for name, value in fields.items() if value not in (None, "", {}, [])}
 
 
 def _document(data: JSON, self_url: str) -> JSON:
@@ -203,9 +200,8 @@ def _transaction(entry: Transaction, detail: bool) -> JSON:
         body["TransactionReference"] = entry.transaction_reference
     body["CreditDebitIndicator"] = amount.credit_debit.value
     body["Status"] = entry.status.value
-    booking_at = entry.booking_at
-    booked = body["BookingDateTime"] = ob_datetime(booking_at)
-    body["ValueDateTime"] = booked if entry.value_at == booking_at else ob_datetime(entry.value_at)
+    booked = body["BookingDateTime"] = ob_datetime(entry.booking_at)
+    body["ValueDateTime"] = booked if entry.value_at == entry.booking_at else ob_datetime(entry.value_at)
     body["Amount"] = {"Amount": amount.ob_amount(), "Currency": amount.currency}
     code, proprietary = entry.bank_transaction_code, entry.proprietary_code
     if code is not None:
@@ -228,15 +224,13 @@ def _transaction(entry: Transaction, detail: bool) -> JSON:
             "MerchantName": merchant.name,
             "MerchantCategoryCode": merchant.category_code,
         }
-    # At most one of the two is set (the other side of a debit is its creditor, of a credit its debtor).
-    if entry.creditor_account is not None:
-        block = _cash_account(entry.creditor_account)
+    for name, account in (
+        ("CreditorAccount", entry.creditor_account),
+        ("DebtorAccount", entry.debtor_account),
+    ):
+        block = _cash_account(account)
         if block:
-            body["CreditorAccount"] = block
-    if entry.debtor_account is not None:
-        block = _cash_account(entry.debtor_account)
-        if block:
-            body["DebtorAccount"] = block
+            body[name] = block
     return body
 
 
