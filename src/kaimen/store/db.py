@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 
-from kaimen.store.direct import PostgresDirect, SqliteDirect
+from kaimen.store.direct import PostgresDirect, SqliteDirect, sqlite_settings
 
 # What runs a prebuilt SQLAlchemy Core statement: a unit of work's session, or the connection of
 # :meth:`Database.transaction`.
@@ -47,15 +47,8 @@ def _sqlite_engine(url: str, *, write: bool) -> AsyncEngine:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event decide how each transaction starts.
         dbapi_connection.isolation_level = None
+        sqlite_settings(dbapi_connection)
         cursor = dbapi_connection.cursor()
-        # Switching the mode takes the database's write lock, and a connection opening while another
-        # writes got "database is locked" here at once (no busy wait): the file is already WAL after
-        # `kaimen db upgrade` or the first connection, so the switch is only made when it is not.
-        cursor.execute("PRAGMA journal_mode")
-        if cursor.fetchone()[0] != "wal":
-            cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 

@@ -169,6 +169,24 @@ def stored_json(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
+def sqlite_settings(connection: Any) -> None:
+    """What every Kaimen connection to a SQLite file sets (a sqlite3 connection, or the DBAPI connection
+    SQLAlchemy's aiosqlite dialect hands its "connect" event): WAL, NORMAL sync, foreign keys.
+
+    Switching to WAL takes the database's write lock, and a connection opening while another wrote got
+    "database is locked" at once (no busy wait); the file is WAL from its first connection or
+    `kaimen db upgrade` on, so the mode is read first and switched only when it is not."""
+    cursor = connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode")
+        if cursor.fetchone()[0] != "wal":
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
 def _is_busy(error: sqlite3.OperationalError) -> bool:
     return getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or (
         "locked" in str(error)
@@ -197,10 +215,7 @@ class SqliteDirect:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             try:
                 conn.execute("PRAGMA busy_timeout=0")
-                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA foreign_keys=ON")
+                sqlite_settings(conn)
                 # Checkpoints (copying the WAL back, with an fsync) run on a thread (_checkpoint_soon),
                 # never in a commit on the event loop.
                 conn.execute("PRAGMA wal_autocheckpoint=0")
