@@ -1,8 +1,9 @@
 """A dict that forgets its oldest entries beyond a limit: the per-worker lookup caches (API keys,
-tokens) must not grow with whatever random values callers send."""
+tokens, rendered ledger entries) must not grow with whatever random values callers send."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Generic, TypeVar
 
 V = TypeVar("V")
@@ -11,9 +12,9 @@ V = TypeVar("V")
 class BoundedDict(Generic[V]):
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.entries: dict[str, V] = {}
+        self.entries: dict[Hashable, V] = {}
 
-    def put(self, key: str, value: V) -> None:
+    def put(self, key: Hashable, value: V) -> None:
         entries = self.entries
         entries.pop(key, None)
         while len(entries) >= self.limit:

@@ -1,0 +1,116 @@
+"""The caches of recently read ledger entries (kaimen.ledger.sandbox) and of their AIS bodies
+(kaimen.apis.accounts.ais_views) are keyed by their whole input: a change to an entry, in any column,
+is never answered from what was built before it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import update
+
+from kaimen.apis.accounts.ais_permissions import Grant
+from kaimen.apis.accounts.ais_views import transactions_body
+from kaimen.ledger import sandbox
+from kaimen.ledger.core import EntryStatus, Transaction, TransactionPage, TransactionQuery
+from kaimen.ledger.models import LedgerEntry
+from kaimen.ledger.money import Money
+from kaimen.ledger.sandbox import SandboxLedger, recent_entry
+from kaimen.store.bounded import BoundedDict
+from kaimen.store.db import Database
+from tests.ais_views_support import make_transaction
+from tests.test_ledger_support import book, db, ledger, open_account
+
+__all__ = ["db", "ledger"]  # fixtures
+
+AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+BOTH_WAYS = ["ReadTransactionsCredits", "ReadTransactionsDebits"]
+DETAIL = Grant.of(["ReadAccountsDetail", "ReadTransactionsDetail", *BOTH_WAYS])
+BASIC = Grant.of(["ReadAccountsBasic", "ReadTransactionsBasic", *BOTH_WAYS])
+
+
+async def _first(ledger: SandboxLedger, account_id: str) -> Transaction:
+    page = await ledger.transactions("cus_alice", [account_id], TransactionQuery())
+    return page.items[0]
+
+
+async def test_a_row_read_again_is_the_record_built_before(db: Database, ledger: SandboxLedger) -> None:
+    account = await open_account(db, "cus_alice")
+    await book(db, account.id, -1250, AT)
+    assert await _first(ledger, account.id) is await _first(ledger, account.id)
+
+
+async def test_an_entry_changed_in_the_store_is_read_as_it_is_now(
+    db: Database, ledger: SandboxLedger
+) -> None:
+    account = await open_account(db, "cus_alice")
+    entry_id = await book(db, account.id, -1250, AT, status=EntryStatus.PENDING)
+    before = await _first(ledger, account.id)
+    assert before.status is EntryStatus.PENDING and before.balance is None
+
+    async with db.write() as session:
+        await session.execute(
+            update(LedgerEntry)
+            .where(LedgerEntry.id == entry_id)
+            .values(status=EntryStatus.BOOKED.value, balance_after=-1250, information="settled")
+        )
+    after = await _first(ledger, account.id)
+    assert after.transaction_id == entry_id
+    assert after.status is EntryStatus.BOOKED
+    assert after.balance == Money(-1250, "GBP")
+    assert after.information == "settled"
+
+
+def test_equal_rows_make_one_record_and_a_changed_column_a_new_one() -> None:
+    row = (
+        "txn_1", "acc_1", -1250, "GBP", "Booked", "2026-11-20 09:30:00.000000", "2026-11-20 09:30:00.000000",
+        -1250, "REF-1", "Corner Shop", "IssuedDebitTransfer", "DomesticDebitTransfer", "CARD",
+        "Corner Shop", "5411", None, None, None, 1,
+    )  # fmt: skip
+    first = recent_entry(row)
+    assert recent_entry(tuple(list(row))) is first  # an equal row, not the same tuple
+    changed = recent_entry((*row[:9], "Another reference", *row[10:]))
+    assert changed is not first
+    assert changed.information == "Another reference" and first.information == "Corner Shop"
+
+
+def test_the_recent_entries_stay_within_their_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox, "_RECENT", BoundedDict[Transaction](3))
+    base = ("acc_1", -100, "GBP", "Booked", "2026-11-20 09:30:00.000000", "2026-11-20 09:30:00.000000")
+    tail = (-100, None, "entry", None, None, None, None, None, None, None, None, 1)
+    for n in range(10):
+        recent_entry((f"txn_{n}", *base, *tail))
+    assert [key[0] for key in sandbox._RECENT.entries] == ["txn_7", "txn_8", "txn_9"]
+
+
+def _body(entry: Transaction, grant: Grant) -> dict[str, object]:
+    page = TransactionPage((entry,), total=1, page=1, page_size=25)
+    body = transactions_body(
+        page, grant, "https://bank.example/t", lambda n: f"https://bank.example/t?page={n}"
+    )
+    entries = body["Data"]["Transaction"]
+    assert len(entries) == 1
+    return entries[0]
+
+
+def test_a_body_built_with_detail_is_never_served_to_basic() -> None:
+    entry = make_transaction("txn_cache_depth", -1250)
+    detailed = _body(entry, DETAIL)
+    assert detailed["TransactionInformation"] == "Entry txn_cache_depth"
+    basic = _body(entry, BASIC)
+    assert "TransactionInformation" not in basic and "Balance" not in basic
+    assert _body(entry, DETAIL) is detailed  # built once, shared
+
+
+def test_a_changed_record_gets_its_own_body() -> None:
+    entry = make_transaction("txn_cache_change", -1250, status=EntryStatus.PENDING, balance=None)
+    pending = _body(entry, DETAIL)
+    assert pending["Status"] == "Pending" and "Balance" not in pending
+    booked = _body(entry._replace(status=EntryStatus.BOOKED, balance=Money(-1250, "GBP")), DETAIL)
+    assert booked["Status"] == "Booked"
+    assert booked["Balance"] == {
+        "CreditDebitIndicator": "Debit",
+        "Type": "InterimBooked",
+        "Amount": {"Amount": "12.50", "Currency": "GBP"},
+    }
+    assert _body(entry, DETAIL)["Status"] == "Pending"
