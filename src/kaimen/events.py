@@ -38,7 +38,7 @@ CONSENT_REJECTED = "consent.rejected"
 CONSENT_REVOKED = "consent.revoked"
 CONSENT_DELETED = "consent.deleted"
 # Domestic payments (issue 5): the consent consumed, and the payment created with its status
-# (kaimen.apis.payments.payments; payload kaimen.apis.payments.payments.Payment).
+# (kaimen.apis.payments.payments; payload kaimen.apis.payments.payment_record.Payment).
 CONSENT_CONSUMED = "consent.consumed"
 PAYMENT_ACCEPTED = "payment.accepted"
 PAYMENT_PENDING = "payment.pending"

@@ -21,7 +21,8 @@ from typing import TypeVar
 
 import click
 
-from kaimen.apis.payments.payments import DomesticPayments, Payment
+from kaimen.apis.payments.payment_record import Payment
+from kaimen.apis.payments.payments import DomesticPayments
 from kaimen.cli.common import echo_json, run_with_db, settings_from
 from kaimen.events import EventBus
 from kaimen.ledger.in_transaction import SandboxPostings

@@ -14,7 +14,10 @@
 - ``payment_checks``   the payment against its consent: token, owner, status, customer, same
                        Initiation and Risk, the digest the customer approved
 - ``risk_check``       the PaymentRisk protocol the risk engine plugs into (NoRiskChecks by default)
-- ``payments``         the payment made exactly once: key, consent consumed, ledger posting, row
+- ``payment_record``   the payment as kept: its id, statuses, and the Payment read from its row
+- ``settlement``       what a risk decision does to a payment: its status, and the ledger posting
+- ``payments``         the payment made exactly once: key, consent consumed, settlement, row; and the
+                       operator's decision on a held payment
 - ``payment_resource`` the TPP-facing domestic-payment endpoints
 - ``routes``           the gateway's view of the API and its routes
 

@@ -13,7 +13,7 @@ Amount and currency are also kept as integer minor units, for funds checks and t
 makes a key work once across every worker (DESIGN.md: "enforced atomically in the shared store");
 ``request_digest`` tells a replay of the same body from a reuse with another.
 
-``domestic_payments``: OBWriteDomesticResponse5 (kaimen.apis.payments.payments). ``consent_id`` is
+``domestic_payments``: OBWriteDomesticResponse5 (kaimen.apis.payments.payment_record). ``consent_id`` is
 unique: one payment per consent, whatever the code above it does (the consent is also consumed by a
 conditional UPDATE in the same transaction). ``transaction_id`` is the debtor's ledger entry when the
 money moved; ``status_reason`` / ``status_reason_description`` are OBWritePaymentDetailsResponse1

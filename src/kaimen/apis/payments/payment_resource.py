@@ -29,8 +29,9 @@ from kaimen.apis.payments.consents import DomesticPaymentConsents, PaymentConsen
 from kaimen.apis.payments.errors import PaymentNotFound
 from kaimen.apis.payments.idempotency import idempotency_key
 from kaimen.apis.payments.payment_checks import consent_for_payment
+from kaimen.apis.payments.payment_record import Payment, new_payment_id
 from kaimen.apis.payments.payment_request import read_domestic_payment_request
-from kaimen.apis.payments.payments import DomesticPayments, Payment, new_payment_id
+from kaimen.apis.payments.payments import DomesticPayments
 from kaimen.apis.payments.resource import BASE_PATH
 from kaimen.apis.payments.risk_check import PaymentRisk, PaymentRiskContext, PaymentRiskDecision
 from kaimen.gateway.context import Call

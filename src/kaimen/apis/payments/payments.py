@@ -16,30 +16,18 @@ One write transaction does all of it, or none:
   unique ``domestic_payments.consent_id`` backs this up. A Rejected or Pending payment is a payment
   resource created from the consent too, so the consent is Consumed then as well: a retry needs a new
   consent and a new SCA, never a second attempt under the first approval.
-- The ledger posts in the same transaction (kaimen.ledger.in_transaction); it refuses before writing
-  anything when funds available including any credit line would go below zero, and the payment is then
-  created Rejected with the reason (StatusDetail, /payment-details).
-- Status (the spec file's OBWriteDomesticResponse5 Data.Status enum; status definitions from the
-  Domestic Payments resource page): the posting settles the debtor's side at once, so
-  ``AcceptedSettlementCompleted`` ("Settlement on the debtor's account has been completed") when the
-  payee banks elsewhere and the money waits in the outbound clearing account; when the payee's account
-  is at this bank both sides are booked together, ``AcceptedCreditSettlementCompleted`` ("Settlement
-  on the creditor's account has been completed"). ``Pending`` and ``Rejected`` per
-  kaimen.apis.payments.risk_check.
-
-DomesticPaymentIds are ``dp-`` and 192 random bits (35 characters; the spec's maxLength is 40).
+- The risk outcome and the ledger posting decide the payment's status (kaimen.apis.payments.settlement),
+  and an operator's answer to a held payment is settled the same way, in a transaction of its own.
 """
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 import orjson
-from sqlalchemy import BindParameter, Row, bindparam, insert, select, update
+from sqlalchemy import BindParameter, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kaimen.apis.consent_lifecycle import ConsentChanged, Events
@@ -47,38 +35,16 @@ from kaimen.apis.payments.consents import PaymentConsent, Status, consent_view
 from kaimen.apis.payments.errors import ConsentNotActive
 from kaimen.apis.payments.idempotency import KeySweeper, claim, holder
 from kaimen.apis.payments.models import DomesticPayment, DomesticPaymentConsent
+from kaimen.apis.payments.payment_record import ID_PREFIX, MAX_ID, Payment, PaymentStatus, payment_view
 from kaimen.apis.payments.payment_request import DomesticPaymentRequest
 from kaimen.apis.payments.risk_check import ALLOW, REJECT, PaymentRiskDecision
+from kaimen.apis.payments.settlement import Outcome, settle
 from kaimen.events import CONSENT_CONSUMED, PAYMENT_ACCEPTED, PAYMENT_PENDING, PAYMENT_REJECTED
-from kaimen.ledger.core import CounterpartyAccount, TransferRequest
-from kaimen.ledger.errors import AccountNotFound, InsufficientFunds, PostingRefused
 from kaimen.ledger.in_transaction import TransactionalPostings
-from kaimen.ledger.money import Money
 from kaimen.store.db import Database
 from kaimen.store.types import utcnow
 
-ID_PREFIX = "dp-"
 ENDPOINT = "domestic-payments"
-MAX_ID = 40  # OBWriteDomesticResponse5 Data.DomesticPaymentId maxLength
-_REASON_LENGTH = 256  # StatusReasonDescription maxLength
-_INFORMATION_LENGTH = 500
-
-
-class PaymentStatus(StrEnum):
-    """The statuses Kaimen gives a domestic payment (OBWriteDomesticResponse5 Data.Status)."""
-
-    ACCEPTED_CREDIT_SETTLEMENT_COMPLETED = "AcceptedCreditSettlementCompleted"
-    ACCEPTED_SETTLEMENT_COMPLETED = "AcceptedSettlementCompleted"
-    PENDING = "Pending"
-    REJECTED = "Rejected"
-
-
-class StatusReason(StrEnum):
-    """OBWritePaymentDetailsResponse1 StatusDetail.StatusReason (the ones Kaimen gives)."""
-
-    PROPRIETARY = "Proprietary"
-    PROPRIETARY_REJECTION = "ProprietaryRejection"
-
 
 _EVENTS = {
     PaymentStatus.ACCEPTED_CREDIT_SETTLEMENT_COMPLETED: PAYMENT_ACCEPTED,
@@ -89,85 +55,11 @@ _EVENTS = {
 
 
 @dataclass(frozen=True, slots=True)
-class Payment:
-    payment_id: str
-    consent_id: str
-    client_id: str
-    customer_id: str
-    status: PaymentStatus
-    initiation: dict[str, Any]
-    amount: Money
-    created_at: datetime
-    status_updated_at: datetime
-    transaction_id: str | None  # the debtor's ledger entry, once posted
-    status_reason: StatusReason | None
-    status_reason_description: str | None
-    risk_outcome: str
-    risk_reasons: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    status: PaymentStatus
-    transaction_id: str | None = None
-    reason: StatusReason | None = None
-    description: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class _OperatorDecision:
     """An operator's answer to a held payment, in the shape of a risk decision."""
 
     outcome: str
     reasons: tuple[str, ...]
-
-
-def new_payment_id() -> str:
-    return ID_PREFIX + secrets.token_urlsafe(24)
-
-
-def _view(row: Row[Any]) -> Payment:
-    """A payment read as a row of every column of ``domestic_payments`` (:data:`_PAYMENTS`)."""
-    return Payment(
-        payment_id=row.id,
-        consent_id=row.consent_id,
-        client_id=row.client_id,
-        customer_id=row.customer_id,
-        status=PaymentStatus(row.status),
-        initiation=orjson.loads(row.initiation),
-        amount=Money(row.amount_minor, row.currency),
-        created_at=row.created_at,
-        status_updated_at=row.status_updated_at,
-        transaction_id=row.transaction_id,
-        status_reason=StatusReason(row.status_reason) if row.status_reason else None,
-        status_reason_description=row.status_reason_description,
-        risk_outcome=row.risk_outcome,
-        risk_reasons=tuple(orjson.loads(row.risk_reasons)),
-    )
-
-
-def _described(reasons: tuple[str, ...], fallback: str) -> str:
-    return ("; ".join(reasons) or fallback)[:_REASON_LENGTH]
-
-
-def transfer_request(payment_id: str, consent: PaymentConsent) -> TransferRequest:
-    """The ledger transfer a payment makes: its posting reference is the DomesticPaymentId, so the
-    ledger itself never posts one payment twice."""
-    initiation = consent.initiation
-    creditor = initiation["CreditorAccount"]
-    remittance = initiation.get("RemittanceInformation", {})
-    reference = remittance.get("Reference")
-    information = " ".join(part for part in (creditor["Name"], reference) if part)
-    assert consent.customer_id is not None and consent.debtor_account_id is not None  # Authorised
-    return TransferRequest(
-        reference=payment_id,
-        customer_id=consent.customer_id,
-        debtor_account_id=consent.debtor_account_id,
-        creditor=CounterpartyAccount(creditor["SchemeName"], creditor["Identification"], creditor["Name"]),
-        amount=consent.amount,
-        information=information[:_INFORMATION_LENGTH],
-        remittance_reference=reference,
-    )
 
 
 # The consent consumed by a payment, only if it is still the Authorised consent the customer approved
@@ -244,7 +136,7 @@ _CONSENT = select(DomesticPaymentConsent.__table__).where(
 )
 
 
-def _decided(outcome: _Outcome, decision: PaymentRiskDecision) -> dict[str, Any]:
+def _decided(outcome: Outcome, decision: PaymentRiskDecision) -> dict[str, Any]:
     """The values of :data:`_OUTCOME`."""
     return {
         "b_status": outcome.status.value,
@@ -272,7 +164,7 @@ class DomesticPayments:
             return None
         async with self.db.read() as session:
             row = (await session.execute(_BY_ID, {"b_payment_id": held})).first()
-        return _view(row) if row is not None else None
+        return payment_view(row) if row is not None else None
 
     async def submit(
         self,
@@ -301,10 +193,10 @@ class DomesticPayments:
                 existing = (await conn.execute(_BY_ID, {"b_payment_id": held.resource_id})).first()
                 if existing is None:  # never: the key and its payment are written in one transaction
                     raise LookupError("an idempotency key names a payment that does not exist")
-                return _view(existing)
+                return payment_view(existing)
             if decision is None or not await self._consume(conn, consent, now):
                 raise ConsentNotActive("the consent is not Authorised: it has been consumed")
-            outcome = await self._settle(conn, held.resource_id, consent, decision)
+            outcome = await settle(self.postings, conn, held.resource_id, consent, decision)
             values = {
                 "b_payment_id": held.resource_id,
                 "b_consent_id": consent.consent_id,
@@ -317,7 +209,7 @@ class DomesticPayments:
                 "b_now": now,
                 **_decided(outcome, decision),
             }
-            payment = _view((await conn.execute(_INSERT, values)).one())
+            payment = payment_view((await conn.execute(_INSERT, values)).one())
         await self.sweeper.claimed(now)
         self.events.emit(
             CONSENT_CONSUMED,
@@ -332,7 +224,7 @@ class DomesticPayments:
             return None
         async with self.db.read() as session:
             row = (await session.execute(_BY_ID, {"b_payment_id": payment_id})).first()
-        return _view(row) if row is not None and row.client_id == client_id else None
+        return payment_view(row) if row is not None and row.client_id == client_id else None
 
     # --- the operator's review of held payments (issue 5 item 4: kaimen risk held | release | reject) --
 
@@ -340,7 +232,7 @@ class DomesticPayments:
         """Every payment the risk checks held (Status Pending), oldest first."""
         async with self.db.read() as session:
             rows = (await session.execute(_HELD)).all()
-        return [_view(row) for row in rows]
+        return [payment_view(row) for row in rows]
 
     async def release(self, payment_id: str) -> Payment | None:
         """An operator approved a held payment: post it now, in one transaction, as an allowed payment
@@ -361,9 +253,9 @@ class DomesticPayments:
             if consent_id is None:
                 return None
             consent_row = (await conn.execute(_CONSENT, {"b_consent_id": consent_id})).one()
-            outcome = await self._settle(conn, payment_id, consent_view(consent_row), decision)
+            outcome = await settle(self.postings, conn, payment_id, consent_view(consent_row), decision)
             decided = await conn.execute(_DECIDE, {"b_payment_id": payment_id, **_decided(outcome, decision)})
-            payment = _view(decided.one())
+            payment = payment_view(decided.one())
         self.events.emit(_EVENTS[payment.status], payment)
         return payment
 
@@ -379,40 +271,3 @@ class DomesticPayments:
             },
         )
         return result.first() is not None
-
-    async def _settle(
-        self, conn: AsyncConnection, payment_id: str, consent: PaymentConsent, decision: PaymentRiskDecision
-    ) -> _Outcome:
-        reasons = tuple(decision.reasons)
-        if decision.outcome == REJECT:
-            return _Outcome(
-                PaymentStatus.REJECTED,
-                reason=StatusReason.PROPRIETARY_REJECTION,
-                description=_described(reasons, "refused by the bank's risk checks"),
-            )
-        if decision.outcome != ALLOW:  # hold, step_up, or anything unknown: no money moves
-            return _Outcome(
-                PaymentStatus.PENDING,
-                reason=StatusReason.PROPRIETARY,
-                description=_described(reasons, "held for review by the bank"),
-            )
-        try:
-            posted = await self.postings.post_in(conn, transfer_request(payment_id, consent))
-        except InsufficientFunds:
-            return _Outcome(
-                PaymentStatus.REJECTED,
-                reason=StatusReason.PROPRIETARY_REJECTION,
-                description="insufficient funds in the debtor account",
-            )
-        except (AccountNotFound, PostingRefused):
-            return _Outcome(
-                PaymentStatus.REJECTED,
-                reason=StatusReason.PROPRIETARY_REJECTION,
-                description="the debtor account cannot make this payment",
-            )
-        status = (
-            PaymentStatus.ACCEPTED_CREDIT_SETTLEMENT_COMPLETED
-            if posted.creditor_at_this_bank
-            else PaymentStatus.ACCEPTED_SETTLEMENT_COMPLETED
-        )
-        return _Outcome(status, transaction_id=posted.posting.transaction_id)

@@ -9,7 +9,7 @@ allow | step-up | hold | reject").
     never be authorised; ``step_up`` or ``hold`` marks it for step-up: the consent page then demands a
     fresh one-time code before the customer can approve it (issue 5 item 4); ``allow`` changes nothing
 
-What each outcome does to the payment (kaimen.apis.payments.payments):
+What each outcome does to the payment (kaimen.apis.payments.settlement):
 
     allow    posted to the ledger; AcceptedSettlementCompleted / AcceptedCreditSettlementCompleted
     reject   created with Status Rejected, nothing posted, the reasons in /payment-details as

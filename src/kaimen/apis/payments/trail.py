@@ -22,7 +22,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from kaimen.apis.payments.models import DomesticPayment, DomesticPaymentConsent
-from kaimen.apis.payments.payments import ID_PREFIX
+from kaimen.apis.payments.payment_record import ID_PREFIX
 from kaimen.audit.store import by_consent, by_interaction
 from kaimen.ledger.lookup import posting_by_reference
 from kaimen.risk.store import RiskStore
