@@ -10,47 +10,35 @@ together"):
 - one posting per ``reference``: the unique constraint on ``ledger_postings.reference`` settles any
   race, and a repeat answers with the first posting (``ReferenceConflict`` if it was another
   transfer). A refusal raises inside the transaction, so nothing is written.
+
+The rows a posting writes, and the lookup by reference, are kaimen.ledger.posting_rows.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kaimen.ledger import codes
-from kaimen.ledger.core import (
-    SORT_CODE_ACCOUNT_NUMBER,
-    CounterpartyAccount,
-    EntryStatus,
-    Posting,
-    TransferRequest,
-)
-from kaimen.ledger.errors import (
-    AccountNotFound,
-    InsufficientFunds,
-    InvalidPosting,
-    ReferenceConflict,
-)
+from kaimen.ledger import codes, posting_rows
+from kaimen.ledger.core import SORT_CODE_ACCOUNT_NUMBER, CounterpartyAccount, Posting, TransferRequest
+from kaimen.ledger.errors import AccountNotFound, InsufficientFunds, InvalidPosting
 from kaimen.ledger.internal import CLEARING_OUT, ensure_internal_accounts
-from kaimen.ledger.models import LedgerAccount, LedgerEntry, LedgerParty, LedgerPosting
+from kaimen.ledger.models import LedgerAccount, LedgerParty
 from kaimen.ledger.money import Money
 from kaimen.ledger.totals import account_totals
-from kaimen.store.db import Database, Executor
+from kaimen.store.db import Database
 
-_ON_US, _OFF_US = "transfer", "payment"  # ledger_postings.kind
 MAX_REFERENCE = 128
 MAX_INFORMATION = 500  # TransactionInformation maxLength
 MAX_TRANSACTION_REFERENCE = 210  # TransactionReference maxLength
 
 
-# The statements of every posting, built once (building them cost more than running them). They are
-# Core statements run on the caller's connection: no ORM unit of work or identity map on this path.
+# The reads of every posting, built once (building them cost more than running them) and run as Core
+# statements on the caller's connection, as kaimen.ledger.posting_rows's writes are.
 
 # The debtor's account and, for a creditor that may bank here, the customer account with its sort code
 # and account number (the payee of an "on-us" transfer): locked in id order, so two opposite transfers
@@ -73,53 +61,7 @@ _LOCKED = (
     .order_by(LedgerAccount.id)
     .with_for_update()
 )
-# The posting already made under a reference, with its debit entry.
-_BY_REFERENCE = (
-    select(
-        LedgerPosting.id.label("posting_id"),
-        LedgerPosting.kind,
-        LedgerEntry.id.label("transaction_id"),
-        LedgerEntry.account_id,
-        LedgerEntry.amount,
-        LedgerEntry.currency,
-        LedgerEntry.status,
-        LedgerEntry.booked_at,
-        LedgerEntry.counterparty_scheme,
-        LedgerEntry.counterparty_identification,
-    )
-    .join(LedgerEntry, LedgerEntry.posting_id == LedgerPosting.id)
-    .where(LedgerPosting.reference == bindparam("b_reference"), LedgerEntry.amount < 0)
-)
 _PAYER_NAME = select(LedgerParty.name).where(LedgerParty.customer_id == bindparam("b_customer_id"))
-_INSERT_POSTING = insert(LedgerPosting).values(
-    id=bindparam("b_posting_id"),
-    reference=bindparam("b_reference"),
-    kind=bindparam("b_kind"),
-    amount=bindparam("b_amount"),
-    currency=bindparam("b_currency"),
-    created_at=bindparam("b_now"),
-)
-# Both entries of a posting, in one executemany: what they share, then one side's own (:func:`_side`).
-_INSERT_ENTRY = insert(LedgerEntry).values(
-    posting_id=bindparam("b_posting_id"),
-    currency=bindparam("b_currency"),
-    status=EntryStatus.BOOKED.value,
-    booked_at=bindparam("b_now"),
-    value_at=bindparam("b_now"),
-    transaction_reference=bindparam("b_transaction_reference"),
-    id=bindparam("b_id"),
-    account_id=bindparam("b_account_id"),
-    seq=bindparam("b_seq"),
-    amount=bindparam("b_signed_amount"),
-    balance_after=bindparam("b_balance_after"),
-    information=bindparam("b_information"),
-    btc_code=bindparam("b_btc_code"),
-    btc_sub_code=bindparam("b_btc_sub_code"),
-    proprietary_code=bindparam("b_proprietary_code"),
-    counterparty_scheme=bindparam("b_counterparty_scheme"),
-    counterparty_identification=bindparam("b_counterparty_identification"),
-    counterparty_name=bindparam("b_counterparty_name"),
-)
 
 
 def _check(request: TransferRequest) -> None:
@@ -133,60 +75,6 @@ def _check(request: TransferRequest) -> None:
         1 <= len(request.remittance_reference) <= MAX_TRANSACTION_REFERENCE
     ):
         raise InvalidPosting(f"TransactionReference must be 1 to {MAX_TRANSACTION_REFERENCE} characters")
-
-
-def _side(
-    *,
-    account_id: str,
-    seq: int | None,
-    amount: int,
-    balance_after: int | None,
-    information: str,
-    code: codes.EntryCode | None,
-    counterparty: CounterpartyAccount,
-) -> dict[str, Any]:
-    """One entry's own bind parameters of :data:`_INSERT_ENTRY` (``amount`` signed)."""
-    return {
-        "b_id": "txn_" + secrets.token_hex(12),
-        "b_account_id": account_id,
-        "b_seq": seq,
-        "b_signed_amount": amount,
-        "b_balance_after": balance_after,
-        "b_information": information,
-        "b_btc_code": code.bank.code if code is not None else None,
-        "b_btc_sub_code": code.bank.sub_code if code is not None else None,
-        "b_proprietary_code": code.proprietary if code is not None else None,
-        "b_counterparty_scheme": counterparty.scheme_name,
-        "b_counterparty_identification": counterparty.identification,
-        "b_counterparty_name": counterparty.name,
-    }
-
-
-async def _replay(executor: Executor, request: TransferRequest) -> tuple[Posting, bool] | None:
-    """The posting already made under ``request.reference``, if it was this same transfer, and whether
-    its creditor is at this bank."""
-    found = (await executor.execute(_BY_REFERENCE, {"b_reference": request.reference})).first()
-    if found is None:
-        return None
-    amount = Money(-found.amount, found.currency)
-    same = (
-        found.account_id == request.debtor_account_id
-        and amount == request.amount
-        and found.counterparty_scheme == request.creditor.scheme_name
-        and found.counterparty_identification == request.creditor.identification
-    )
-    if not same:
-        raise ReferenceConflict(request.reference)
-    posted = Posting(
-        posting_id=found.posting_id,
-        reference=request.reference,
-        debtor_account_id=found.account_id,
-        transaction_id=found.transaction_id,
-        amount=amount,
-        status=EntryStatus(found.status),
-        booked_at=found.booked_at,
-    )
-    return posted, found.kind == _ON_US
 
 
 def _payee_identification(request: TransferRequest) -> str | None:
@@ -219,7 +107,7 @@ async def _post(
     if debtor is None or debtor.customer_id != request.customer_id:
         raise AccountNotFound(request.debtor_account_id)
 
-    replay = await _replay(conn, request)
+    replay = await posting_rows.replay(conn, request)
     if replay is not None:
         return replay
     if request.amount.currency != debtor.currency or (
@@ -237,7 +125,7 @@ async def _post(
         raise InsufficientFunds(debtor.id, Money(available, debtor.currency), request.amount)
 
     amount, creditor = request.amount.minor, request.creditor
-    debit = _side(
+    debit = posting_rows.side(
         account_id=debtor.id,
         seq=debtor_totals.last_seq + 1,
         amount=-amount,
@@ -249,7 +137,7 @@ async def _post(
     if payee is not None:
         payee_totals = await account_totals(conn, payee.id, now)
         payer_name = await conn.scalar(_PAYER_NAME, {"b_customer_id": debtor.customer_id})
-        credit = _side(
+        credit = posting_rows.side(
             account_id=payee.id,
             seq=payee_totals.last_seq + 1,
             amount=amount,
@@ -260,7 +148,7 @@ async def _post(
         )
     else:
         await ensure_internal_accounts(conn, now.date(), remember=True)
-        credit = _side(
+        credit = posting_rows.side(
             account_id=CLEARING_OUT,
             seq=None,
             amount=amount,
@@ -269,28 +157,9 @@ async def _post(
             code=None,
             counterparty=creditor,
         )
-    posting_id = "pst_" + secrets.token_hex(12)
-    posting = {
-        "b_posting_id": posting_id,
-        "b_reference": request.reference,
-        "b_kind": _ON_US if payee is not None else _OFF_US,
-        "b_amount": amount,
-        "b_currency": request.amount.currency,
-        "b_now": now,
-        "b_transaction_reference": request.remittance_reference,
-    }
-    await conn.execute(_INSERT_POSTING, posting)
-    await conn.execute(_INSERT_ENTRY, [{**posting, **debit}, {**posting, **credit}])
-    posted = Posting(
-        posting_id=posting_id,
-        reference=request.reference,
-        debtor_account_id=debtor.id,
-        transaction_id=debit["b_id"],
-        amount=request.amount,
-        status=EntryStatus.BOOKED,
-        booked_at=now,
-    )
-    return posted, payee is not None
+    on_us = payee is not None
+    posted = await posting_rows.write(conn, request, debit=debit, credit=credit, on_us=on_us, now=now)
+    return posted, on_us
 
 
 async def post_in(
@@ -314,7 +183,7 @@ async def post_transfer(db: Database, request: TransferRequest, clock: Callable[
         # Another transaction posted under the same reference first (PostgreSQL: the unique index
         # waited for it to commit): answer with its posting.
         async with db.read() as session:
-            replay = await _replay(session, request)
+            replay = await posting_rows.replay(session, request)
         if replay is None:
             raise
         return replay[0]
