@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from kaimen.settings import Settings, load_settings
+from kaimen.store.db import Database
 from kaimen.store.migrate import upgrade
 from tests.dpop_support import running
 from tests.keys_support import POOL, install
@@ -130,6 +131,17 @@ def database_url(
 @pytest.fixture
 def sqlite_url(tmp_path: Path, migrated_sqlite: Path) -> str:
     return _fresh_sqlite(migrated_sqlite, tmp_path)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """A ``Database`` on :func:`database_url`, disposed after the test. A module that needs something
+    else (SQLite only, rows written first) defines its own ``db``, which pytest uses there instead."""
+    database = Database(database_url)
+    try:
+        yield database
+    finally:
+        await database.dispose()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ never the network): deadline, cache, refetch floor, refusals."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -33,13 +33,6 @@ from tests.authz_clients_support import (
 from tests.tpp_support import seen_by
 
 JWKS_URI = "https://tpp.example/jwks.json"
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    yield database
-    await database.dispose()
 
 
 @pytest.fixture

@@ -83,13 +83,6 @@ def make_dcr(db: Database, settings: Settings) -> tuple[Starlette, Dcr]:
 
 
 @pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    yield database
-    await database.dispose()
-
-
-@pytest.fixture
 async def dcr(db: Database, make_settings: Callable[..., Settings], database_url: str) -> AsyncIterator[Dcr]:
     _, env = make_dcr(db, make_settings(database_url=database_url))
     async with env.http:

@@ -5,7 +5,6 @@ takes it over."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -18,15 +17,6 @@ from kaimen.store.db import Database
 from kaimen.store.types import utcnow
 
 ENDPOINT = "domestic-payments"
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 async def _claim(db: Database, digest: str, resource_id: str, now: datetime) -> Claim:

@@ -26,9 +26,9 @@ from kaimen.ledger.models import LedgerEntry
 from kaimen.ledger.money import CreditDebit, Money
 from kaimen.ledger.sandbox import SandboxLedger, sandbox_core_banking
 from kaimen.store.db import Database
-from tests.test_ledger_support import CUSTOMERS, NAMES, NOW, TODAY, book, db, ledger, open_account
+from tests.test_ledger_support import CUSTOMERS, NAMES, NOW, TODAY, book, ledger, open_account
 
-__all__ = ["db", "ledger"]  # fixtures
+__all__ = ["ledger"]  # fixtures
 
 
 async def seeded(db: Database) -> None:

@@ -13,9 +13,9 @@ from kaimen.ledger.history_data import CARD_CATEGORIES
 from kaimen.ledger.models import LedgerAccount, LedgerEntry, LedgerParty, LedgerPosting
 from kaimen.ledger.sandbox import SandboxLedger
 from kaimen.store.db import Database
-from tests.test_ledger_support import CUSTOMERS, NAMES, TODAY, count, db, dump, ledger, wipe
+from tests.test_ledger_support import CUSTOMERS, NAMES, TODAY, count, dump, ledger, wipe
 
-__all__ = ["db", "ledger"]  # fixtures
+__all__ = ["ledger"]  # fixtures
 
 
 async def test_the_same_seed_gives_identical_data_and_another_seed_does_not(db: Database) -> None:

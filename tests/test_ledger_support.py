@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -23,15 +22,6 @@ CUSTOMERS = ["cus_alice", "cus_bob", "cus_carol"]
 NAMES = {"cus_alice": "Alice Chen", "cus_bob": "Bob Lin", "cus_carol": "Carol Wang"}
 LEDGER_TABLES = (LedgerParty, LedgerAccount, LedgerPosting, LedgerEntry)
 _numbers = itertools.count(10_000_000)
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ from kaimen.ledger.models import LedgerEntry, LedgerPosting
 from kaimen.ledger.money import Money
 from kaimen.ledger.sandbox import SandboxLedger
 from kaimen.store.db import Database
-from tests.test_ledger_support import NOW, book, count, counterparty, db, ledger, open_account
+from tests.test_ledger_support import NOW, book, count, counterparty, ledger, open_account
 
-__all__ = ["db", "ledger"]  # fixtures
+__all__ = ["ledger"]  # fixtures
 
 
 def gbp(minor: int) -> Money:

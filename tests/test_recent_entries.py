@@ -19,9 +19,9 @@ from kaimen.ledger.sandbox import SandboxLedger, recent_entry
 from kaimen.store.bounded import BoundedDict
 from kaimen.store.db import Database
 from tests.ais_views_support import make_transaction
-from tests.test_ledger_support import book, db, ledger, open_account
+from tests.test_ledger_support import book, ledger, open_account
 
-__all__ = ["db", "ledger"]  # fixtures
+__all__ = ["ledger"]  # fixtures
 
 AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
 BOTH_WAYS = ["ReadTransactionsCredits", "ReadTransactionsDebits"]

@@ -23,9 +23,9 @@ from kaimen.risk.store import RiskStore
 from kaimen.settings import load_settings
 from kaimen.store.db import Database
 from tests.risk_support import KNOWN_PAYEE, NOON, PAYEE, SCHEME, USUAL, consent, payment
-from tests.test_ledger_support import NOW, book, counterparty, db, ledger, open_account
+from tests.test_ledger_support import NOW, book, counterparty, ledger, open_account
 
-__all__ = ["db", "ledger"]  # fixtures
+__all__ = ["ledger"]  # fixtures
 
 # 02:30 in London on the night after the ledger's postings (booked at NOW, 12:00 on 26 November).
 NIGHT_AFTER = datetime(2026, 11, 27, 2, 30, tzinfo=UTC)

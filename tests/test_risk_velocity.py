@@ -32,9 +32,6 @@ from kaimen.risk.velocity import (
 from kaimen.settings import load_settings
 from kaimen.store.db import Database
 from tests.risk_support import NOON, consent
-from tests.test_ledger_support import db
-
-__all__ = ["db"]  # fixtures
 
 CLOSED_PORT_URL = "redis://127.0.0.1:1/0"
 

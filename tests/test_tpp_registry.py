@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select, text
@@ -15,13 +14,6 @@ from kaimen.tpp import keys
 from kaimen.tpp.registry import ContactView, Registry, RegistryError, ReviewStatus
 
 ID = re.compile(r"^(org|app|key)_[0-9a-f]{32}$")
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    yield database
-    await database.dispose()
 
 
 @pytest.fixture
