@@ -100,5 +100,5 @@ class LedgerEntry(Base):
 
     __table_args__ = (
         UniqueConstraint("account_id", "seq", name="uq_ledger_entries_account_seq"),
-        Index("ix_ledger_entries_account_booked", "account_id", "booked_at"),
+        Index("ix_ledger_entries_account_booked_seq", "account_id", "booked_at", "seq"),
     )
