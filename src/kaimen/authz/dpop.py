@@ -28,6 +28,7 @@ URL it is compared with is built from the configured public base URL, never from
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -87,6 +88,9 @@ def _percent(match: re.Match[str]) -> str:
     return char if char in _UNRESERVED else match.group(0).upper()
 
 
+# Every proof names one of a few URLs, and every call normalises its own: remembered, bounded (a made-up
+# htu can push out others but not grow memory). A malformed URL raises, and raising is not remembered.
+@functools.lru_cache(maxsize=4096)
 def normalise_url(url: str) -> str:
     """RFC 3986 §6.2.2 and §6.2.3 (RFC 9449 §4.3 points there): scheme and host in lower case, the
     default port dropped, percent-encodings in upper case and unreserved ones decoded, an empty path
