@@ -183,4 +183,4 @@ async def test_sqlite_gives_up_with_database_busy_after_its_deadline(sqlite_url:
         assert await direct.run([Statement(_INSERT_ONCE, {"key": "k", "expires_at": utcnow()})]) == [1]
     finally:
         other.close()
-        direct.close()
+        await direct.close()

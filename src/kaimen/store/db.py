@@ -128,9 +128,13 @@ class Database:
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
         # Small write transactions on the hot paths (kaimen.store.direct).
-        self.direct: SqliteDirect | PostgresDirect = (
-            SqliteDirect(url.split(":///", 1)[1]) if self.is_sqlite else PostgresDirect(self.read_engine)
-        )
+        self.direct: SqliteDirect | PostgresDirect
+        if self.is_sqlite:
+            self.direct = SqliteDirect(url.split(":///", 1)[1])
+        else:
+            dialect = self.write_engine.sync_engine.dialect
+            _, connect = dialect.create_connect_args(self.write_engine.url)
+            self.direct = PostgresDirect(connect, max_size=pool_size)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -158,7 +162,7 @@ class Database:
             yield conn
 
     async def dispose(self) -> None:
-        self.direct.close()
+        await self.direct.close()
         if self._loop_reads is not None:
             self._loop_read_engine.dispose()
         if self.is_sqlite:

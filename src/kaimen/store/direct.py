@@ -11,7 +11,7 @@ front or fails at once, and a busy database (another connection of this process,
 is writing) is retried after an ``asyncio.sleep`` with backoff, up to a deadline, then refused with
 :class:`DatabaseBusy`. Statements run inside the lock are short and never wait for anything.
 
-On PostgreSQL the same statements run on a connection of the engine's pool, straight through asyncpg
+On PostgreSQL the same statements run straight through asyncpg, on a pool of its own
 (:class:`PostgresDirect`): asyncpg hops no thread.
 
 Statements are plain SQL with ``:name`` parameters, written once for both databases (SQLite ≥ 3.24
@@ -34,7 +34,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 T = TypeVar("T")
 log = logging.getLogger("kaimen.store")
@@ -349,52 +348,91 @@ class SqliteDirect:
         values = {name: sqlite_value(value) for name, value in params.items()}
         return await self._when_free(lambda: self._connection().execute(sql, values).fetchall())
 
-    def close(self) -> None:
+    async def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
 
 class PostgresDirect:
-    """Statements on a connection of the engine's pool, sent straight through asyncpg: SQLAlchemy's
+    """Statements sent straight through a pool of asyncpg connections of their own: SQLAlchemy's
     execution layer (compilation cache, result wrapping, the greenlet hand-over) cost about as much
     CPU as asyncpg's own work for these one-statement reads and small writes, which run on every
     token and API-key check and several times per payment on PostgreSQL: a one-row read took 260 µs
-    of the process's CPU through it and 160 µs without (uvloop, local server).
+    of the process's CPU through it and 160 µs without (uvloop, local server). Even a checkout from
+    SQLAlchemy's pool cost a dozen greenlet switches and an isolation-level round of events per
+    statement, about 200 µs of CPU per AIS call of four statements (bench/profile_accounts.py
+    --database-url), so the pool is asyncpg's own, opened on first use with the engine's connect
+    arguments and as large as its pool.
+
+    A released connection is not reset (asyncpg's default sends ``RESET ALL``, ``UNLISTEN *`` and
+    more: a round trip per statement): these statements change no session state (no ``SET``, no
+    ``LISTEN``, no advisory lock, no cursor), and asyncpg still rolls back a transaction left open.
 
     Parameters are the same ``:name`` ones as on SQLite, numbered for asyncpg once per statement
     (:func:`_positional`); asyncpg prepares and caches each statement per connection."""
 
-    def __init__(self, autocommit: AsyncEngine) -> None:
-        # The engine's pool in autocommit (kaimen.store.db): a read, or a write of one statement, is
-        # one round trip; several statements run in an asyncpg transaction.
-        self.autocommit = autocommit
+    def __init__(self, connect: Mapping[str, Any], *, max_size: int) -> None:
+        self._connect = dict(connect)  # asyncpg.connect's arguments, as SQLAlchemy's dialect makes them
+        self._max_size = max_size
+        self._pool: Any = None
+        self._opening: asyncio.Task[Any] | None = None
+
+    async def _opened(self) -> Any:
+        """The pool, opened once however many first calls wait for it (no connection is made until
+        a statement needs one)."""
+        if self._opening is None:
+            import asyncpg  # type: ignore[import-untyped]
+
+            self._opening = asyncio.ensure_future(
+                asyncpg.create_pool(**self._connect, min_size=0, max_size=self._max_size, reset=_keep_session)
+            )
+        try:
+            self._pool = await asyncio.shield(self._opening)
+        except BaseException:
+            if self._opening.done():
+                self._opening = None  # the next call tries again
+            raise
+        return self._pool
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[Any]:
-        """The asyncpg connection under a pooled one. SQLAlchemy, bypassed, would not notice a
-        connection that failed, so one that is no longer usable is invalidated: never handed out
-        again by the pool."""
-        async with self.autocommit.connect() as conn:
+        """A pooled connection. One that failed other than with an ordinary server error is closed, and
+        every other idle one is replaced on its next use: a dropped connection most often means the
+        server restarted, and then all of them are dead (SQLAlchemy's pool does the same)."""
+        pool = self._pool or await self._opened()
+        async with pool.acquire() as conn:
             try:
-                yield (await conn.get_raw_connection()).driver_connection
+                yield conn
             except BaseException as error:
                 if not _healthy_after(error):
-                    await conn.invalidate()
+                    conn.terminate()
+                    await pool.expire_connections()
                 raise
 
     async def run(self, statements: Sequence[Statement]) -> list[int]:
-        async with self._connection() as raw:
+        async with self._connection() as conn:
             if len(statements) == 1:  # atomic on its own: no BEGIN and COMMIT round trips
-                return [await _execute(raw, statements[0])]
-            async with raw.transaction():
-                return [await _execute(raw, statement) for statement in statements]
+                return [await _execute(conn, statements[0])]
+            async with conn.transaction():
+                return [await _execute(conn, statement) for statement in statements]
 
     async def rows(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         query, names = _positional(sql)
-        async with self._connection() as raw:
-            records = await raw.fetch(query, *[postgres_value(params[name]) for name in names])
+        async with self._connection() as conn:
+            records = await conn.fetch(query, *[postgres_value(params[name]) for name in names])
         return [tuple(record) for record in records]
 
-    def close(self) -> None:
-        return None
+    async def close(self) -> None:
+        opening, self._opening, self._pool = self._opening, None, None
+        if opening is None:
+            return
+        if not opening.done():
+            opening.cancel()
+            return
+        if not opening.cancelled() and opening.exception() is None:
+            await opening.result().close()
+
+
+async def _keep_session(conn: Any) -> None:
+    """asyncpg's reset hook: nothing to undo (see :class:`PostgresDirect`)."""
