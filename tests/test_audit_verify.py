@@ -84,6 +84,26 @@ async def test_chain_built_in_batches_verifies(db: Database) -> None:
     assert (first, verdict.head) == (GENESIS, last)
 
 
+async def test_two_workers_appending_at_once_make_one_unbroken_chain(database_url: str) -> None:
+    # Two handles are two workers' pools: each append reads the tip and links onto it, so without the
+    # lock (the advisory lock on PostgreSQL, BEGIN IMMEDIATE on SQLite) two batches would link onto
+    # the same tip and the chain would fork.
+    workers = [Database(database_url), Database(database_url)]
+    try:
+
+        async def worker(db: Database, first: int) -> None:
+            for batch in range(10):
+                start = first + batch * 5
+                await append(db, [record(n) for n in range(start, start + 5)])
+
+        await asyncio.gather(worker(workers[0], 1), worker(workers[1], 1001))
+        verdict = await verify(workers[0])
+    finally:
+        for db in workers:
+            await db.dispose()
+    assert (verdict.count, verdict.broken) == (100, None)
+
+
 async def test_empty_chain_is_intact(database_url: str) -> None:
     database = Database(database_url)
     try:

@@ -15,13 +15,12 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Row, Table, func, select
 
 from kaimen.audit.chain import GENESIS, encode_body, link
 from kaimen.audit.record import AuditFields
 from kaimen.store.db import Database
-from kaimen.store.direct import SqliteDirect, sqlite_time
+from kaimen.store.direct import PostgresDirect, SqliteDirect, sqlite_time
 from kaimen.store.models import AuditRecord
 
 # A fixed 64-bit key that no other part of Kaimen uses for pg_advisory_xact_lock.
@@ -48,10 +47,6 @@ COLUMNS = (
     _table.c.digest,
 )
 _FIELD_NAMES = AuditFields._fields
-
-
-async def _lock_chain(session: AsyncSession) -> None:
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK_KEY})
 
 
 _NAMES = ", ".join(column.name for column in COLUMNS)
@@ -85,7 +80,7 @@ def _linked(
     return rows
 
 
-_SQLITE_TIP = "SELECT seq, digest FROM audit_records ORDER BY seq DESC LIMIT 1"
+_TIP = "SELECT seq, digest FROM audit_records ORDER BY seq DESC LIMIT 1"
 
 
 async def append(db: Database, batch: Sequence[AuditFields]) -> None:
@@ -96,20 +91,19 @@ async def append(db: Database, batch: Sequence[AuditFields]) -> None:
         # On the event loop's thread, without aiosqlite's thread hops (kaimen.store.direct): this
         # flush follows every API call.
         def extend(conn: sqlite3.Connection) -> None:
-            last = conn.execute(_SQLITE_TIP).fetchone()
+            last = conn.execute(_TIP).fetchone()
             seq, prev = (last[0], last[1]) if last is not None else (0, GENESIS)
             conn.executemany(_INSERT["sqlite"], _linked(batch, bodies, seq, prev, sqlite_time))
 
         await direct.transaction(extend)
         return
-    async with db.write() as session:
-        await _lock_chain(session)
-        tip = select(_table.c.seq, _table.c.digest).order_by(_table.c.seq.desc()).limit(1)
-        last = (await session.execute(tip)).first()
-        seq, prev = (last.seq, last.digest) if last is not None else (0, GENESIS)
-        rows = _linked(batch, bodies, seq, prev, _identity)
-        connection = await session.connection()
-        await connection.exec_driver_sql(_INSERT["postgresql"], rows)
+    assert isinstance(direct, PostgresDirect)
+    # Straight through asyncpg too (no greenlet hand-overs for the lock, the tip and the insert).
+    async with direct.transaction() as conn:
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK_KEY)
+        last = await conn.fetchrow(_TIP)
+        seq, prev = (last[0], last[1]) if last is not None else (0, GENESIS)
+        await conn.executemany(_INSERT["postgresql"], _linked(batch, bodies, seq, prev, _identity))
 
 
 def fields_of_row(row: StoredRow) -> AuditFields:

@@ -417,6 +417,14 @@ class PostgresDirect:
             async with conn.transaction():
                 return [await _execute(conn, statement) for statement in statements]
 
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        """An asyncpg connection in a transaction, for work that needs the connection itself (a read
+        inside the transaction, ``executemany``): committed when the block ends, rolled back if it
+        raises. Its statements take asyncpg's ``$n`` parameters."""
+        async with self._connection() as conn, conn.transaction():
+            yield conn
+
     async def rows(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         query, names = _positional(sql)
         async with self._connection() as conn:
