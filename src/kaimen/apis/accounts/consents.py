@@ -34,6 +34,7 @@ from kaimen.apis.accounts.models import AccountAccessConsent
 from kaimen.apis.consent_lifecycle import CONSENT_ID as _ID
 from kaimen.apis.consent_lifecycle import Events, change_status, delete_consent
 from kaimen.events import CONSENT_AUTHORISED, CONSENT_REJECTED, CONSENT_REVOKED
+from kaimen.store.bounded import BoundedDict
 from kaimen.store.db import Database
 from kaimen.store.direct import stored_json, stored_time
 from kaimen.store.types import utcnow
@@ -240,8 +241,8 @@ class AccountAccessConsents:
 
     async def _find(self, consent_id: str) -> Consent | None:
         """One plain-SQL read (kaimen.store.direct: on SQLite on the event loop's own connection), no
-        ORM object built: every AIS call reads its consent afresh, so this is on the hot path. The
-        columns are decoded as the model's types decode them (UTC-aware datetimes, JSON lists)."""
+        ORM object built: every AIS call reads its consent afresh, so this is on the hot path. A row
+        read before gives back the (frozen) record decoded then."""
         if not _ID.fullmatch(consent_id):
             return None
         rows = await self.db.direct.rows(
@@ -252,23 +253,12 @@ class AccountAccessConsents:
         )
         if not rows:
             return None
-        (client_id, status, permissions, expiration_text, expires_at, from_text, from_at, to_text, to_at,
-         created_at, status_updated_at, customer_id, account_ids) = rows[0]  # fmt: skip
-        created, updated = stored_time(created_at), stored_time(status_updated_at)
-        assert created is not None and updated is not None  # NOT NULL columns
-        return Consent(
-            consent_id=consent_id,
-            client_id=client_id,
-            status=Status(status),
-            permissions=tuple(stored_json(permissions)),
-            expiration=_field(expiration_text, stored_time(expires_at)),
-            transaction_from=_field(from_text, stored_time(from_at)),
-            transaction_to=_field(to_text, stored_time(to_at)),
-            created_at=created,
-            status_updated_at=updated,
-            customer_id=customer_id,
-            account_ids=tuple(stored_json(account_ids)),
-        )
+        key = (consent_id, *rows[0])  # the whole row: a consent changed in any column is a new key
+        known = _READ.entries.get(key)
+        if known is None:
+            known = _decoded(consent_id, rows[0])
+            _READ.put(key, known)
+        return known
 
     async def _change(
         self, consent_id: str, event: str, conditions: list[ColumnElement[bool]], **values: Any
@@ -276,6 +266,33 @@ class AccountAccessConsents:
         return await change_status(
             self.db, self.events, AccountAccessConsent, consent_id, event, conditions, **values
         )
+
+
+def _decoded(consent_id: str, row: tuple[Any, ...]) -> Consent:
+    """A row of ``_find``'s SELECT, decoded as the model's types decode it (UTC-aware datetimes, JSON
+    lists)."""
+    (client_id, status, permissions, expiration_text, expires_at, from_text, from_at, to_text, to_at,
+     created_at, status_updated_at, customer_id, account_ids) = row  # fmt: skip
+    created, updated = stored_time(created_at), stored_time(status_updated_at)
+    assert created is not None and updated is not None  # NOT NULL columns
+    return Consent(
+        consent_id=consent_id,
+        client_id=client_id,
+        status=Status(status),
+        permissions=tuple(stored_json(permissions)),
+        expiration=_field(expiration_text, stored_time(expires_at)),
+        transaction_from=_field(from_text, stored_time(from_at)),
+        transaction_to=_field(to_text, stored_time(to_at)),
+        created_at=created,
+        status_updated_at=updated,
+        customer_id=customer_id,
+        account_ids=tuple(stored_json(account_ids)),
+    )
+
+
+# Consents read lately, by their whole row (immutable records; see ``_find``): every AIS call reads its
+# consent afresh, and decoding the row cost as much as reading it.
+_READ = BoundedDict[Consent](10_000)
 
 
 def _accounts(account_ids: list[str]) -> list[str]:
