@@ -51,14 +51,34 @@ def _app(router: Router) -> Starlette:
 @pytest.mark.parametrize(("method", "path"), REQUESTS)
 async def test_answers_are_those_of_starlettes_scan(method: str, path: str) -> None:
     answers = []
-    for router in (Router(ROUTES), ExactPathRouter(ROUTES)):
+    for router, times in ((Router(ROUTES), 1), (ExactPathRouter(ROUTES), 2)):  # twice: then remembered
         transport = httpx.ASGITransport(app=_app(router))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            response = await client.request(method, path, follow_redirects=False)
-        answers.append((response.status_code, response.text, response.headers.get("location")))
-    assert answers[0] == answers[1]
+            for _ in range(times):
+                response = await client.request(method, path, follow_redirects=False)
+                answers.append((response.status_code, response.text, response.headers.get("location")))
+    assert answers[0] == answers[1] == answers[2]
 
 
 def test_only_paths_no_earlier_route_can_match_are_dispatched_directly() -> None:
     router = ExactPathRouter(ROUTES)
     assert sorted(router._exact) == ["/health", "/token"]
+
+
+async def test_a_remembered_match_gives_each_request_its_own_parameters() -> None:
+    seen: list[dict[str, str]] = []
+
+    async def item(request: Request) -> PlainTextResponse:
+        seen.append(dict(request.path_params))
+        request.path_params["item_id"] = "changed by the endpoint"  # must not leak into the next call
+        return PlainTextResponse(f"item {request.path_params}")
+
+    router = ExactPathRouter([Route("/items/{item_id}", item, methods=["GET"])], max_matched=2)
+    transport = httpx.ASGITransport(app=_app(router))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        for path in ("/items/7", "/items/7", "/items/8", "/items/9", "/items/7", "/items/7"):
+            assert (await client.get(path)).status_code == 200
+        assert (await client.post("/items/7")).status_code == 405  # not a full match: not remembered
+    assert seen == [{"item_id": n} for n in ("7", "7", "8", "9", "7", "7")]
+    assert len(router._matched.entries) == 2  # bounded
+    assert all(method == "GET" for method, _, _ in router._matched.entries)

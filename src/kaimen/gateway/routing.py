@@ -10,6 +10,11 @@ before its own could match it too (checked once, at start-up, against every earl
 pattern), and anything else (parameters, a method the route does not serve, no match at all) takes
 Starlette's own path, with its 405s, 404s and redirects.
 
+A path with parameters (``/accounts/{AccountId}/transactions``) still needs the scan, some ten regular
+expressions in; its outcome for a (method, path) is remembered in a bounded table, as the scan's answer
+depends on nothing else (the routes never change after start-up). Only full matches of plain routes
+are remembered; each request gets its own copy of the path parameters.
+
 The route a request matched is recorded on the gateway's call as its path template (``call.route``),
 so the audit record says "/open-banking/v3.1/aisp/accounts/{AccountId}", never the client's path.
 """
@@ -21,6 +26,11 @@ from typing import Any
 
 from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import Receive, Scope, Send
+
+from kaimen.store.bounded import BoundedDict
+
+# (route, the scope items its match adds: endpoint and path parameters)
+_Matched = tuple[BaseRoute, dict[str, Any]]
 
 
 def _exact_routes(routes: Sequence[BaseRoute]) -> dict[str, Route]:
@@ -40,17 +50,33 @@ def _cannot_match(route: BaseRoute, path: str) -> bool:
 
 
 class ExactPathRouter(Router):
-    def __init__(self, routes: Sequence[BaseRoute], **kwargs: Any) -> None:
+    def __init__(self, routes: Sequence[BaseRoute], *, max_matched: int = 4096, **kwargs: Any) -> None:
         super().__init__(list(routes), **kwargs)
         self._exact = _exact_routes(self.routes)
+        self._matched = BoundedDict[_Matched](max_matched)
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            route = self._exact.get(scope["path"])
+            path = scope["path"]
+            route = self._exact.get(path)
+            if route is None:
+                key = (scope["method"], scope.get("root_path", ""), path)
+                known = self._matched.entries.get(key)
+                if known is not None:
+                    candidate, added = known
+                    scope["route"] = candidate
+                    scope.update(added)
+                    scope["path_params"] = dict(added["path_params"])
+                    _record(scope, candidate)
+                    await candidate.handle(scope, receive, send)
+                    return
             candidates: Sequence[BaseRoute] = (route,) if route is not None else self.routes
             for candidate in candidates:
                 match, child_scope = candidate.matches(scope)
                 if match is Match.FULL:  # the first full match, as Starlette's scan takes it
+                    if route is None and type(candidate) is Route:
+                        params = dict(child_scope.get("path_params", {}))
+                        self._matched.put(key, (candidate, {**child_scope, "path_params": params}))
                     scope["route"] = candidate
                     scope.update(child_scope)
                     _record(scope, candidate)
