@@ -44,6 +44,7 @@ class Payment:
     consent_id: str
     client_id: str
     customer_id: str
+    debtor_account_id: str  # the customer's ledger account it pays from (never shown to the TPP as such)
     status: PaymentStatus
     initiation: dict[str, Any]
     amount: Money
@@ -67,6 +68,7 @@ def payment_view(row: Row[Any]) -> Payment:
         consent_id=row.consent_id,
         client_id=row.client_id,
         customer_id=row.customer_id,
+        debtor_account_id=row.debtor_account_id,
         status=PaymentStatus(row.status),
         initiation=orjson.loads(row.initiation),
         amount=Money(row.amount_minor, row.currency),
