@@ -26,7 +26,7 @@ from tests.authz_flow_support import Harness, claims_for, harness
 from tests.domestic_payments_support import PAYMENTS, payment_body
 from tests.fapi_client_support import authorise, call, tpp_token
 from tests.payments_support import CONSENTS, assert_valid, consent_body, sign_with_joserfc
-from tests.test_payments_flow_e2e import SCOPE, alice, payment_consent
+from tests.test_payments_flow_e2e import SCOPE, alice, payment_consent, payment_consent_of
 
 # The risk engine is on, as in the sandbox bank, with its two clock-bound rules made neutral so the
 # answer does not depend on when the test runs: the night-time rule, and the consent-age rule (this
@@ -75,6 +75,44 @@ async def test_the_tpp_pays_what_the_customer_approved_once(h: Harness) -> None:
     read = await call(h, "GET", f"{PAYMENTS}/{payment_id}", await tpp_token(h, tpp, "payments"))
     assert read.status_code == 200, read.text
     assert read.json()["Data"] == paid.json()["Data"]
+
+
+async def test_the_account_the_customer_picked_is_the_refund_account_they_agreed_to_share(h: Harness) -> None:
+    """ReadRefundAccount "Yes": the account picked on the consent page comes back as Refund.Account,
+    as the bank's core holds it (CoreBanking.account), and its holder's name as Debtor.Name."""
+    tpp = await h.tpp()
+    person, _ = await alice(h)
+    sent = consent_body()
+    sent["Data"]["ReadRefundAccount"] = "Yes"
+    consent_id = await payment_consent_of(h, tpp, sent)
+    token, _ = await authorise(h, tpp, person, consent_id, scope=SCOPE)
+    consent = await h.app.components.payment_consents.authorised(consent_id)
+    assert consent is not None and consent.debtor_account_id is not None
+    picked = await h.app.components.core_banking.account(person.customer_id, consent.debtor_account_id)
+    assert picked.name
+    body = orjson.dumps(payment_body(consent_id, sent))
+    headers = {
+        "x-idempotency-key": uuid.uuid4().hex,
+        "x-jws-signature": sign_with_joserfc(body, tpp.key, iss=tpp.client_id, tan=h.settings.jws_tan),
+    }
+    paid = await call(h, "POST", PAYMENTS, token["access_token"], body, headers)
+    assert paid.status_code == 201, paid.text
+    assert_valid("OBWriteDomesticResponse5", paid.json())
+    data = paid.json()["Data"]
+    assert data["Status"] == "AcceptedSettlementCompleted"
+    assert data["Refund"] == {
+        "Account": {
+            "SchemeName": picked.scheme_name,
+            "Identification": picked.identification,
+            "Name": picked.name,
+        }
+    }
+    assert data["Debtor"] == {"Name": picked.name}
+    read = await call(
+        h, "GET", f"{PAYMENTS}/{data['DomesticPaymentId']}", await tpp_token(h, tpp, "payments")
+    )
+    assert read.status_code == 200, read.text
+    assert read.json()["Data"] == data
 
 
 async def test_a_payment_to_a_deny_listed_payee_is_rejected_with_its_reason(h: Harness) -> None:

@@ -25,6 +25,7 @@ from kaimen.apis.payments.consents import DomesticPaymentConsents
 from kaimen.apis.payments.intents import PaymentIntents
 from kaimen.apis.payments.payment_resource import DomesticPaymentsResource
 from kaimen.apis.payments.payments import DomesticPayments
+from kaimen.apis.payments.refund_account import RefundAccounts
 from kaimen.apis.payments.resource import PaymentsResource
 from kaimen.apis.payments.risk_check import NoRiskChecks, PaymentRisk
 from kaimen.apis.payments.routes import API_NAME as PAYMENTS_API
@@ -190,6 +191,7 @@ def create_app(settings: Settings, *, payment_risk: PaymentRisk | None = None) -
                 payments,
                 RequestSignatures(authz.clients, settings.jws_tan),
                 payment_risk,
+                RefundAccounts(payment_consents, core_banking),
                 settings.public_base_url,
             ),
         ),

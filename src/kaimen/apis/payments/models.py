@@ -6,7 +6,9 @@ Data.Initiation and Risk exactly as the TPP sent them, as canonical JSON (sorted
 whitespace): the payment must later carry the same Initiation and Risk (UK OB v3.1.11 Payment
 Initiation API Profile, "Payment Order Consent": "The Initiation and Risk sections of the ... payment
 request must match the corresponding Initiation and Risk sections of the ... consent resource").
-``extras`` keeps Data's other members (ReadRefundAccount, Authorisation, SCASupportData) to echo.
+``extras`` keeps Data's other members (ReadRefundAccount, Authorisation, SCASupportData) to echo;
+ReadRefundAccount also decides whether the payment answers with Data.Refund and Data.Debtor
+(kaimen.apis.payments.refund_account).
 Amount and currency are also kept as integer minor units, for funds checks and the payment.
 
 ``idempotency_keys``: one row per (TPP, endpoint, ``x-idempotency-key``), the primary key being what

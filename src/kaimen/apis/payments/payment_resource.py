@@ -3,9 +3,11 @@ payment-initiation-openapi.json):
 
     POST /domestic-payments        customer_token -> json_body -> signature verified -> idempotency_key
                                    -> read_domestic_payment_request -> replay? -> consent_for_payment
-                                   -> risk check -> submit (one transaction) -> 201 OBWriteDomesticResponse5
+                                   -> risk check -> submit (one transaction) -> refund account
+                                   -> 201 OBWriteDomesticResponse5
     GET  /domestic-payments/{DomesticPaymentId}
-                                   tpp_client -> unsigned -> owned payment -> 200 OBWriteDomesticResponse5
+                                   tpp_client -> unsigned -> owned payment -> refund account
+                                   -> 200 OBWriteDomesticResponse5
     GET  /domestic-payments/{DomesticPaymentId}/payment-details
                                    tpp_client -> unsigned -> owned payment
                                    -> 200 OBWritePaymentDetailsResponse1
@@ -13,6 +15,7 @@ payment-initiation-openapi.json):
 Security per the spec file: the POST is PSUOAuth2Security (the token the customer authorised for the
 consent), the GETs TPPOAuth2Security (the TPP's client credentials token). Another TPP's
 DomesticPaymentId answers exactly as an unknown one. Every answer is signed by kaimen.jws.responses.
+Data.Refund and Data.Debtor, when the consent asked for them: kaimen.apis.payments.refund_account.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from kaimen.apis.payments.payment_checks import consent_for_payment
 from kaimen.apis.payments.payment_record import Payment, new_payment_id
 from kaimen.apis.payments.payment_request import read_domestic_payment_request
 from kaimen.apis.payments.payments import DomesticPayments
+from kaimen.apis.payments.refund_account import RefundAccounts
 from kaimen.apis.payments.resource import BASE_PATH
 from kaimen.apis.payments.risk_check import PaymentRisk, PaymentRiskContext, PaymentRiskDecision
 from kaimen.gateway.context import Call
@@ -42,18 +46,20 @@ PAYMENTS_PATH = f"{BASE_PATH}/domestic-payments"
 _JSON_HEADERS = {"content-type": MEDIA_TYPE}
 
 
-def payment_document(payment: Payment, base_url: str) -> dict[str, Any]:
+def payment_document(payment: Payment, base_url: str, refund: dict[str, Any] | None = None) -> dict[str, Any]:
     """OBWriteDomesticResponse5: the Initiation as the consent holds it (it equals the payment's);
-    date-times with their zone."""
+    date-times with their zone; ``refund``'s Refund and Debtor (RefundAccounts.members) when given."""
+    data: dict[str, Any] = {
+        "DomesticPaymentId": payment.payment_id,
+        "ConsentId": payment.consent_id,
+        "CreationDateTime": payment.created_at.isoformat(),
+        "Status": payment.status.value,
+        "StatusUpdateDateTime": payment.status_updated_at.isoformat(),
+        "Initiation": payment.initiation,
+        **(refund or {}),
+    }
     return {
-        "Data": {
-            "DomesticPaymentId": payment.payment_id,
-            "ConsentId": payment.consent_id,
-            "CreationDateTime": payment.created_at.isoformat(),
-            "Status": payment.status.value,
-            "StatusUpdateDateTime": payment.status_updated_at.isoformat(),
-            "Initiation": payment.initiation,
-        },
+        "Data": data,
         "Links": {"Self": f"{base_url}{PAYMENTS_PATH}/{payment.payment_id}"},
         "Meta": {},
     }
@@ -93,12 +99,14 @@ class DomesticPaymentsResource:
         payments: DomesticPayments,
         signatures: RequestSignatures,
         risk: PaymentRisk,
+        refunds: RefundAccounts,
         base_url: str,
     ) -> None:
         self.consents = consents
         self.payments = payments
         self.signatures = signatures
         self.risk = risk
+        self.refunds = refunds
         self.base_url = base_url
 
     async def create_payment(self, request: Request) -> Response:
@@ -111,6 +119,7 @@ class DomesticPaymentsResource:
         key = idempotency_key(request)
         order = read_domestic_payment_request(body)
         payment = await self.payments.replay(token.client_id, key, order)
+        consent: PaymentConsent | None = None
         if payment is None:
             consent = await consent_for_payment(self.consents, token, order)
             payment_id = new_payment_id()
@@ -118,11 +127,13 @@ class DomesticPaymentsResource:
             if consent.status is Status.AUTHORISED:
                 decision = await self.risk.assess_payment(self._context(request, consent, payment_id))
             payment = await self.payments.submit(token.client_id, key, order, consent, decision, payment_id)
-        return _json(payment_document(payment, self.base_url), 201)
+        refund = await self.refunds.members(payment, consent)
+        return _json(payment_document(payment, self.base_url, refund), 201)
 
     async def read_payment(self, request: Request) -> Response:
         payment = await self._owned(request)
-        return _json(payment_document(payment, self.base_url), 200)
+        refund = await self.refunds.members(payment)
+        return _json(payment_document(payment, self.base_url, refund), 200)
 
     async def payment_details(self, request: Request) -> Response:
         payment = await self._owned(request)
