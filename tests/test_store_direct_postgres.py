@@ -1,6 +1,6 @@
 """What PostgresDirect adds to the direct statements of tests/test_store_direct.py: it sends them
-straight through asyncpg (kaimen.store.direct), so the ``:name`` parameters shared with SQLite are
-numbered for asyncpg, a row count comes from the command tag, several statements are one
+straight through asyncpg (kaimen.store.direct_postgres), so the ``:name`` parameters shared with
+SQLite are numbered for asyncpg, a row count comes from the command tag, several statements are one
 transaction, and a connection that fails is not handed out again."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from kaimen.store.db import Database
-from kaimen.store.direct import PostgresDirect, Statement, _positional
+from kaimen.store.direct import Statement
+from kaimen.store.direct_postgres import PostgresDirect, _positional
 from kaimen.store.types import utcnow
 from tests.conftest import _asyncpg, _postgres_or_skip
 from tests.support import create_postgres_database, drop_postgres_database

@@ -20,7 +20,8 @@ from sqlalchemy import Row, Table, func, select
 from kaimen.audit.chain import GENESIS, encode_body, link
 from kaimen.audit.record import AuditFields
 from kaimen.store.db import Database
-from kaimen.store.direct import PostgresDirect, SqliteDirect, sqlite_time
+from kaimen.store.direct import SqliteDirect, sqlite_time
+from kaimen.store.direct_postgres import PostgresDirect
 from kaimen.store.models import AuditRecord
 
 # A fixed 64-bit key that no other part of Kaimen uses for pg_advisory_xact_lock.

@@ -196,8 +196,10 @@ class DatabaseVelocity:
 
 
 def _bind(value: Any, db: Database) -> Any:
-    """Plain-SQL values stored as the models store them (kaimen.store.direct)."""
-    from kaimen.store.direct import postgres_value, sqlite_value
+    """Plain-SQL values stored as the models store them (kaimen.store.direct,
+    kaimen.store.direct_postgres)."""
+    from kaimen.store.direct import sqlite_value
+    from kaimen.store.direct_postgres import postgres_value
 
     return sqlite_value(value) if db.is_sqlite else postgres_value(value)
 

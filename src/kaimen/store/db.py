@@ -27,7 +27,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 
-from kaimen.store.direct import PostgresDirect, SqliteDirect, sqlite_settings
+from kaimen.store.direct import SqliteDirect, sqlite_settings
+from kaimen.store.direct_postgres import PostgresDirect
 
 # What runs a prebuilt SQLAlchemy Core statement: a unit of work's session, or the connection of
 # :meth:`Database.transaction`.
@@ -127,7 +128,7 @@ class Database:
             self.read_engine = self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
-        # Small write transactions on the hot paths (kaimen.store.direct).
+        # Small write transactions on the hot paths (kaimen.store.direct, kaimen.store.direct_postgres).
         self.direct: SqliteDirect | PostgresDirect
         if self.is_sqlite:
             self.direct = SqliteDirect(url.split(":///", 1)[1])

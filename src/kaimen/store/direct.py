@@ -11,8 +11,10 @@ front or fails at once, and a busy database (another connection of this process,
 is writing) is retried after an ``asyncio.sleep`` with backoff, up to a deadline, then refused with
 :class:`DatabaseBusy`. Statements run inside the lock are short and never wait for anything.
 
-On PostgreSQL the same statements run straight through asyncpg, on a pool of its own
-(:class:`PostgresDirect`): asyncpg hops no thread.
+On PostgreSQL the same statements run straight through asyncpg instead, which hops no thread and
+needs none of this (kaimen.store.direct_postgres). What both sides share stays here: the
+:class:`Statement`, and the decoders of the values their ``rows`` return (:func:`stored_time`,
+:func:`stored_json`).
 
 Statements are plain SQL with ``:name`` parameters, written once for both databases (SQLite ≥ 3.24
 and PostgreSQL share ``INSERT ... ON CONFLICT``). Values are stored exactly as the SQLAlchemy models
@@ -22,13 +24,11 @@ store them (:func:`sqlite_value`), so ORM reads of the same rows see the same va
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
-import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -89,54 +89,6 @@ def sqlite_value(value: Any) -> Any:
     if isinstance(value, dict | list):
         return orjson.dumps(value).decode()
     return value
-
-
-def postgres_value(value: Any) -> Any:
-    if isinstance(value, datetime) and value.tzinfo is None:
-        raise ValueError("naive datetime refused: Kaimen stores UTC only")
-    if isinstance(value, dict | list):
-        return orjson.dumps(value).decode()  # asyncpg's json codec takes text
-    return value
-
-
-# ``:name`` parameters as SQLAlchemy's text() finds them (not ``::type`` casts, not ``\\:``).
-_PARAMETER = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
-
-
-@functools.cache
-def _positional(sql: str) -> tuple[str, tuple[str, ...]]:
-    """``sql`` with asyncpg's ``$1``, ``$2``, ... in place of its ``:name`` parameters, and the names in
-    that order (a name used twice is one parameter). Statements are constants of the code, so this
-    is worked out once for each."""
-    names: list[str] = []
-
-    def number(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in names:
-            names.append(name)
-        return f"${names.index(name) + 1}"
-
-    return _PARAMETER.sub(number, sql), tuple(names)
-
-
-def _healthy_after(error: BaseException) -> bool:
-    """Whether the connection an asyncpg call failed on can go back to the pool: only when the server
-    answered with an ordinary error (a constraint, a bad statement). A dropped or refused connection
-    (SQLSTATE class 08, the 57P shutdown states, an OS or client-side error) or a cancelled call
-    leaves it unusable."""
-    from asyncpg.exceptions import PostgresError  # type: ignore[import-untyped]
-
-    sqlstate = getattr(error, "sqlstate", None) or ""
-    return isinstance(error, PostgresError) and not sqlstate.startswith(("08", "57P"))
-
-
-async def _execute(raw: Any, statement: Statement) -> int:
-    """Run one statement; the number of rows it changed, from asyncpg's command tag ("UPDATE 1",
-    "INSERT 0 1", "DELETE 3")."""
-    query, names = _positional(statement.sql)
-    tag: str = await raw.execute(query, *[postgres_value(statement.params[name]) for name in names])
-    count = tag.rpartition(" ")[2]
-    return int(count) if count.isdigit() else 0
 
 
 _Queued = tuple[Sequence[Statement], "asyncio.Future[list[int]]"]
@@ -352,95 +304,3 @@ class SqliteDirect:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-
-
-class PostgresDirect:
-    """Statements sent straight through a pool of asyncpg connections of their own: SQLAlchemy's
-    execution layer (compilation cache, result wrapping, the greenlet hand-over) cost about as much
-    CPU as asyncpg's own work for these one-statement reads and small writes, which run on every
-    token and API-key check and several times per payment on PostgreSQL: a one-row read took 260 µs
-    of the process's CPU through it and 160 µs without (uvloop, local server). Even a checkout from
-    SQLAlchemy's pool cost a dozen greenlet switches and an isolation-level round of events per
-    statement, about 200 µs of CPU per AIS call of four statements (bench/profile_accounts.py
-    --database-url), so the pool is asyncpg's own, opened on first use with the engine's connect
-    arguments and as large as its pool.
-
-    A released connection is not reset (asyncpg's default sends ``RESET ALL``, ``UNLISTEN *`` and
-    more: a round trip per statement): these statements change no session state (no ``SET``, no
-    ``LISTEN``, no advisory lock, no cursor), and asyncpg still rolls back a transaction left open.
-
-    Parameters are the same ``:name`` ones as on SQLite, numbered for asyncpg once per statement
-    (:func:`_positional`); asyncpg prepares and caches each statement per connection."""
-
-    def __init__(self, connect: Mapping[str, Any], *, max_size: int) -> None:
-        self._connect = dict(connect)  # asyncpg.connect's arguments, as SQLAlchemy's dialect makes them
-        self._max_size = max_size
-        self._pool: Any = None
-        self._opening: asyncio.Task[Any] | None = None
-
-    async def _opened(self) -> Any:
-        """The pool, opened once however many first calls wait for it (no connection is made until
-        a statement needs one)."""
-        if self._opening is None:
-            import asyncpg  # type: ignore[import-untyped]
-
-            self._opening = asyncio.ensure_future(
-                asyncpg.create_pool(**self._connect, min_size=0, max_size=self._max_size, reset=_keep_session)
-            )
-        try:
-            self._pool = await asyncio.shield(self._opening)
-        except BaseException:
-            if self._opening.done():
-                self._opening = None  # the next call tries again
-            raise
-        return self._pool
-
-    @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Any]:
-        """A pooled connection. One that failed other than with an ordinary server error is closed, and
-        every other idle one is replaced on its next use: a dropped connection most often means the
-        server restarted, and then all of them are dead (SQLAlchemy's pool does the same)."""
-        pool = self._pool or await self._opened()
-        async with pool.acquire() as conn:
-            try:
-                yield conn
-            except BaseException as error:
-                if not _healthy_after(error):
-                    conn.terminate()
-                    await pool.expire_connections()
-                raise
-
-    async def run(self, statements: Sequence[Statement]) -> list[int]:
-        async with self._connection() as conn:
-            if len(statements) == 1:  # atomic on its own: no BEGIN and COMMIT round trips
-                return [await _execute(conn, statements[0])]
-            async with conn.transaction():
-                return [await _execute(conn, statement) for statement in statements]
-
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Any]:
-        """An asyncpg connection in a transaction, for work that needs the connection itself (a read
-        inside the transaction, ``executemany``): committed when the block ends, rolled back if it
-        raises. Its statements take asyncpg's ``$n`` parameters."""
-        async with self._connection() as conn, conn.transaction():
-            yield conn
-
-    async def rows(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        query, names = _positional(sql)
-        async with self._connection() as conn:
-            records = await conn.fetch(query, *[postgres_value(params[name]) for name in names])
-        return [tuple(record) for record in records]
-
-    async def close(self) -> None:
-        opening, self._opening, self._pool = self._opening, None, None
-        if opening is None:
-            return
-        if not opening.done():
-            opening.cancel()
-            return
-        if not opening.cancelled() and opening.exception() is None:
-            await opening.result().close()
-
-
-async def _keep_session(conn: Any) -> None:
-    """asyncpg's reset hook: nothing to undo (see :class:`PostgresDirect`)."""
