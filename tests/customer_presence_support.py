@@ -19,7 +19,8 @@ from kaimen.gateway.clientip import ClientIpResolver
 from kaimen.gateway.context import Caller, call_of
 from kaimen.gateway.entry import Entry
 from kaimen.gateway.policy import TierPolicy
-from kaimen.gateway.ratelimit import Limiter, RateLimit
+from kaimen.gateway.ratelimit import RateLimit
+from kaimen.gateway.ratelimit_counters import Limiter
 from kaimen.settings import ApiPolicy, RedisDownPolicy
 from kaimen.store.types import utcnow
 from kaimen.tiers import Tier

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from kaimen.gateway.customer_headers import AUTH_DATE_SKEW_SECONDS, parse_auth_date, parse_customer_ip
-from kaimen.gateway.ratelimit import Limiter, build_rate_limiter
+from kaimen.gateway.ratelimit_counters import Limiter, build_rate_limiter
 from kaimen.settings import Settings
 from tests.account_consents_support import CONSENTS, assert_valid
 from tests.ais_resources_support import AISP, Bank, open_bank

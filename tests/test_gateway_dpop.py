@@ -28,7 +28,8 @@ from kaimen.gateway.dpop_auth import DpopAuth
 from kaimen.gateway.entry import Entry
 from kaimen.gateway.identify import Identify
 from kaimen.gateway.policy import TierPolicy
-from kaimen.gateway.ratelimit import Limiter, RateLimit
+from kaimen.gateway.ratelimit import RateLimit
+from kaimen.gateway.ratelimit_counters import Limiter
 from kaimen.settings import ApiPolicy, RedisDownPolicy, Settings
 from kaimen.store.db import Database
 from kaimen.store.watch import build_watcher

@@ -19,7 +19,8 @@ from kaimen.gateway.boundary import ErrorBoundary
 from kaimen.gateway.clientip import ClientIpResolver
 from kaimen.gateway.context import Caller, call_of
 from kaimen.gateway.entry import Entry
-from kaimen.gateway.ratelimit import Limiter, RateLimit, build_rate_limiter
+from kaimen.gateway.ratelimit import RateLimit
+from kaimen.gateway.ratelimit_counters import Limiter, build_rate_limiter
 from kaimen.settings import ApiPolicy, RedisDownPolicy, Settings
 from kaimen.tiers import Tier
 from tests.support import client_for
@@ -115,7 +116,7 @@ def app_headers(app_id: str, key: str = "key-1", tier: str = "MEMBER") -> dict[s
 
 
 def test_in_process_counters_in_embedded_mode(make_settings: Callable[..., Settings]) -> None:
-    from kaimen.gateway.ratelimit import LocalCounters
+    from kaimen.gateway.ratelimit_counters import LocalCounters
 
     assert isinstance(build_rate_limiter(make_settings()).storage, LocalCounters)
 
@@ -123,11 +124,11 @@ def test_in_process_counters_in_embedded_mode(make_settings: Callable[..., Setti
 def test_local_counters_slide_like_the_limits_storages(monkeypatch: pytest.MonkeyPatch) -> None:
     """Same weighting as limits' sliding-window counter: the previous window counts for the part of it
     that still overlaps the sliding window."""
-    from kaimen.gateway import ratelimit
-    from kaimen.gateway.ratelimit import LocalCounters
+    from kaimen.gateway import ratelimit_counters
+    from kaimen.gateway.ratelimit_counters import LocalCounters
 
     clock = [600.0]  # the start of a 60 s window
-    monkeypatch.setattr(ratelimit.time, "time", lambda: clock[0])
+    monkeypatch.setattr(ratelimit_counters.time, "time", lambda: clock[0])
     counters = LocalCounters()
     assert [counters.hit("k", 4, 60)[0] for _ in range(5)] == [True, True, True, True, False]
     clock[0] = 660.0 + 45  # 45 s into the next window: 4 * 15/60 = 1 still counts

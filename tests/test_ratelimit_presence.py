@@ -14,7 +14,7 @@ import httpx
 import pytest
 import redis.asyncio
 
-from kaimen.gateway.ratelimit import Limiter, build_rate_limiter
+from kaimen.gateway.ratelimit_counters import Limiter, build_rate_limiter
 from kaimen.settings import Settings
 from tests.ais_resources_support import AISP, Bank, open_bank
 from tests.customer_presence_support import (

@@ -20,8 +20,8 @@ import redis.asyncio
 
 from kaimen.events import EventBus
 from kaimen.gateway.metrics import Metrics
-from kaimen.gateway.ratelimit import Limiter, RedisDownPolicy, build_rate_limiter
-from kaimen.settings import Settings
+from kaimen.gateway.ratelimit_counters import Limiter, build_rate_limiter
+from kaimen.settings import RedisDownPolicy, Settings
 from tests.support import client_for
 from tests.test_ratelimit import MEDIA, TOO_MANY, UNAVAILABLE, app_headers, gateway, limit_headers
 

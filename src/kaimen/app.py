@@ -49,7 +49,8 @@ from kaimen.gateway.identify import Identify
 from kaimen.gateway.limits import RequestLimits
 from kaimen.gateway.metrics import Metrics, metrics_route
 from kaimen.gateway.policy import TierPolicy
-from kaimen.gateway.ratelimit import RateLimit, build_rate_limiter
+from kaimen.gateway.ratelimit import RateLimit
+from kaimen.gateway.ratelimit_counters import build_rate_limiter
 from kaimen.gateway.routing import ExactPathRouter
 from kaimen.health import health_routes
 from kaimen.jws.responses import SignedResponses

@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from kaimen.gateway.ratelimit import Limiter, StoreDown, build_rate_limiter
+from kaimen.gateway.ratelimit_counters import Limiter, StoreDown, build_rate_limiter
 from kaimen.settings import RedisDownPolicy, Settings
 
 log = logging.getLogger("kaimen.identity.throttle")
