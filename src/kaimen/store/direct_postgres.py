@@ -115,16 +115,17 @@ class PostgresDirect:
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[Any]:
-        """A pooled connection. One that failed other than with an ordinary server error is closed, and
-        every other idle one is replaced on its next use: a dropped connection most often means the
-        server restarted, and then all of them are dead (SQLAlchemy's pool does the same)."""
+        """A pooled connection. When one fails other than with an ordinary server error, it and every
+        other connection of the pool are replaced on their next use: a dropped connection most often
+        means the server restarted, and then all of them are dead (SQLAlchemy's pool does the same).
+        The pool closes a connection it finds closed on release; closing it here as well released its
+        slot twice, and the next call failed with asyncpg's InternalClientError."""
         pool = self._pool or await self._opened()
         async with pool.acquire() as conn:
             try:
                 yield conn
             except BaseException as error:
                 if not _healthy_after(error):
-                    conn.terminate()
                     await pool.expire_connections()
                 raise
 
