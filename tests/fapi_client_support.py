@@ -146,9 +146,11 @@ async def authorise(
     decision: str = "approve",
     later: int = 0,
     scope: str = "openid accounts",
+    language: str | None = None,
 ) -> tuple[dict[str, Any], str]:
-    """PAR with Authlib naming ``consent_id``, the customer's pages (ticking the first account offered),
-    the code redeemed with Authlib: (token response, or the error callback's query; consent page)."""
+    """PAR with Authlib naming ``consent_id``, the customer's pages (ticking the first account offered;
+    ``language`` as their browser's Accept-Language), the code redeemed with Authlib: (token response,
+    or the error callback's query; consent page)."""
     client = oauth_client(h, tpp, scope=scope)
     verifier = secrets.token_urlsafe(48)
     url, state = client.create_authorization_url(
@@ -159,7 +161,8 @@ async def authorise(
     )
     assert pushed.status_code == 201, pushed.text
     transport = httpx.ASGITransport(app=h.app, client=("198.51.100.40", 40002))
-    async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as browser:
+    headers = {"accept-language": language} if language else None
+    async with httpx.AsyncClient(transport=transport, base_url=ISSUER, headers=headers) as browser:
         start = await browser.get(
             AUTHORIZE, params={"client_id": tpp.client_id, "request_uri": pushed.json()["request_uri"]}
         )
