@@ -5,7 +5,10 @@ The consent page shows what will be paid: the amount and currency, the payee's n
 the reference (UK OB v3.1.11 Payment Initiation API Profile, "Payment Order Consent": the PSU
 authorises exactly the Initiation the PISP sent). The customer chooses the account to pay from
 (radios ``debtor_account_id``, DESIGN.md sandbox contract) among their enabled accounts in the
-payment's currency, or, when the TPP named a DebtorAccount, only that account.
+payment's currency, or, when the TPP named a DebtorAccount, only that account. When the consent's
+``Data.ReadRefundAccount`` is "Yes" the payment will give the TPP that account's name, sort code and
+account number (kaimen.apis.payments.refund_account), so the page tells the customer before they
+approve.
 
 PSD2 RTS Art. 5 (dynamic linking): the authentication code is "specific to the amount of the payment
 transaction and the payee agreed to by the payer". Kaimen keeps, with the authorised consent, the
@@ -24,6 +27,7 @@ from typing import Any
 import orjson
 
 from kaimen.apis.payments.consents import DomesticPaymentConsents, PaymentConsent
+from kaimen.apis.payments.refund_account import refund_requested
 from kaimen.ledger.core import Account, CoreBanking
 from kaimen.ledger.errors import AccountNotFound
 
@@ -55,6 +59,7 @@ class PaymentIntent:
     debtor: tuple[str, str] | None  # (SchemeName, Identification) when the TPP named the account
     initiation_json: str
     step_up: bool = False  # the consent page asks for a fresh one-time code (risk engine)
+    read_refund_account: bool = False  # the TPP will receive the account paid from, to refund
     permissions: tuple[str, ...] = ()
     account_ids: tuple[str, ...] = ()
 
@@ -76,6 +81,7 @@ class PaymentIntent:
             debtor=(debtor["SchemeName"], debtor["Identification"]) if debtor else None,
             initiation_json=consent.initiation_json,
             step_up=consent.step_up,
+            read_refund_account=refund_requested(consent),
         )
 
 
