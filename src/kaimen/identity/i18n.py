@@ -170,6 +170,13 @@ TEXTS: dict[str, dict[Locale, str]] = {
     },
     "consent.payee_account": {"en": "Payee's account: {account}", "zh-Hant": "收款帳戶：{account}"},
     "consent.payment_reference": {"en": "Reference: {reference}", "zh-Hant": "附言：{reference}"},
+    # ReadRefundAccount "Yes": the TPP receives Refund.Account (the holder's name, and the sort code and
+    # account number as Identification) of the account paid from, so it can refund the customer.
+    "consent.refund_account": {
+        "en": "{client} will receive the name on the account you pay from, its sort code and its account "
+        "number, so that it can refund you.",
+        "zh-Hant": "{client} 將取得您付款帳戶的戶名、分行代碼與帳號，以便退款給您。",
+    },
     "consent.step_up": {
         "en": "For your security, enter a new one-time code from your authenticator app to approve "
         "this payment.",

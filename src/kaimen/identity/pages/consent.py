@@ -4,7 +4,8 @@ answers ``decision=approve`` or ``decision=deny`` (DESIGN.md sandbox contract).
 
 The page shows whatever the authorization flow's summary carries: ``client_name``, ``scopes``,
 ``intent_id``, the consent (``intent``: its permissions in plain words, until when, the transaction
-window), and ``accounts`` and ``debtor_accounts`` (items with ``account_id`` and a ``label``, as
+window; for a payment, what is paid to whom, and whether the TPP will receive the account paid from
+to refund it), and ``accounts`` and ``debtor_accounts`` (items with ``account_id`` and a ``label``, as
 mappings or objects). When re-authenticating a consent, the accounts chosen before are ticked.
 """
 
@@ -61,10 +62,10 @@ def _when(at: datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def intent_lines(locale: Locale, intent: Any) -> list[str]:
+def intent_lines(locale: Locale, intent: Any, client: str) -> list[str]:
     """What the consent asks for, beyond the scope: a payment's amount, payee and reference (dynamic
-    linking: the customer sees exactly what they approve), its permissions, its transaction window,
-    its end."""
+    linking: the customer sees exactly what they approve) and whether ``client`` will receive the
+    account paid from, its permissions, its transaction window, its end."""
     lines = []
     amount = field_of(intent, "amount")
     if amount:
@@ -75,6 +76,10 @@ def intent_lines(locale: Locale, intent: Any) -> list[str]:
         lines.append(text(locale, "consent.payee_account", account=field_of(intent, "payee_account")))
         if field_of(intent, "reference"):
             lines.append(text(locale, "consent.payment_reference", reference=field_of(intent, "reference")))
+        if field_of(intent, "read_refund_account"):
+            # ReadRefundAccount "Yes": the payment answers the TPP with Refund.Account and Debtor.Name
+            # (kaimen.apis.payments.refund_account); the customer approves that too, so is told.
+            lines.append(text(locale, "consent.refund_account", client=client))
     lines += permission_lines(locale, field_of(intent, "permissions") or ())
     start, end = field_of(intent, "transaction_from"), field_of(intent, "transaction_to")
     if start and end:
@@ -125,7 +130,7 @@ def consent_page(
         if field_of(intent, "status") == "Authorised":
             parts.append(f"<p>{escape(text(locale, 'consent.reauthorise', client=client))}</p>")
         parts.append(f"<h2>{escape(text(locale, 'consent.details'))}</h2>")
-        parts.append(_list(intent_lines(locale, intent)))
+        parts.append(_list(intent_lines(locale, intent, client)))
         if chosen_accounts is None:
             chosen_accounts = set(field_of(intent, "account_ids") or ())
     if summary.intent_id:
