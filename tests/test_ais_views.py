@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 
 from kaimen.apis.accounts.ais_permissions import Endpoint, Grant, PermissionNotGranted
+from kaimen.apis.accounts.ais_transaction_views import transactions_body
 from kaimen.apis.accounts.ais_views import (
     accounts_body,
     balances_body,
@@ -21,7 +22,6 @@ from kaimen.apis.accounts.ais_views import (
     parties_body,
     party_body,
     product_body,
-    transactions_body,
 )
 from kaimen.apis.accounts.permissions import SERVED_ENDPOINTS
 from kaimen.ledger.core import (

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from kaimen.apis.accounts.ais_permissions import Grant
-from kaimen.apis.accounts.ais_views import transactions_body
+from kaimen.apis.accounts.ais_transaction_views import transactions_body
 from kaimen.ledger import sandbox
 from kaimen.ledger.core import EntryStatus, Transaction, TransactionPage, TransactionQuery
 from kaimen.ledger.models import LedgerEntry

@@ -34,13 +34,13 @@ from kaimen.apis.accounts.ais_access import ACCOUNT_ID, Access, account_refused,
 from kaimen.apis.accounts.ais_errors import NoConsentAccount
 from kaimen.apis.accounts.ais_permissions import Endpoint
 from kaimen.apis.accounts.ais_query import page_links, read_transaction_request, transaction_query
+from kaimen.apis.accounts.ais_transaction_views import transactions_body
 from kaimen.apis.accounts.ais_views import (
     accounts_body,
     balances_body,
     parties_body,
     party_body,
     product_body,
-    transactions_body,
 )
 from kaimen.apis.accounts.consents import AccountAccessConsents
 from kaimen.apis.accounts.resource import BASE_PATH, MEDIA_TYPE

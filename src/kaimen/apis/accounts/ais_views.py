@@ -11,28 +11,19 @@ Non-paginated bodies carry ``Links.Self`` and ``Meta.TotalPages`` 1. Read/Write 
 "Pagination": the ASPSP "must provide a link to the next page of resources in the Links.Next field"
 and "a link to the previous page of resources in the Links.Prev field" where those pages exist, and
 "MUST include a "self" link to the resource in the Links.Self field"; First, Last and Meta.TotalPages
-are MAY, and Kaimen gives them.
+are MAY, and Kaimen gives them. The paginated transactions body is in
+kaimen.apis.accounts.ais_transaction_views.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 from kaimen.apis.accounts.ais_permissions import Endpoint, Grant
-from kaimen.ledger.core import (
-    Account,
-    Balance,
-    BalanceType,
-    CounterpartyAccount,
-    Party,
-    Product,
-    Transaction,
-    TransactionPage,
-)
+from kaimen.ledger.core import Account, Balance, Party, Product
 from kaimen.ledger.money import Money
-from kaimen.store.bounded import BoundedDict
 
 JSON = dict[str, Any]
 
@@ -42,16 +33,6 @@ _SHORT_CALLING_CODES = frozenset(
     "1 7 20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58 "
     "60 61 62 63 64 65 66 81 82 84 86 90 91 92 93 94 95 98".split()
 )
-
-
-_INTERIM_BOOKED = BalanceType.INTERIM_BOOKED.value
-
-# Transaction bodies built lately, Basic ([False]) and Detail ([True]), by the whole (immutable) record:
-# equal records make equal bodies, and a record that differs in any field is a new key. A TPP polls the
-# same recent pages again and again, and building these was a third of a page's time
-# (bench/profile_accounts.py). The bodies are shared: nothing may change one after it is built (they go
-# to orjson and nowhere else).
-_BUILT = (BoundedDict[JSON](10_000), BoundedDict[JSON](10_000))
 
 
 def ob_amount(money: Money) -> JSON:
@@ -91,7 +72,7 @@ def ob_phone(number: str) -> str | None:
     return f"+{digits[:size]}-{digits[size:]}"
 
 
-def _compact(fields: JSON) -> JSON:
+def compact(fields: JSON) -> JSON:
     """``fields`` without the optional ones that hold nothing (None, "", an empty block)."""
     return {name: value for name, value in fields.items() if value not in (None, "", {}, [])}
 
@@ -110,7 +91,7 @@ def accounts_body(accounts: Sequence[Account], grant: Grant, self_url: str) -> J
 
 
 def _account(account: Account, detail: bool) -> JSON:
-    body = _compact(
+    body = compact(
         {
             "AccountId": account.account_id,
             "Status": account.status,
@@ -127,7 +108,7 @@ def _account(account: Account, detail: bool) -> JSON:
             "Identification": account.identification,
             "Name": account.name,
         }
-        body["Account"] = [_compact(identification)]
+        body["Account"] = [compact(identification)]
     return body
 
 
@@ -157,120 +138,13 @@ def _balance(balance: Balance) -> JSON:
     return body
 
 
-def transactions_body(
-    page: TransactionPage,
-    grant: Grant,
-    self_url: str,
-    links: Callable[[int], str],
-    *,
-    first_available: datetime | None = None,
-    last_available: datetime | None = None,
-) -> JSON:
-    """OBReadTransaction6 for GET /accounts/{AccountId}/transactions and the bulk GET /transactions, one
-    page of it. ``links(n)`` is the URL of page n (First, Prev, Next, Last); ``first_available`` and
-    ``last_available`` fill ``Meta.FirstAvailableDateTime`` / ``LastAvailableDateTime`` when the
-    caller knows the span of history on offer.
-
-    The page should come from a query built with ``grant.transaction_filter``, so that its total counts
-    only what the TPP may see; an entry of a direction not granted is dropped here all the same."""
-    grant.require(Endpoint.TRANSACTIONS)
-    shown = grant.transaction_directions
-    detail = grant.transaction_detail
-    built = _BUILT[detail]
-    entries = [_built_transaction(t, detail, built) for t in page.items if t.credit_debit in shown]
-    last = page.total_pages
-    nav: JSON = {"Self": self_url, "First": links(1)}
-    if page.page > 1:
-        nav["Prev"] = links(min(page.page - 1, last))
-    if page.page < last:
-        nav["Next"] = links(page.page + 1)
-    nav["Last"] = links(last)
-    meta = _compact(
-        {
-            "TotalPages": last,
-            "FirstAvailableDateTime": first_available and ob_datetime(first_available),
-            "LastAvailableDateTime": last_available and ob_datetime(last_available),
-        }
-    )
-    return {"Data": {"Transaction": entries}, "Links": nav, "Meta": meta}
-
-
-def _built_transaction(entry: Transaction, detail: bool, built: BoundedDict[JSON]) -> JSON:
-    body = built.entries.get(entry)
-    if body is None:
-        body = _transaction(entry, detail)
-        built.put(entry, body)
-    return body
-
-
-def _transaction(entry: Transaction, detail: bool) -> JSON:
-    """Transactions, "Permission Codes": these "must not be returned without the
-    ReadTransactionsDetail permission": TransactionInformation, Balance, MerchantDetails,
-    CreditorAgent, CreditorAccount, DebtorAgent, DebtorAccount (OBReadTransaction6/Data/Transaction/…).
-    Kaimen holds no agents; the other five are given with Detail where the entry has them.
-
-    Built field by field rather than through ``_compact`` (25 of these make up most of a page's body):
-    an optional field the entry does not hold is left out all the same."""
-    amount = entry.amount
-    body: JSON = {"AccountId": entry.account_id, "TransactionId": entry.transaction_id}
-    if entry.transaction_reference:
-        body["TransactionReference"] = entry.transaction_reference
-    body["CreditDebitIndicator"] = amount.credit_debit.value
-    body["Status"] = entry.status.value
-    booked = body["BookingDateTime"] = ob_datetime(entry.booking_at)
-    body["ValueDateTime"] = booked if entry.value_at == entry.booking_at else ob_datetime(entry.value_at)
-    body["Amount"] = {"Amount": amount.ob_amount(), "Currency": amount.currency}
-    code, proprietary = entry.bank_transaction_code, entry.proprietary_code
-    if code is not None:
-        body["BankTransactionCode"] = {"Code": code.code, "SubCode": code.sub_code}
-    if proprietary is not None:
-        body["ProprietaryBankTransactionCode"] = {"Code": proprietary.code, "Issuer": proprietary.issuer}
-    if not detail:
-        return body
-    if entry.information:
-        body["TransactionInformation"] = entry.information
-    balance, merchant = entry.balance, entry.merchant
-    if balance is not None:
-        body["Balance"] = {
-            "CreditDebitIndicator": balance.credit_debit.value,
-            "Type": _INTERIM_BOOKED,
-            "Amount": {"Amount": balance.ob_amount(), "Currency": balance.currency},
-        }
-    if merchant is not None:
-        body["MerchantDetails"] = {
-            "MerchantName": merchant.name,
-            "MerchantCategoryCode": merchant.category_code,
-        }
-    for name, account in (
-        ("CreditorAccount", entry.creditor_account),
-        ("DebtorAccount", entry.debtor_account),
-    ):
-        block = _cash_account(account)
-        if block:
-            body[name] = block
-    return body
-
-
-def _cash_account(account: CounterpartyAccount | None) -> JSON | None:
-    """OBCashAccount6: every element optional."""
-    if account is None:
-        return None
-    return _compact(
-        {
-            "SchemeName": account.scheme_name,
-            "Identification": account.identification,
-            "Name": account.name,
-        }
-    )
-
-
 def product_body(product: Product, grant: Grant, self_url: str) -> JSON:
     """OBReadProduct2 for GET /accounts/{AccountId}/product: ``AccountId`` and ``ProductType``
     (required), ``ProductId``, ``ProductName`` and, for ProductType Other, ``OtherProductType`` with its
     required ``Name`` and ``Description``. Products, "Permission Codes": ReadProducts opens it."""
     grant.require(Endpoint.ACCOUNT_PRODUCT)
     other = product.other_product_type
-    entry = _compact(
+    entry = compact(
         {
             "ProductName": product.product_name,
             "ProductId": product.product_id,
@@ -298,7 +172,7 @@ def party_body(party: Party | None, grant: Grant, self_url: str) -> JSON:
 
 def _party(party: Party) -> JSON:
     address = party.address
-    return _compact(
+    return compact(
         {
             "PartyId": party.party_id,
             "PartyType": party.party_type,
@@ -309,7 +183,7 @@ def _party(party: Party) -> JSON:
             "Mobile": party.mobile and ob_phone(party.mobile),
             "Address": address
             and [
-                _compact(
+                compact(
                     {
                         "AddressType": address.address_type,
                         "StreetName": address.street_name,
