@@ -19,7 +19,8 @@ _INTERIM_BOOKED = BalanceType.INTERIM_BOOKED.value
 # equal records make equal bodies, and a record that differs in any field is a new key. A TPP polls the
 # same recent pages again and again, and building these was a third of a page's time
 # (bench/profile_accounts.py). The bodies are shared: nothing may change one after it is built (they go
-# to orjson and nowhere else).
+# to orjson and nowhere else). Full, the Detail table holds about 20 MB per worker (10,000 bodies of
+# fully detailed card payments, measured with tracemalloc); Basic bodies are smaller.
 _BUILT = (BoundedDict[JSON](10_000), BoundedDict[JSON](10_000))
 
 
