@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("audit flush (writer task, SQLAlchemy insert, aiosqlite thread)",
+    ("audit flush (writer task: record fields, hash chain, insert and commit)",
      ("AuditWriter._run", "_connection_worker_thread", "sqlalchemy/", "aiosqlite/", "kaimen/audit/")),
     ("access log (logging, JSON formatter, redaction, write)",
      ("kaimen/gateway/accesslog.py", "logging/__init__", "kaimen/logs.py")),
