@@ -62,25 +62,36 @@ async def test_statements_of_one_call_commit_together_or_not_at_all(postgres_url
         await db.dispose()
 
 
+async def _terminate(postgres_url: str, pids: set[int]) -> None:
+    """Another session ends those backends, as a restart or a network cut would."""
+    other = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        for pid in pids:
+            await other.execute("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await other.close()
+
+
+async def _backends_of_calls(direct: PostgresDirect, calls: int) -> tuple[set[int], int]:
+    """The backends ``calls`` one-row reads ran on, and how many of the reads failed."""
+    seen: set[int] = set()
+    failures = 0
+    for _ in range(calls):
+        try:
+            seen.add((await direct.rows("SELECT pg_backend_pid()", {}))[0][0])
+        except Exception:  # a dead connection fails its one call (how depends on timing)
+            failures += 1
+    return seen, failures
+
+
 async def test_a_connection_that_fails_is_discarded_and_the_next_call_works(postgres_url: str) -> None:
     db = Database(postgres_url)
     try:
         direct = db.direct
         assert isinstance(direct, PostgresDirect)
         (pid,) = (await direct.rows("SELECT pg_backend_pid()", {}))[0]
-        # Another session ends that backend, as a restart or a network cut would.
-        other = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg://", "postgresql://", 1))
-        try:
-            await other.execute("SELECT pg_terminate_backend($1)", pid)
-        finally:
-            await other.close()
-        seen: set[int] = set()
-        failures = 0
-        for _ in range(3):
-            try:
-                seen.add((await direct.rows("SELECT pg_backend_pid()", {}))[0][0])
-            except Exception:  # the dead connection fails its one call (how depends on timing)
-                failures += 1
+        await _terminate(postgres_url, {pid})
+        seen, failures = await _backends_of_calls(direct, 3)
         assert failures <= 1
         assert seen and pid not in seen
     finally:
@@ -91,6 +102,7 @@ async def test_when_the_server_drops_every_connection_at_most_one_call_fails(pos
     db = Database(postgres_url)
     try:
         direct = db.direct
+        assert isinstance(direct, PostgresDirect)
 
         async def backend() -> int:
             rows = await direct.rows("SELECT pg_backend_pid(), pg_sleep(0.05)", {})
@@ -98,19 +110,8 @@ async def test_when_the_server_drops_every_connection_at_most_one_call_fails(pos
 
         pids = set(await asyncio.gather(*(backend() for _ in range(3))))  # three pooled connections
         assert len(pids) == 3
-        other = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg://", "postgresql://", 1))
-        try:
-            for pid in pids:
-                await other.execute("SELECT pg_terminate_backend($1)", pid)
-        finally:
-            await other.close()
-        failures = 0
-        seen: set[int] = set()
-        for _ in range(6):
-            try:
-                seen.add((await direct.rows("SELECT pg_backend_pid()", {}))[0][0])
-            except Exception:  # a dead connection fails its one call (how depends on timing)
-                failures += 1
+        await _terminate(postgres_url, pids)
+        seen, failures = await _backends_of_calls(direct, 6)
         assert failures <= 1
         assert seen and not seen & pids
     finally:
