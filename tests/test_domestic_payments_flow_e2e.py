@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import orjson
 import pytest
 from click.testing import CliRunner
 
@@ -25,8 +23,8 @@ from kaimen.store.types import utcnow
 from tests.authz_flow_support import Harness, claims_for, harness
 from tests.domestic_payments_support import PAYMENTS, payment_body
 from tests.fapi_client_support import authorise, call, tpp_token
-from tests.payments_support import CONSENTS, assert_valid, consent_body, sign_with_joserfc
-from tests.test_payments_flow_e2e import SCOPE, alice, payment_consent, payment_consent_of
+from tests.payments_support import CONSENTS, assert_valid, consent_body
+from tests.test_payments_flow_e2e import SCOPE, alice, payment_consent, payment_consent_of, signed
 
 # The risk engine is on, as in the sandbox bank, with its two clock-bound rules made neutral so the
 # answer does not depend on when the test runs: the night-time rule, and the consent-age rule (this
@@ -56,11 +54,7 @@ async def test_the_tpp_pays_what_the_customer_approved_once(h: Harness) -> None:
 
     before = await booked()
     assert before >= 16_588  # seed_history leaves alice's accounts in credit
-    body = orjson.dumps(payment_body(consent_id, consent_body()))
-    headers = {
-        "x-idempotency-key": uuid.uuid4().hex,
-        "x-jws-signature": sign_with_joserfc(body, tpp.key, iss=tpp.client_id, tan=h.settings.jws_tan),
-    }
+    body, headers = signed(h, tpp, payment_body(consent_id, consent_body()))
     paid = await call(h, "POST", PAYMENTS, token["access_token"], body, headers)
     assert paid.status_code == 201, paid.text
     assert_valid("OBWriteDomesticResponse5", paid.json())
@@ -90,11 +84,7 @@ async def test_the_account_the_customer_picked_is_the_refund_account_they_agreed
     assert consent is not None and consent.debtor_account_id is not None
     picked = await h.app.components.core_banking.account(person.customer_id, consent.debtor_account_id)
     assert picked.name
-    body = orjson.dumps(payment_body(consent_id, sent))
-    headers = {
-        "x-idempotency-key": uuid.uuid4().hex,
-        "x-jws-signature": sign_with_joserfc(body, tpp.key, iss=tpp.client_id, tan=h.settings.jws_tan),
-    }
+    body, headers = signed(h, tpp, payment_body(consent_id, sent))
     paid = await call(h, "POST", PAYMENTS, token["access_token"], body, headers)
     assert paid.status_code == 201, paid.text
     assert_valid("OBWriteDomesticResponse5", paid.json())
@@ -127,11 +117,7 @@ async def test_a_payment_to_a_deny_listed_payee_is_rejected_with_its_reason(h: H
     await RiskStore(h.app.components.db).deny(
         "UK.OBIE.SortCodeAccountNumber", "08080021325698", "mule account", utcnow()
     )
-    body = orjson.dumps(payment_body(consent_id, consent_body()))
-    headers = {
-        "x-idempotency-key": uuid.uuid4().hex,
-        "x-jws-signature": sign_with_joserfc(body, tpp.key, iss=tpp.client_id, tan=h.settings.jws_tan),
-    }
+    body, headers = signed(h, tpp, payment_body(consent_id, consent_body()))
     paid = await call(h, "POST", PAYMENTS, token["access_token"], body, headers)
     assert paid.status_code == 201, paid.text
     assert paid.json()["Data"]["Status"] == "Rejected"
@@ -151,11 +137,7 @@ async def test_a_consent_to_a_deny_listed_payee_is_created_rejected(h: Harness) 
     store = RiskStore(h.app.components.db)
     await store.deny("UK.OBIE.SortCodeAccountNumber", "08080021325698", "mule account", utcnow())
     tpp = await h.tpp()
-    body = orjson.dumps(consent_body())
-    headers = {
-        "x-idempotency-key": uuid.uuid4().hex,
-        "x-jws-signature": sign_with_joserfc(body, tpp.key, iss=tpp.client_id, tan=h.settings.jws_tan),
-    }
+    body, headers = signed(h, tpp, consent_body())
     created = await call(h, "POST", CONSENTS, await tpp_token(h, tpp, "payments"), body, headers)
     assert created.status_code == 201, created.text
     assert created.json()["Data"]["Status"] == "Rejected"
@@ -177,11 +159,7 @@ async def test_the_operator_reads_the_whole_trail_by_payment_or_interaction_id(
     person, _ = await alice(h)
     consent_id = await payment_consent(h, tpp)
     token, _ = await authorise(h, tpp, person, consent_id, scope=SCOPE)
-    body = orjson.dumps(payment_body(consent_id, consent_body()))
-    headers = {
-        "x-idempotency-key": uuid.uuid4().hex,
-        "x-jws-signature": sign_with_joserfc(body, tpp.key, iss=tpp.client_id, tan=h.settings.jws_tan),
-    }
+    body, headers = signed(h, tpp, payment_body(consent_id, consent_body()))
     paid = await call(h, "POST", PAYMENTS, token["access_token"], body, headers)
     payment_id = paid.json()["Data"]["DomesticPaymentId"]
     await h.app.components.audit.flush()

@@ -32,13 +32,20 @@ async def payment_consent(h: Harness, tpp: Tpp, **initiation: object) -> str:
     return await payment_consent_of(h, tpp, consent_body(**initiation))
 
 
-async def payment_consent_of(h: Harness, tpp: Tpp, document: dict[str, object]) -> str:
+def signed(h: Harness, tpp: Tpp, document: dict[str, object]) -> tuple[bytes, dict[str, str]]:
+    """``document``'s body and the headers of a first submission: a fresh idempotency key and the TPP's
+    detached JWS signature."""
     body = orjson.dumps(document)
     headers = {
         "x-idempotency-key": uuid.uuid4().hex,
         # A client registered without a software statement signs as its client_id (kaimen.jws).
         "x-jws-signature": sign_with_joserfc(body, tpp.key, iss=tpp.client_id, tan=h.settings.jws_tan),
     }
+    return body, headers
+
+
+async def payment_consent_of(h: Harness, tpp: Tpp, document: dict[str, object]) -> str:
+    body, headers = signed(h, tpp, document)
     response = await call(h, "POST", CONSENTS, await tpp_token(h, tpp, "payments"), body, headers)
     assert response.status_code == 201, response.text
     consent_id: str = response.json()["Data"]["ConsentId"]
