@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from kaimen.apis.payments.consent_request import canonical
@@ -171,4 +172,14 @@ async def without_risk_engine(settings_of: Callable[..., Settings], database_url
     payment allowed unless a test says otherwise); the engine's rules have their own tests
     (tests/test_risk_*.py) and tests/test_payments_risk_engine.py checks it is what the app uses."""
     async with running(settings_of(database_url=database_url, risk={"enabled": False})) as started:
+        yield started
+
+
+@pytest.fixture
+async def server(
+    make_settings: Callable[..., Settings], database_url: str
+) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    """conftest's ``server`` without the risk engine (see ``without_risk_engine``), for the modules
+    that import it (listed in their ``__all__``)."""
+    async with without_risk_engine(make_settings, database_url) as started:
         yield started

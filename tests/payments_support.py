@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from joserfc import jws
 from joserfc.jwk import KeySet, RSAKey
 from joserfc.registry import HeaderParameter
@@ -307,3 +308,15 @@ async def assert_refusal(
 async def open_payments(settings: Settings) -> AsyncIterator[PaymentBank]:
     async with running(settings) as (app, http):
         yield PaymentBank(app, http)
+
+
+# Fixtures of the payment test modules, which import them (listed in their ``__all__``): the PISP side of
+# whichever ``server`` the module runs (conftest's, or ``tests.domestic_payments_support.server``).
+@pytest.fixture
+async def bank(server: tuple[Any, httpx.AsyncClient]) -> PaymentBank:
+    return PaymentBank(*server)
+
+
+@pytest.fixture
+async def acme(bank: PaymentBank) -> PaymentTpp:
+    return await bank.tpp("pisp-acme")

@@ -6,9 +6,6 @@ tests/test_domestic_payments_once.py; the risk check: tests/test_domestic_paymen
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any
-
 import httpx
 import pytest
 from sqlalchemy import select, update
@@ -16,7 +13,6 @@ from sqlalchemy import select, update
 from kaimen.apis.payments.models import DomesticPayment, DomesticPaymentConsent
 from kaimen.ledger.internal import CLEARING_OUT
 from kaimen.ledger.models import LedgerEntry
-from kaimen.settings import Settings
 from tests.domestic_payments_support import (
     PAYMENTS,
     assert_details,
@@ -28,10 +24,21 @@ from tests.domestic_payments_support import (
     pay,
     payment_body,
     postings_for,
-    without_risk_engine,
+    server,
 )
-from tests.payments_support import PaymentBank, PaymentTpp, assert_refusal, consent_body, encode, sign
+from tests.payments_support import (
+    PaymentBank,
+    PaymentTpp,
+    acme,
+    assert_refusal,
+    bank,
+    consent_body,
+    encode,
+    sign,
+)
 from tests.test_ledger_support import open_account
+
+__all__ = ["acme", "bank", "server"]  # fixtures
 
 CONSENT_MISMATCH = "UK.OBIE.Resource.ConsentMismatch"
 INVALID_STATUS = "UK.OBIE.Resource.InvalidConsentStatus"
@@ -45,24 +52,6 @@ SIGNATURE_INVALID = "UK.OBIE.Signature.Invalid"
 SIGNATURE_INVALID_CLAIM = "UK.OBIE.Signature.InvalidClaim"
 SIGNATURE_UNEXPECTED = "UK.OBIE.Signature.Unexpected"
 AMOUNT = 16_588  # consent_body's InstructedAmount, 165.88 GBP
-
-
-@pytest.fixture
-async def server(
-    make_settings: Callable[..., Settings], database_url: str
-) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
-    async with without_risk_engine(make_settings, database_url) as started:
-        yield started
-
-
-@pytest.fixture
-async def bank(server: tuple[Any, httpx.AsyncClient]) -> PaymentBank:
-    return PaymentBank(*server)
-
-
-@pytest.fixture
-async def acme(bank: PaymentBank) -> PaymentTpp:
-    return await bank.tpp("pisp-acme")
 
 
 async def payment_rows(bank: PaymentBank) -> list[DomesticPayment]:

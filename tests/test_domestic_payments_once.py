@@ -7,15 +7,11 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
 from kaimen.apis.payments.models import DomesticPayment, IdempotencyKey
-from kaimen.settings import Settings
 from tests.domestic_payments_support import (
     assert_payment,
     authorised,
@@ -24,31 +20,15 @@ from tests.domestic_payments_support import (
     ledger_sum,
     pay,
     postings_for,
-    without_risk_engine,
+    server,
 )
-from tests.payments_support import PaymentBank, PaymentTpp, assert_refusal
+from tests.payments_support import PaymentBank, PaymentTpp, acme, assert_refusal, bank
+
+__all__ = ["acme", "bank", "server"]  # fixtures
 
 AMOUNT = 16_588
 HEADER_INVALID = "UK.OBIE.Header.Invalid"
 INVALID_STATUS = "UK.OBIE.Resource.InvalidConsentStatus"
-
-
-@pytest.fixture
-async def server(
-    make_settings: Callable[..., Settings], database_url: str
-) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
-    async with without_risk_engine(make_settings, database_url) as started:
-        yield started
-
-
-@pytest.fixture
-async def bank(server: tuple[Any, httpx.AsyncClient]) -> PaymentBank:
-    return PaymentBank(*server)
-
-
-@pytest.fixture
-async def acme(bank: PaymentBank) -> PaymentTpp:
-    return await bank.tpp("pisp-acme")
 
 
 async def payments_made(bank: PaymentBank) -> int:

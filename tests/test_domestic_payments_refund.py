@@ -7,44 +7,31 @@ verified. On SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import delete, update
 
 from kaimen.apis.payments.models import DomesticPayment
 from kaimen.apis.payments.risk_check import NoRiskChecks, PaymentRiskContext, RiskDecision
 from kaimen.ledger.models import LedgerAccount, LedgerParty
-from kaimen.settings import Settings
 from kaimen.store.types import utcnow
-from tests.domestic_payments_support import PAYMENTS, assert_payment, authorised, pay, without_risk_engine
-from tests.payments_support import PaymentBank, PaymentTpp, consent_body
+from tests.domestic_payments_support import (
+    PAYMENTS,
+    assert_payment,
+    authorised,
+    pay,
+    server,
+)
+from tests.payments_support import PaymentBank, PaymentTpp, acme, bank, consent_body
 from tests.test_ledger_support import NAMES, book, open_account
+
+__all__ = ["acme", "bank", "server"]  # fixtures
 
 SORT_CODE_ACCOUNT_NUMBER = "UK.OBIE.SortCodeAccountNumber"
 # Data's members when the response carries neither Refund nor Debtor.
 PLAIN = {"DomesticPaymentId", "ConsentId", "CreationDateTime", "Status", "StatusUpdateDateTime", "Initiation"}
-
-
-@pytest.fixture
-async def server(
-    make_settings: Callable[..., Settings], database_url: str
-) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
-    async with without_risk_engine(make_settings, database_url) as started:
-        yield started
-
-
-@pytest.fixture
-async def bank(server: tuple[Any, httpx.AsyncClient]) -> PaymentBank:
-    return PaymentBank(*server)
-
-
-@pytest.fixture
-async def acme(bank: PaymentBank) -> PaymentTpp:
-    return await bank.tpp("pisp-acme")
 
 
 def asking(read_refund_account: str | None, **initiation: Any) -> dict[str, Any]:

@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import httpx
 import pytest
 from click.testing import CliRunner, Result
 
 from kaimen.apis.payments.risk_check import NoRiskChecks, PaymentRiskContext, RiskDecision
 from kaimen.cli.main import cli
-from kaimen.settings import Settings
 from tests.domestic_payments_support import (
     PAYMENTS,
     assert_details,
@@ -26,27 +23,11 @@ from tests.domestic_payments_support import (
     consent_status,
     pay,
     postings_for,
-    without_risk_engine,
+    server,
 )
-from tests.payments_support import PaymentBank, PaymentTpp
+from tests.payments_support import PaymentBank, PaymentTpp, acme, bank
 
-
-@pytest.fixture
-async def server(
-    make_settings: Callable[..., Settings], database_url: str
-) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
-    async with without_risk_engine(make_settings, database_url) as started:
-        yield started
-
-
-@pytest.fixture
-async def bank(server: tuple[Any, httpx.AsyncClient]) -> PaymentBank:
-    return PaymentBank(*server)
-
-
-@pytest.fixture
-async def acme(bank: PaymentBank) -> PaymentTpp:
-    return await bank.tpp("pisp-acme")
+__all__ = ["acme", "bank", "server"]  # fixtures
 
 
 @pytest.fixture

@@ -26,14 +26,18 @@ from tests.payments_support import (
     SPEC_NAME,
     PaymentBank,
     PaymentTpp,
+    acme,
     assert_consent,
     assert_refusal,
     assert_valid,
+    bank,
     consent_body,
     encode,
 )
 from tests.support import SHARED_OB_SPECS
 from tests.test_ledger_support import book, open_account
+
+__all__ = ["acme", "bank"]  # fixtures
 
 HEADER_INVALID = "UK.OBIE.Header.Invalid"
 HEADER_MISSING = "UK.OBIE.Header.Missing"
@@ -46,16 +50,6 @@ NOT_FOUND = "UK.OBIE.Resource.NotFound"
 CONSENT_MISMATCH = "UK.OBIE.Resource.ConsentMismatch"
 INVALID_STATUS = "UK.OBIE.Resource.InvalidConsentStatus"
 KEY = "x-idempotency-key"
-
-
-@pytest.fixture
-async def bank(server: tuple[Any, httpx.AsyncClient]) -> PaymentBank:
-    return PaymentBank(*server)
-
-
-@pytest.fixture
-async def acme(bank: PaymentBank) -> PaymentTpp:
-    return await bank.tpp("pisp-acme")
 
 
 async def stored(bank: PaymentBank) -> list[DomesticPaymentConsent]:

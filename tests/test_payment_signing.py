@@ -22,13 +22,17 @@ from tests.payments_support import (
     TAN,
     PaymentBank,
     PaymentTpp,
+    acme,
     assert_consent,
     assert_refusal,
+    bank,
     consent_body,
     encode,
     sign,
     sign_with_joserfc,
 )
+
+__all__ = ["acme", "bank"]  # fixtures
 
 MISSING = "UK.OBIE.Signature.Missing"
 MALFORMED = "UK.OBIE.Signature.Malformed"
@@ -36,16 +40,6 @@ MISSING_CLAIM = "UK.OBIE.Signature.MissingClaim"
 INVALID_CLAIM = "UK.OBIE.Signature.InvalidClaim"
 INVALID = "UK.OBIE.Signature.Invalid"
 UNEXPECTED = "UK.OBIE.Signature.Unexpected"
-
-
-@pytest.fixture
-async def bank(server: tuple[Any, httpx.AsyncClient]) -> PaymentBank:
-    return PaymentBank(*server)
-
-
-@pytest.fixture
-async def acme(bank: PaymentBank) -> PaymentTpp:
-    return await bank.tpp("pisp-acme")
 
 
 async def consents_stored(bank: PaymentBank) -> int:
