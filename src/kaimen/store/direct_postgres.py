@@ -85,7 +85,8 @@ class PostgresDirect:
 
     A released connection is not reset (asyncpg's default sends ``RESET ALL``, ``UNLISTEN *`` and
     more: a round trip per statement): these statements change no session state (no ``SET``, no
-    ``LISTEN``, no advisory lock, no cursor), and asyncpg still rolls back a transaction left open.
+    ``LISTEN``, no session-level advisory lock: the audit chain's is ``pg_advisory_xact_lock``, gone at
+    commit or rollback; no cursor), and asyncpg still rolls back a transaction left open.
 
     Parameters are the same ``:name`` ones as on SQLite, numbered for asyncpg once per statement
     (:func:`_positional`); asyncpg prepares and caches each statement per connection."""
@@ -130,11 +131,11 @@ class PostgresDirect:
                 raise
 
     async def run(self, statements: Sequence[Statement]) -> list[int]:
-        async with self._connection() as conn:
-            if len(statements) == 1:  # atomic on its own: no BEGIN and COMMIT round trips
+        if len(statements) == 1:  # atomic on its own: no BEGIN and COMMIT round trips
+            async with self._connection() as conn:
                 return [await _execute(conn, statements[0])]
-            async with conn.transaction():
-                return [await _execute(conn, statement) for statement in statements]
+        async with self.transaction() as conn:
+            return [await _execute(conn, statement) for statement in statements]
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Any]:
