@@ -156,13 +156,12 @@ def _public_key(header: dict[str, Any]) -> ProofKey:
         exact = orjson.dumps(jwk, option=orjson.OPT_SORT_KEYS).decode()
     except TypeError as exc:
         raise InvalidDpopProof("the jwk header is not a valid key") from exc
-    known = _IMPORTED.entries.get(exact)
-    if known is not None:
-        return known
+    return _IMPORTED.built(exact, lambda _: _proof_key(jwk))
+
+
+def _proof_key(jwk: dict[str, Any]) -> ProofKey:
     key = _imported(jwk)
-    imported = ProofKey(key, key.thumbprint())
-    _IMPORTED.put(exact, imported)
-    return imported
+    return ProofKey(key, key.thumbprint())
 
 
 def _imported(jwk: dict[str, Any]) -> Key:

@@ -107,11 +107,7 @@ def page_statement(accounts: int, low: bool, high: bool, direction: CreditDebit 
 
 def recent_entry(row: tuple[Any, ...]) -> Transaction:
     """``entry_view(row)``, from the recent entries when the same row was read before."""
-    known = _RECENT.entries.get(row)
-    if known is None:
-        known = entry_view(row)
-        _RECENT.put(row, known)
-    return known
+    return _RECENT.built(row, entry_view)
 
 
 def entry_view(row: Sequence[Any]) -> Transaction:

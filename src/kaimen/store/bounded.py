@@ -3,8 +3,8 @@ tokens, rendered ledger entries) must not grow with whatever random values calle
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, TypeVar
 
 V = TypeVar("V")
 
@@ -20,3 +20,12 @@ class BoundedDict(Generic[V]):
         while len(entries) >= self.limit:
             del entries[next(iter(entries))]  # insertion order: the oldest goes first
         entries[key] = value
+
+    def built(self, key: Hashable, build: Callable[[Any], V]) -> V:
+        """The value kept under ``key``, else ``build(key)``'s, kept from now on: for caches keyed by
+        everything the value is made from, so a kept one is never stale. Values are never None."""
+        value = self.entries.get(key)
+        if value is None:
+            value = build(key)
+            self.put(key, value)
+        return value

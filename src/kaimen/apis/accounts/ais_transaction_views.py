@@ -5,6 +5,7 @@ AIS call's body, so the bodies of entries read lately are kept (``_BUILT``)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime
 
@@ -43,8 +44,8 @@ def transactions_body(
     grant.require(Endpoint.TRANSACTIONS)
     shown = grant.transaction_directions
     detail = grant.transaction_detail
-    built = _BUILT[detail]
-    entries = [_built_transaction(t, detail, built) for t in page.items if t.credit_debit in shown]
+    built, build = _BUILT[detail].built, functools.partial(_transaction, detail=detail)
+    entries = [built(t, build) for t in page.items if t.credit_debit in shown]
     last = page.total_pages
     nav: JSON = {"Self": self_url, "First": links(1)}
     if page.page > 1:
@@ -60,14 +61,6 @@ def transactions_body(
         }
     )
     return {"Data": {"Transaction": entries}, "Links": nav, "Meta": meta}
-
-
-def _built_transaction(entry: Transaction, detail: bool, built: BoundedDict[JSON]) -> JSON:
-    body = built.entries.get(entry)
-    if body is None:
-        body = _transaction(entry, detail)
-        built.put(entry, body)
-    return body
 
 
 def _transaction(entry: Transaction, detail: bool) -> JSON:

@@ -253,12 +253,8 @@ class AccountAccessConsents:
         )
         if not rows:
             return None
-        key = (consent_id, *rows[0])  # the whole row: a consent changed in any column is a new key
-        known = _READ.entries.get(key)
-        if known is None:
-            known = _decoded(consent_id, rows[0])
-            _READ.put(key, known)
-        return known
+        # The whole row: a consent changed in any column is a new key.
+        return _READ.built((consent_id, *rows[0]), _decoded)
 
     async def _change(
         self, consent_id: str, event: str, conditions: list[ColumnElement[bool]], **values: Any
@@ -268,11 +264,11 @@ class AccountAccessConsents:
         )
 
 
-def _decoded(consent_id: str, row: tuple[Any, ...]) -> Consent:
-    """A row of ``_find``'s SELECT, decoded as the model's types decode it (UTC-aware datetimes, JSON
-    lists)."""
-    (client_id, status, permissions, expiration_text, expires_at, from_text, from_at, to_text, to_at,
-     created_at, status_updated_at, customer_id, account_ids) = row  # fmt: skip
+def _decoded(key: tuple[Any, ...]) -> Consent:
+    """The consent id and a row of ``_find``'s SELECT, decoded as the model's types decode them
+    (UTC-aware datetimes, JSON lists)."""
+    (consent_id, client_id, status, permissions, expiration_text, expires_at, from_text, from_at,
+     to_text, to_at, created_at, status_updated_at, customer_id, account_ids) = key  # fmt: skip
     created, updated = stored_time(created_at), stored_time(status_updated_at)
     assert created is not None and updated is not None  # NOT NULL columns
     return Consent(
