@@ -22,7 +22,6 @@ from kaimen.gateway.clientip import ClientIpResolver
 from kaimen.gateway.context import Call
 from kaimen.gateway.headers import Secured, secure
 from kaimen.logs import INTERACTION_ID
-from kaimen.store.watch import POLL_SCOPE
 
 ASGIApp = Any
 
@@ -88,10 +87,8 @@ class Entry:
             await send(message)
 
         logged = INTERACTION_ID.set(call.interaction_id)  # every log line of this call carries it
-        polled = POLL_SCOPE.set(call)  # shared-state watchers poll once per call
         try:
             await self.app(scope, receive, send_with_id)
         finally:
             self.events.emit(API_CALL_COMPLETED, call)
-            POLL_SCOPE.reset(polled)
             INTERACTION_ID.reset(logged)
