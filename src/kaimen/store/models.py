@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from kaimen.store.types import UTCDateTime, utcnow
@@ -101,7 +101,14 @@ class AuditRecord(Base):
 
     __table_args__ = (
         Index("ix_audit_records_interaction_id", "interaction_id"),
-        Index("ix_audit_records_consent_id", "consent_id"),
+        # Only token-authenticated calls carry a consent: the others (every Product API call) stay out
+        # of the index, which spares the audit flush an index insert per record (migration 0015).
+        Index(
+            "ix_audit_records_consent_id",
+            "consent_id",
+            sqlite_where=text("consent_id IS NOT NULL"),
+            postgresql_where=text("consent_id IS NOT NULL"),
+        ),
     )
 
 
