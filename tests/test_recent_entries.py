@@ -1,21 +1,23 @@
-"""The caches of recently read ledger entries (kaimen.ledger.sandbox) and of their AIS bodies
-(kaimen.apis.accounts.ais_views) are keyed by their whole input: a change to an entry, in any column,
-is never answered from what was built before it."""
+"""The caches of recently read ledger entries (kaimen.ledger.entry_pages) and of their AIS bodies
+(kaimen.apis.accounts.ais_transaction_views) never answer a change to an entry, in any column, with
+what was built before it: records are kept by (id, version), and the database moves the version on
+every UPDATE of the row (migration 0016); bodies are keyed by the whole record."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, text, update
 
 from kaimen.apis.accounts.ais_permissions import Grant
 from kaimen.apis.accounts.ais_transaction_views import transactions_body
-from kaimen.ledger import sandbox
+from kaimen.ledger import entry_pages
 from kaimen.ledger.core import EntryStatus, Transaction, TransactionPage, TransactionQuery
+from kaimen.ledger.entry_pages import recent_entry
 from kaimen.ledger.models import LedgerEntry
 from kaimen.ledger.money import Money
-from kaimen.ledger.sandbox import SandboxLedger, recent_entry
+from kaimen.ledger.sandbox import SandboxLedger
 from kaimen.store.bounded import BoundedDict
 from kaimen.store.db import Database
 from tests.ais_views_support import make_transaction
@@ -61,26 +63,86 @@ async def test_an_entry_changed_in_the_store_is_read_as_it_is_now(
     assert after.information == "settled"
 
 
-def test_equal_rows_make_one_record_and_a_changed_column_a_new_one() -> None:
+async def test_every_update_of_an_entry_moves_its_version(db: Database, ledger: SandboxLedger) -> None:
+    """Whoever changes the row, in whichever column: the trigger moves the version, not the application."""
+    account = await open_account(db, "cus_alice")
+    entry_id = await book(db, account.id, -1250, AT)
+    versions = []
+    for sql in (
+        "UPDATE ledger_entries SET information = 'corrected' WHERE id = :id",
+        "UPDATE ledger_entries SET status = 'Pending', balance_after = NULL WHERE id = :id",
+        "UPDATE ledger_entries SET version = version WHERE id = :id",
+    ):
+        async with db.write() as session:
+            await session.execute(text(sql), {"id": entry_id})
+        async with db.read() as session:
+            versions.append(
+                await session.scalar(select(LedgerEntry.version).where(LedgerEntry.id == entry_id))
+            )
+    assert versions == [1, 2, 3]
+
+
+async def test_a_page_read_again_reads_only_its_ids_and_versions(
+    db: Database, ledger: SandboxLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = await open_account(db, "cus_alice")
+    for minutes in range(3):
+        await book(db, account.id, -100 - minutes, AT.replace(minute=minutes))
+    statements: list[str] = []
+    rows = db.direct.rows
+
+    async def counted(sql: str, params: dict[str, object]) -> list[tuple[object, ...]]:
+        statements.append(sql)
+        return await rows(sql, params)
+
+    monkeypatch.setattr(db.direct, "rows", counted)
+    first = await ledger.transactions("cus_alice", [account.id], TransactionQuery())
+    assert len(statements) == 2  # the page's ids and versions, then the three entries' rows
+    again = await ledger.transactions("cus_alice", [account.id], TransactionQuery())
+    assert len(statements) == 3
+    assert again.items == first.items and [t.amount.minor for t in again.items] == [-102, -101, -100]
+
+
+async def test_an_entry_changed_between_the_two_reads_is_read_as_it_is_now(
+    db: Database, ledger: SandboxLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = await open_account(db, "cus_alice")
+    entry_id = await book(db, account.id, -1250, AT)
+    rows = db.direct.rows
+
+    async def changed_meanwhile(sql: str, params: dict[str, object]) -> list[tuple[object, ...]]:
+        if "WHERE id IN" in sql:
+            async with db.write() as session:
+                await session.execute(
+                    update(LedgerEntry).where(LedgerEntry.id == entry_id).values(information="amended")
+                )
+        return await rows(sql, params)
+
+    monkeypatch.setattr(db.direct, "rows", changed_meanwhile)
+    entry = await _first(ledger, account.id)
+    assert entry.transaction_id == entry_id and entry.information == "amended"
+
+
+def test_one_id_and_version_make_one_record_and_a_new_version_a_new_one() -> None:
     row = (
         "txn_1", "acc_1", -1250, "GBP", "Booked", "2026-11-20 09:30:00.000000", "2026-11-20 09:30:00.000000",
         -1250, "REF-1", "Corner Shop", "IssuedDebitTransfer", "DomesticDebitTransfer", "CARD",
-        "Corner Shop", "5411", None, None, None, 1,
+        "Corner Shop", "5411", None, None, None, 0,
     )  # fmt: skip
     first = recent_entry(row)
     assert recent_entry(tuple(list(row))) is first  # an equal row, not the same tuple
-    changed = recent_entry((*row[:9], "Another reference", *row[10:]))
+    changed = recent_entry((*row[:9], "Another reference", *row[10:18], 1))
     assert changed is not first
     assert changed.information == "Another reference" and first.information == "Corner Shop"
 
 
 def test_the_recent_entries_stay_within_their_bound(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sandbox, "_RECENT", BoundedDict[Transaction](3))
+    monkeypatch.setattr(entry_pages, "_RECENT", BoundedDict[Transaction](3))
     base = ("acc_1", -100, "GBP", "Booked", "2026-11-20 09:30:00.000000", "2026-11-20 09:30:00.000000")
-    tail = (-100, None, "entry", None, None, None, None, None, None, None, None, 1)
+    tail = (-100, None, "entry", None, None, None, None, None, None, None, None, 0)
     for n in range(10):
         recent_entry((f"txn_{n}", *base, *tail))
-    assert [key[0] for key in sandbox._RECENT.entries] == ["txn_7", "txn_8", "txn_9"]
+    assert [key[0] for key in entry_pages._RECENT.entries] == ["txn_7", "txn_8", "txn_9"]
 
 
 def _body(entry: Transaction, grant: Grant) -> dict[str, object]:

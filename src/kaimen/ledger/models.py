@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kaimen.store.models import Base
@@ -80,6 +80,9 @@ class LedgerEntry(Base):
     posting_id: Mapped[str] = mapped_column(ForeignKey("ledger_postings.id"), index=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("ledger_accounts.id"))
     seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Moved by the database on every UPDATE of the row (a trigger, migration 0016): (id, version) names
+    # one content of the entry, which kaimen.ledger.entry_pages caches records by.
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     amount: Mapped[int] = mapped_column(BigInteger)  # signed: credit > 0, debit < 0
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(8))  # Booked | Pending
