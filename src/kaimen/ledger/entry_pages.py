@@ -58,8 +58,9 @@ def page_statement(accounts: int, low: bool, high: bool, direction: CreditDebit 
     least. Only entries of the customer's own accounts are counted or read.
 
     Newest first; ``seq`` (unique per account) makes the order total, so pages never overlap. With one
-    account, ``account_id = :a0`` lets both databases walk ix_ledger_entries_account_booked_seq
-    (account_id, booked_at, seq) backwards and stop after the page, with nothing to sort. Built from
+    account, ``account_id = :a0`` lets both databases walk ix_ledger_entries_page (account_id,
+    booked_at, seq, id, version) backwards and stop after the page, with nothing to sort and no table
+    row to visit. Built from
     constants only: every value is a bound parameter."""
     ids = ", ".join(f":a{n}" for n in range(accounts))
     owned = f"SELECT id FROM ledger_accounts WHERE customer_id = :customer AND id IN ({ids})"  # noqa: S608

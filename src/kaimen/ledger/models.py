@@ -103,5 +103,7 @@ class LedgerEntry(Base):
 
     __table_args__ = (
         UniqueConstraint("account_id", "seq", name="uq_ledger_entries_account_seq"),
-        Index("ix_ledger_entries_account_booked_seq", "account_id", "booked_at", "seq"),
+        # A page's order, then what kaimen.ledger.entry_pages reads of it: the first step of a page read
+        # never leaves the index (migration 0017).
+        Index("ix_ledger_entries_page", "account_id", "booked_at", "seq", "id", "version"),
     )
