@@ -15,7 +15,7 @@ from kaimen.apis.accounts.ais_transaction_views import transactions_body
 from kaimen.ledger import entry_pages
 from kaimen.ledger.core import EntryStatus, Transaction, TransactionPage, TransactionQuery
 from kaimen.ledger.entry_pages import recent_entry
-from kaimen.ledger.models import LedgerEntry
+from kaimen.ledger.models import LedgerAccount, LedgerEntry
 from kaimen.ledger.money import Money
 from kaimen.ledger.sandbox import SandboxLedger
 from kaimen.store.bounded import BoundedDict
@@ -82,12 +82,62 @@ async def test_every_update_of_an_entry_moves_its_version(db: Database, ledger: 
     assert versions == [1, 2, 3]
 
 
-async def test_a_page_read_again_reads_only_its_ids_and_versions(
+async def test_a_page_read_again_reads_only_the_account_versions(
     db: Database, ledger: SandboxLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     account = await open_account(db, "cus_alice")
     for minutes in range(3):
         await book(db, account.id, -100 - minutes, AT.replace(minute=minutes))
+    statements = _counted(db, monkeypatch)
+    first = await ledger.transactions("cus_alice", [account.id], TransactionQuery())
+    assert len(statements) == 3  # the account's version, the page's ids and versions, the entries' rows
+    again = await ledger.transactions("cus_alice", [account.id], TransactionQuery())
+    assert statements[3:] == statements[:1]
+    assert again is first and [t.amount.minor for t in again.items] == [-102, -101, -100]
+
+
+async def test_a_new_entry_is_on_the_next_read_of_a_kept_page(db: Database, ledger: SandboxLedger) -> None:
+    account = await open_account(db, "cus_alice")
+    await book(db, account.id, -100, AT)
+    assert (await ledger.transactions("cus_alice", [account.id], TransactionQuery())).total == 1
+    await book(db, account.id, -200, AT.replace(minute=45))
+    page = await ledger.transactions("cus_alice", [account.id], TransactionQuery())
+    assert page.total == 2 and [t.amount.minor for t in page.items] == [-200, -100]
+
+
+async def test_entry_changes_move_the_customer_account_s_version_only(
+    db: Database, ledger: SandboxLedger
+) -> None:
+    """Inserts, updates (also to another account) and deletes move the customer accounts' versions;
+    the bank's internal account, which takes the other side of every test posting, keeps its own."""
+    alice, bob = await open_account(db, "cus_alice"), await open_account(db, "cus_bob")
+
+    async def versions() -> dict[str, int]:
+        async with db.read() as session:
+            rows = (await session.execute(select(LedgerAccount.id, LedgerAccount.entries_version))).all()
+        return {account_id: version for account_id, version in rows}
+
+    before = await versions()
+    entry_id = await book(db, alice.id, -1250, AT)
+    after_insert = await versions()
+    assert after_insert[alice.id] == before[alice.id] + 1 and after_insert[bob.id] == before[bob.id]
+    assert all(after_insert[k] == 0 for k in after_insert if k not in (alice.id, bob.id))
+    moved = {
+        "UPDATE ledger_entries SET information = 'corrected' WHERE id = :id": {alice.id},
+        "UPDATE ledger_entries SET account_id = :bob WHERE id = :id": {alice.id, bob.id},
+        "DELETE FROM ledger_entries WHERE id = :id": {bob.id},  # the entry is bob's by now
+    }
+    for sql, accounts in moved.items():
+        earlier = await versions()
+        async with db.write() as session:
+            await session.execute(text(sql), {"id": entry_id, "bob": bob.id})
+        now = await versions()
+        assert {k for k in now if now[k] != earlier[k]} == accounts, sql
+        assert all(now[k] > earlier[k] for k in accounts)
+
+
+def _counted(db: Database, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The statements the ledger's plain-SQL reads run from now on."""
     statements: list[str] = []
     rows = db.direct.rows
 
@@ -96,31 +146,7 @@ async def test_a_page_read_again_reads_only_its_ids_and_versions(
         return await rows(sql, params)
 
     monkeypatch.setattr(db.direct, "rows", counted)
-    first = await ledger.transactions("cus_alice", [account.id], TransactionQuery())
-    assert len(statements) == 2  # the page's ids and versions, then the three entries' rows
-    again = await ledger.transactions("cus_alice", [account.id], TransactionQuery())
-    assert len(statements) == 3
-    assert again.items == first.items and [t.amount.minor for t in again.items] == [-102, -101, -100]
-
-
-async def test_an_entry_changed_between_the_two_reads_is_read_as_it_is_now(
-    db: Database, ledger: SandboxLedger, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    account = await open_account(db, "cus_alice")
-    entry_id = await book(db, account.id, -1250, AT)
-    rows = db.direct.rows
-
-    async def changed_meanwhile(sql: str, params: dict[str, object]) -> list[tuple[object, ...]]:
-        if "WHERE id IN" in sql:
-            async with db.write() as session:
-                await session.execute(
-                    update(LedgerEntry).where(LedgerEntry.id == entry_id).values(information="amended")
-                )
-        return await rows(sql, params)
-
-    monkeypatch.setattr(db.direct, "rows", changed_meanwhile)
-    entry = await _first(ledger, account.id)
-    assert entry.transaction_id == entry_id and entry.information == "amended"
+    return statements
 
 
 def test_one_id_and_version_make_one_record_and_a_new_version_a_new_one() -> None:

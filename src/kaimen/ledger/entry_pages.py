@@ -23,6 +23,7 @@ from kaimen.ledger.core import (
     Merchant,
     ProprietaryBankTransactionCode,
     Transaction,
+    TransactionPage,
     TransactionQuery,
 )
 from kaimen.ledger.money import CreditDebit, Money
@@ -41,6 +42,53 @@ _STATUSES = {status.value: status for status in EntryStatus}
 # Records of entries read lately, by (id, version). 10,000 entries is 400 pages of 25: about 13 MB per
 # worker when full (records of fully detailed card payments, measured with tracemalloc).
 _RECENT = BoundedDict[Transaction](10_000)
+
+
+# Pages one ledger built lately (kaimen.ledger.sandbox.SandboxLedger.pages). 500 pages of 25 hold at most
+# 12,500 records, most of them the recent records above.
+PAGES_KEPT = 500
+
+
+@functools.cache
+def versions_statement(accounts: int) -> str:
+    """Owner and entries version of ``accounts`` accounts (``:a0`` ...)."""
+    ids = ", ".join(f":a{n}" for n in range(accounts))
+    return f"SELECT id, customer_id, entries_version FROM ledger_accounts WHERE id IN ({ids})"  # noqa: S608
+
+
+class Pages:
+    """Pages built lately, kept under everything they are made from: the customer, the query, and each
+    account asked for with the version of its entries, which the database moves on every insert,
+    update or delete of one of them (migration 0018). A TPP polling an account that did not change
+    costs one primary-key read, not the page's; a change to any of its entries is a new key.
+
+    Versions first, page after: the page is read in a later snapshot than the versions (each
+    statement reads its own), so a page kept under a version is never older than that version, only
+    possibly newer, which is what a concurrent reader may see anyway."""
+
+    def __init__(self, direct: SqliteDirect | PostgresDirect, kept: int = PAGES_KEPT) -> None:
+        self.direct = direct
+        self._kept = BoundedDict[TransactionPage](kept)
+
+    async def read(
+        self, customer_id: str, account_ids: list[str], query: TransactionQuery
+    ) -> tuple[int, TransactionPage]:
+        """How many of ``account_ids`` are the customer's, and ``query``'s page of their entries (empty
+        unless all of them are)."""
+        params = {f"a{n}": account_id for n, account_id in enumerate(account_ids)}
+        rows = await self.direct.rows(versions_statement(len(account_ids)), params)
+        versions = {account_id: version for account_id, owner, version in rows if owner == customer_id}
+        if len(versions) != len(account_ids):
+            return len(versions), TransactionPage((), 0, query.page, query.page_size)
+        key = (customer_id, query, *((account_id, versions[account_id]) for account_id in account_ids))
+        page = self._kept.entries.get(key)
+        if page is not None:
+            return len(account_ids), page
+        read = await read_page(self.direct, customer_id, account_ids, query)
+        page = TransactionPage(read.items, read.total, query.page, query.page_size)
+        if read.owned == len(account_ids):
+            self._kept.put(key, page)
+        return read.owned, page
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,9 @@ class LedgerAccount(Base):
     credit_limit: Mapped[int] = mapped_column(BigInteger, default=0)
     status: Mapped[str] = mapped_column(String(16))  # OBAccountStatus1Code
     opening_date: Mapped[date] = mapped_column(Date)
+    # A customer account's: moved by the database whenever one of its entries is inserted, updated or
+    # deleted (triggers, migration 0018); kaimen.ledger.entry_pages keeps built pages under it.
+    entries_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class LedgerPosting(Base):

@@ -28,7 +28,7 @@ from kaimen.ledger.core import (
     TransactionQuery,
     TransferRequest,
 )
-from kaimen.ledger.entry_pages import read_page
+from kaimen.ledger.entry_pages import Pages
 from kaimen.ledger.errors import AccountNotFound, LedgerError, PartyNotFound
 from kaimen.ledger.models import LedgerAccount, LedgerParty
 from kaimen.ledger.money import Money
@@ -48,6 +48,7 @@ class SandboxLedger:
     def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.db = db
         self.clock = clock
+        self.pages = Pages(db.direct)
 
     async def _owned(self, session: AsyncSession, customer_id: str, account_id: str) -> LedgerAccount:
         row = await session.scalar(
@@ -120,16 +121,17 @@ class SandboxLedger:
     async def transactions(
         self, customer_id: str, account_ids: Sequence[str], query: TransactionQuery
     ) -> TransactionPage:
-        """Plain SQL (kaimen.ledger.entry_pages): how many of ``account_ids`` are the customer's, how
-        many of their entries match, and the page. Only entries of the customer's own accounts are
-        counted or read; if one of ``account_ids`` is not theirs, AccountNotFound."""
+        """How many of ``account_ids`` are the customer's, how many of their entries match, and the
+        page: plain SQL, and pages kept under the accounts' entry versions (kaimen.ledger.entry_pages).
+        Only entries of the customer's own accounts are counted or read; if one of ``account_ids`` is
+        not theirs, AccountNotFound."""
         wanted = list(dict.fromkeys(account_ids))
         if not wanted:
             return TransactionPage((), 0, query.page, query.page_size)
-        page = await read_page(self.db.direct, customer_id, wanted, query)
-        if page.owned != len(wanted):
+        owned, page = await self.pages.read(customer_id, wanted, query)
+        if owned != len(wanted):
             await self._missing(customer_id, wanted)
-        return TransactionPage(page.items, page.total, query.page, query.page_size)
+        return page
 
     async def _missing(self, customer_id: str, account_ids: list[str]) -> NoReturn:
         """AccountNotFound for the first of ``account_ids`` (in sorted order) the customer does not
