@@ -82,6 +82,25 @@ async def test_transactions_basic_omit_the_detail_elements(bank: Bank) -> None:
     assert [e["TransactionId"] for e in plain] == [e["TransactionId"] for e in full]
 
 
+async def test_a_page_encoded_for_detail_is_never_served_to_basic(bank: Bank) -> None:
+    """The sandbox ledger answers an unchanged account with the very same page object, and encoded
+    bodies are kept per page object *and* grant (kaimen.apis.accounts.ais_resource): Detail read
+    first, Basic right after on the same page, still gets no Detail element."""
+    both = ["ReadTransactionsCredits", "ReadTransactionsDebits"]
+    detail = await bank.reader(["ReadAccountsBasic", "ReadTransactionsDetail", *both])
+    basic = await bank.reader(["ReadAccountsBasic", "ReadTransactionsBasic", *both])
+    path = f"/accounts/{bank.chosen[0]}/transactions"
+    query = TransactionQuery()
+    page = await bank.core.transactions(ALICE, [bank.chosen[0]], query)
+    assert await bank.core.transactions(ALICE, [bank.chosen[0]], query) is page
+    for _ in range(2):
+        full = ok(await bank.get(detail, path), f"{ACCOUNT}/transactions")["Data"]["Transaction"]
+        plain = ok(await bank.get(basic, path), f"{ACCOUNT}/transactions")["Data"]["Transaction"]
+        assert all("TransactionInformation" in entry for entry in full)
+        assert all(not TX_DETAIL_ONLY & entry.keys() for entry in plain)
+        assert [e["TransactionId"] for e in plain] == [e["TransactionId"] for e in full]
+
+
 @pytest.mark.parametrize(
     ("code", "side"), [("ReadTransactionsCredits", "Credit"), ("ReadTransactionsDebits", "Debit")]
 )
