@@ -9,7 +9,6 @@ SQLAlchemy models store them (:func:`postgres_value`).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import re
@@ -20,6 +19,7 @@ from typing import Any
 import orjson
 
 from kaimen.store.direct import Statement
+from kaimen.store.pg_connections import ConnectionPool
 
 
 def postgres_value(value: Any) -> Any:
@@ -83,52 +83,20 @@ class PostgresDirect:
     --database-url), so the pool is asyncpg's own, opened on first use with the engine's connect
     arguments and as large as its pool.
 
-    A released connection is not reset (asyncpg's default sends ``RESET ALL``, ``UNLISTEN *`` and
+    A released connection is not reset (asyncpg's pool would send ``RESET ALL``, ``UNLISTEN *`` and
     more: a round trip per statement): these statements change no session state (no ``SET``, no
     ``LISTEN``, no session-level advisory lock: the audit chain's is ``pg_advisory_xact_lock``, gone at
-    commit or rollback; no cursor), and asyncpg still rolls back a transaction left open.
+    commit or rollback; no cursor), and a connection released inside a transaction is dropped.
 
     Parameters are the same ``:name`` ones as on SQLite, numbered for asyncpg once per statement
     (:func:`_positional`); asyncpg prepares and caches each statement per connection."""
 
     def __init__(self, connect: Mapping[str, Any], *, max_size: int) -> None:
-        self._connect = dict(connect)  # asyncpg.connect's arguments, as SQLAlchemy's dialect makes them
-        self._max_size = max_size
-        self._pool: Any = None
-        self._opening: asyncio.Task[Any] | None = None
+        # Opened on first use, with the engine's connect arguments, as large as its pool.
+        self._pool = ConnectionPool(connect, max_size=max_size, reusable=_healthy_after)
 
-    async def _opened(self) -> Any:
-        """The pool, opened once however many first calls wait for it (no connection is made until
-        a statement needs one)."""
-        if self._opening is None:
-            import asyncpg  # type: ignore[import-untyped]
-
-            self._opening = asyncio.ensure_future(
-                asyncpg.create_pool(**self._connect, min_size=0, max_size=self._max_size, reset=_keep_session)
-            )
-        try:
-            self._pool = await asyncio.shield(self._opening)
-        except BaseException:
-            if self._opening.done():
-                self._opening = None  # the next call tries again
-            raise
-        return self._pool
-
-    @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Any]:
-        """A pooled connection. When one fails other than with an ordinary server error, it and every
-        other connection of the pool are replaced on their next use: a dropped connection most often
-        means the server restarted, and then all of them are dead (SQLAlchemy's pool does the same).
-        The pool closes a connection it finds closed on release; closing it here as well released its
-        slot twice, and the next call failed with asyncpg's InternalClientError."""
-        pool = self._pool or await self._opened()
-        async with pool.acquire() as conn:
-            try:
-                yield conn
-            except BaseException as error:
-                if not _healthy_after(error):
-                    await pool.expire_connections()
-                raise
+    def _connection(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        return self._pool.connection()
 
     async def run(self, statements: Sequence[Statement]) -> list[int]:
         if len(statements) == 1:  # atomic on its own: no BEGIN and COMMIT round trips
@@ -152,15 +120,4 @@ class PostgresDirect:
         return [tuple(record) for record in records]
 
     async def close(self) -> None:
-        opening, self._opening, self._pool = self._opening, None, None
-        if opening is None:
-            return
-        if not opening.done():
-            opening.cancel()
-            return
-        if not opening.cancelled() and opening.exception() is None:
-            await opening.result().close()
-
-
-async def _keep_session(conn: Any) -> None:
-    """asyncpg's reset hook: nothing to undo (see :class:`PostgresDirect`)."""
+        await self._pool.close()
