@@ -101,3 +101,25 @@ def test_outside_an_event_loop_every_poll_reads(tmp_path: Path) -> None:
     counters.watcher.poll()
     assert counters.reads() == 2
     assert counters.changes == 2  # the initial value, then the bump
+
+
+def test_a_loop_closed_before_its_marker_ran_leaves_no_fresh_reading(tmp_path: Path) -> None:
+    """Tests and short-lived tools close loops; the next loop must read for itself."""
+    counters = Counters(tmp_path / "watch.db")
+    first = asyncio.new_event_loop()
+    try:
+        first.run_until_complete(counters.watcher.start())
+        first.call_soon(counters.watcher.poll)  # reads, and queues its marker...
+        first.call_soon(first.stop)
+        first.run_forever()
+    finally:
+        first.close()  # ...which never runs
+
+    async def later() -> None:
+        counters.statements.clear()
+        counters.bump()
+        counters.watcher.poll()
+
+    asyncio.run(later())
+    assert counters.reads() == 1
+    assert counters.changes == 2

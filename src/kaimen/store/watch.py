@@ -118,7 +118,8 @@ class SqliteWatcher(_Base):
         self._shared = connection
         self._conn: sqlite3.Connection | None = None
         self._version: int | None = None
-        self._fresh = False  # read during this turn of the loop (see the class docstring)
+        # The loop whose current turn has read (see the class docstring), else None.
+        self._fresh_in: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         if self._shared is not None:
@@ -129,17 +130,18 @@ class SqliteWatcher(_Base):
         self.poll()
 
     def poll(self) -> None:
-        if self._fresh:
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        # Fresh only for the loop that read: a loop closed before its marker ran leaves nothing behind.
+        if loop is not None and self._fresh_in is loop:
             return
         conn = self._conn
         if conn is None:
             return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        else:
-            self._fresh = True
+        if loop is not None:
+            self._fresh_in = loop
             loop.call_soon(self._expire)  # queued before the read (see the class docstring)
         try:
             version = conn.execute("PRAGMA data_version").fetchone()[0]
@@ -150,13 +152,13 @@ class SqliteWatcher(_Base):
         except sqlite3.Error:
             log.warning("sqlite generation check failed; dropping caches")
             self._version = None
-            self._fresh = False
+            self._fresh_in = None
             self._fire_all()
             return
         self._apply(dict(rows))
 
     def _expire(self) -> None:
-        self._fresh = False
+        self._fresh_in = None
 
     async def stop(self) -> None:
         if self._conn is not None and self._shared is None:
