@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from kaimen.ledger.codes import ISSUER
@@ -84,18 +83,10 @@ class Pages:
         page = self._kept.entries.get(key)
         if page is not None:
             return len(account_ids), page
-        read = await read_page(self.direct, customer_id, account_ids, query)
-        page = TransactionPage(read.items, read.total, query.page, query.page_size)
-        if read.owned == len(account_ids):
+        owned, page = await read_page(self.direct, customer_id, account_ids, query)
+        if owned == len(account_ids):
             self._kept.put(key, page)
-        return read.owned, page
-
-
-@dataclass(frozen=True, slots=True)
-class EntryPage:
-    owned: int  # how many of the account ids asked for are the customer's
-    total: int  # how many of their entries match the query
-    items: tuple[Transaction, ...]
+        return owned, page
 
 
 @functools.cache
@@ -108,8 +99,7 @@ def page_statement(accounts: int, low: bool, high: bool, direction: CreditDebit 
     Newest first; ``seq`` (unique per account) makes the order total, so pages never overlap. With one
     account, ``account_id = :a0`` lets both databases walk ix_ledger_entries_page (account_id,
     booked_at, seq, id, version) backwards and stop after the page, with nothing to sort and no table
-    row to visit. Built from
-    constants only: every value is a bound parameter."""
+    row to visit. Built from constants only: every value is a bound parameter."""
     ids = ", ".join(f":a{n}" for n in range(accounts))
     owned = f"SELECT id FROM ledger_accounts WHERE customer_id = :customer AND id IN ({ids})"  # noqa: S608
     if accounts == 1:
@@ -145,9 +135,9 @@ def entries_statement(count: int) -> str:
 
 async def read_page(
     direct: SqliteDirect | PostgresDirect, customer_id: str, account_ids: list[str], query: TransactionQuery
-) -> EntryPage:
-    """``query``'s page of the entries of ``account_ids`` that are ``customer_id``'s. ``direct`` is the
-    database's plain-SQL access (kaimen.store.direct)."""
+) -> tuple[int, TransactionPage]:
+    """How many of ``account_ids`` are ``customer_id``'s, and ``query``'s page of their entries, read
+    afresh. ``direct`` is the database's plain-SQL access (kaimen.store.direct)."""
     statement = page_statement(
         len(account_ids), query.from_booking is not None, query.to_booking is not None, query.credit_debit
     )
@@ -175,17 +165,12 @@ async def read_page(
             records[row[0]] = recent_entry(row)
     # An entry changed between the two steps is read as it is now; one deleted meanwhile is left out.
     items = tuple(records[entry_id] for entry_id, _ in keys if entry_id in records)
-    return EntryPage(int(rows[0][0]), int(rows[0][1]), items)
+    return int(rows[0][0]), TransactionPage(items, int(rows[0][1]), query.page, query.page_size)
 
 
 def recent_entry(row: Sequence[Any]) -> Transaction:
     """The record of a row of ``_ENTRY``, from the recent records when that (id, version) was built before."""
-    key = (row[0], row[-1])
-    record = _RECENT.entries.get(key)
-    if record is None:
-        record = entry_view(row)
-        _RECENT.put(key, record)
-    return record
+    return _RECENT.built((row[0], row[-1]), lambda _key: entry_view(row))
 
 
 def entry_view(row: Sequence[Any]) -> Transaction:
