@@ -80,8 +80,9 @@ class PostgresDirect:
     of the process's CPU through it and 160 µs without (uvloop, local server). Even a checkout from
     SQLAlchemy's pool cost a dozen greenlet switches and an isolation-level round of events per
     statement, about 200 µs of CPU per AIS call of four statements (bench/profile_accounts.py
-    --database-url), so the pool is asyncpg's own, opened on first use with the engine's connect
-    arguments and as large as its pool.
+    --database-url), and asyncpg's own pool cost as much again per checkout; so the connections are
+    asyncpg's, in a small pool of Kaimen's (kaimen.store.pg_connections), opened on first use with
+    the engine's connect arguments and as large as its pool.
 
     A released connection is not reset (asyncpg's pool would send ``RESET ALL``, ``UNLISTEN *`` and
     more: a round trip per statement): these statements change no session state (no ``SET``, no
@@ -92,15 +93,11 @@ class PostgresDirect:
     (:func:`_positional`); asyncpg prepares and caches each statement per connection."""
 
     def __init__(self, connect: Mapping[str, Any], *, max_size: int) -> None:
-        # Opened on first use, with the engine's connect arguments, as large as its pool.
         self._pool = ConnectionPool(connect, max_size=max_size, reusable=_healthy_after)
-
-    def _connection(self) -> contextlib.AbstractAsyncContextManager[Any]:
-        return self._pool.connection()
 
     async def run(self, statements: Sequence[Statement]) -> list[int]:
         if len(statements) == 1:  # atomic on its own: no BEGIN and COMMIT round trips
-            async with self._connection() as conn:
+            async with self._pool.connection() as conn:
                 return [await _execute(conn, statements[0])]
         async with self.transaction() as conn:
             return [await _execute(conn, statement) for statement in statements]
@@ -110,12 +107,12 @@ class PostgresDirect:
         """An asyncpg connection in a transaction, for work that needs the connection itself (a read
         inside the transaction, ``executemany``): committed when the block ends, rolled back if it
         raises. Its statements take asyncpg's ``$n`` parameters."""
-        async with self._connection() as conn, conn.transaction():
+        async with self._pool.connection() as conn, conn.transaction():
             yield conn
 
     async def rows(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         query, names = _positional(sql)
-        async with self._connection() as conn:
+        async with self._pool.connection() as conn:
             records = await conn.fetch(query, *[postgres_value(params[name]) for name in names])
         return [tuple(record) for record in records]
 
