@@ -46,6 +46,22 @@ async def test_when_full_new_values_are_refused_and_live_ones_never_forgotten() 
     assert await once.use("dpop", "v0", 60)
 
 
+async def test_values_are_forgotten_as_their_lifetimes_end_and_no_later() -> None:
+    """Memory holds the live values only, at every moment: none outlives its lifetime waiting for a
+    periodic sweep; one used again after its lifetime is remembered for its new one."""
+    clock = Clock()
+    once = MemoryOnce(clock=clock)
+    for n in range(5000):
+        assert await once.use("dpop", f"v{n}", 10)
+        clock.now += 0.01  # 1,000 uses per lifetime: at most 1,001 alive at once
+        assert len(once._expiry) <= 1001
+    clock.now += 10
+    assert await once.use("dpop", "v0", 10)  # v0 expired long ago: allowed, with a new lifetime
+    assert len(once._expiry) == 1
+    clock.now += 9.9
+    assert not await once.use("dpop", "v0", 10)
+
+
 async def test_each_configuration_gets_its_store(sqlite_url: str, database_url: str) -> None:
     sqlite, other = Database(sqlite_url), Database(database_url)
     try:
