@@ -29,7 +29,7 @@ from kaimen.gateway.entry import Entry
 from kaimen.gateway.identify import Identify
 from kaimen.gateway.policy import TierPolicy
 from kaimen.gateway.ratelimit import RateLimit
-from kaimen.gateway.ratelimit_counters import Limiter
+from kaimen.gateway.ratelimit_counters import Limiter, LocalCounters
 from kaimen.settings import ApiPolicy, RedisDownPolicy, Settings
 from kaimen.store.db import Database
 from kaimen.store.watch import build_watcher
@@ -134,7 +134,7 @@ async def gateway(settings: Settings) -> AsyncIterator[Stack]:
     dpop = DpopVerifier(DatabaseOnce(db), settings, nonce_key=b"k" * 32)
     clients = FakeClients()
     app: Any = RateLimit(
-        probe, limiter=Limiter(_memory()), on_store_down=RedisDownPolicy.REFUSE, events=EventBus()
+        probe, limiter=Limiter(LocalCounters()), on_store_down=RedisDownPolicy.REFUSE, events=EventBus()
     )
     app = TierPolicy(app)
     app = DpopAuth(app, tokens=tokens, dpop=dpop, clients=clients)
@@ -148,12 +148,6 @@ async def gateway(settings: Settings) -> AsyncIterator[Stack]:
     finally:
         await watcher.stop()
         await db.dispose()
-
-
-def _memory() -> Any:
-    from limits.aio.storage import MemoryStorage
-
-    return MemoryStorage()
 
 
 @pytest.fixture

@@ -104,6 +104,74 @@ async def test_two_limiters_share_one_count(
     assert statuses == [200, 200, 200, 429, 429, 429]
 
 
+class CountingScript:
+    """The limiter's script, counting its calls (each is one round trip)."""
+
+    def __init__(self, script: Any) -> None:
+        self.script = script
+        self.calls = 0
+
+    async def __call__(self, **kwargs: Any) -> Any:
+        self.calls += 1
+        return await self.script(**kwargs)
+
+
+@pytest.mark.redis
+async def test_every_limit_of_a_call_is_counted_in_one_round_trip(redis_limiter: Limiter) -> None:
+    assert redis_limiter.redis is not None
+    script = redis_limiter.redis._script = CountingScript(redis_limiter.redis._script)
+    async with client_for(gateway(redis_limiter, EventBus())) as http:
+        answer = await http.get("/member", headers=app_headers("app-1"))  # its application and its IP
+    assert answer.status_code == 200
+    assert script.calls == 1
+
+
+@pytest.mark.redis
+async def test_a_refusal_ends_the_count_so_later_limits_are_not_charged(redis_limiter: Limiter) -> None:
+    limits = [("1/minute", "app", "api", "app-1"), ("10/minute", "ip", "api", "192.0.2.1")]
+    first = await redis_limiter.hit_all(limits)
+    second = await redis_limiter.hit_all(limits)
+    assert [v.allowed for v in first] == [True, True]
+    assert [(v.allowed, v.limit, v.remaining) for v in second] == [(False, 1, 0)]  # the IP was not asked
+    ip = await redis_limiter.hit("10/minute", "ip", "api", "192.0.2.1")
+    assert (ip.allowed, ip.remaining) == (True, 8)  # two calls counted on it, not three
+
+
+@pytest.mark.redis
+async def test_the_counters_are_the_ones_limits_itself_keeps(redis_limiter: Limiter) -> None:
+    """Kaimen's one-round-trip script and ``limits``' own scripts move and read the same counters,
+    with the same arithmetic: counted here, read and taken by limits, and the other way round."""
+    storage = redis_limiter.storage
+    key = "app/api/app-1/5/1/minute"
+    verdicts = [await redis_limiter.hit("5/minute", "app", "api", "app-1") for _ in range(3)]
+    assert [v.remaining for v in verdicts] == [4, 3, 2]
+    previous, _, current, current_ttl = await storage.get_sliding_window(key, 60)
+    assert (previous, current) == (0, 3)
+    assert verdicts[-1].window[2] == 3 and abs(verdicts[-1].window[3] - current_ttl) < 1
+    taken_by_limits = [await storage.acquire_sliding_window_entry(key, 5, 60) for _ in range(3)]
+    assert taken_by_limits == [True, True, False]
+    refused = await redis_limiter.hit("5/minute", "app", "api", "app-1")
+    assert (refused.allowed, refused.remaining) == (False, 0)
+
+
+@pytest.mark.redis
+async def test_windows_slide_as_limits_slides_them(redis_limiter: Limiter) -> None:
+    """The same calls, at the same moments, against Kaimen's script and ``limits``' own scripts on
+    two keys of a 1-second window: the same answers as the windows end and shift."""
+    storage = redis_limiter.storage
+    ours, theirs = [], []
+    for _ in range(12):
+        verdict = await redis_limiter.hit("3/second", "ip", "api", "ours")
+        taken = await storage.acquire_sliding_window_entry("theirs", 3, 1)
+        window = await storage.get_sliding_window("theirs", 1)
+        ours.append((verdict.allowed, verdict.window[0], verdict.window[2]))
+        theirs.append((taken, window[0], window[2]))
+        assert abs(verdict.window[1] - window[1]) < 0.05 and abs(verdict.window[3] - window[3]) < 0.05
+        await asyncio.sleep(0.2)
+    assert ours == theirs
+    assert any(not allowed for allowed, _, _ in ours) and any(previous for _, previous, _ in ours)
+
+
 def store_down_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
     return [
         (record.api, record.decision)  # type: ignore[attr-defined]

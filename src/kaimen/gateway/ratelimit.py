@@ -76,27 +76,28 @@ class RateLimit:
         await self.app(scope, receive, send)
 
     async def _count(self, call: Call, api: Api) -> Verdict:
-        """Hit each limit in turn; the first refusal wins, else the one with the least remaining."""
+        """Count the call against each of its limits in turn (one round trip on Redis); the first
+        refusal wins, else the one with the least remaining."""
         policy = api.policy
-        by_app: Verdict | None = None
+        limits: list[tuple[str, str, str, str]] = []
         caller = call.caller
         if caller is not None:
             rate = policy.rate_for(caller.tier)  # no Tier(...) per call: same dict key
-            by_app = await self.limiter.hit(rate, "app", api.name, caller.application_id)
-            if not by_app.allowed:
-                return by_app
+            limits.append((rate, "app", api.name, caller.application_id))
             if call.customer_present is not None:
-                by_presence = await self._by_presence(call, caller, api)
+                by_presence = self._by_presence(call, caller, api)
                 if by_presence is not None:
-                    if not by_presence.allowed:
-                        return by_presence
-                    by_app = _closer(by_app, by_presence)
-        by_ip = await self.limiter.hit(policy.ip_rate, "ip", api.name, call.client_ip)
-        if by_app is None or not by_ip.allowed:
-            return by_ip
-        return _closer(by_app, by_ip)
+                    limits.append(by_presence)
+        limits.append((policy.ip_rate, "ip", api.name, call.client_ip))
+        verdicts = await self.limiter.hit_all(limits)
+        reported = verdicts[0]
+        for verdict in verdicts[1:]:
+            if not verdict.allowed:
+                return verdict
+            reported = _closer(reported, verdict)
+        return reported
 
-    async def _by_presence(self, call: Call, caller: Caller, api: Api) -> Verdict | None:
+    def _by_presence(self, call: Call, caller: Caller, api: Api) -> tuple[str, str, str, str] | None:
         """The customer-present or the unattended limit of a UK OB call, when the API sets one.
 
         Customer-present calls are counted per TPP client. PSD2 RTS Art. 36(5)(a) lets an AISP read
@@ -122,7 +123,7 @@ class RateLimit:
             rate = policy.customer_present_rate
             if rate is None:
                 return None
-            return await self.limiter.hit(rate, "present", api.name, client)
+            return (rate, "present", api.name, client)
         rate = policy.unattended_rate
         if rate is None:
             return None
@@ -132,7 +133,7 @@ class RateLimit:
             grant = "consent:" + token.consent_id
         else:
             grant = "grant:" + token.grant_id
-        return await self.limiter.hit(rate, "unattended", api.name, f"{client}/{grant}")
+        return (rate, "unattended", api.name, f"{client}/{grant}")
 
     def _decide_without_store(self, api: Api) -> None:
         """RedisDownPolicy: REFUSE answers 503 above PUBLIC, REFUSE_ALL always, ALLOW never."""

@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
 from limits import parse
-from limits.aio.storage import RedisStorage, SlidingWindowCounterSupport, Storage
+from limits.aio.storage import RedisStorage, Storage
 from limits.aio.storage.redis.redispy import RedispyBridge
 from limits.errors import StorageError
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from kaimen.gateway.ratelimit_redis import RedisCounters
 from kaimen.settings import Settings
 
 # Redis must answer quickly or be treated as down: a rate limiter that waits on a dead store stalls
@@ -143,20 +145,23 @@ class LocalCounters:
 
 
 class Limiter:
-    """Sliding-window counters in a ``limits`` storage; a store failure becomes StoreDown.
+    """Sliding-window counters in process memory or in a ``limits`` RedisStorage; a store failure
+    becomes StoreDown.
 
-    The storage's sliding-window interface is called directly with a key built once per call: the
-    generic strategy object rebuilds the key and re-reads the window, which tripled the cost of an
-    in-memory check on the gateway's hot path.
+    Keys are built once per call and the counters asked directly: the generic strategy object
+    rebuilds the key and re-reads the window, which tripled the cost of an in-memory check on the
+    gateway's hot path. On Redis every limit of a call is counted in one round trip
+    (kaimen.gateway.ratelimit_redis).
     """
 
     def __init__(
         self, storage: Storage | LocalCounters, *, retry_interval: float = RETRY_INTERVAL_SECONDS
     ) -> None:
         self.local = storage if isinstance(storage, LocalCounters) else None
-        if self.local is None and not isinstance(storage, SlidingWindowCounterSupport):
-            raise TypeError(f"{type(storage).__name__} has no sliding-window counters")
+        if self.local is None and not isinstance(storage, RedisStorage):
+            raise TypeError(f"{type(storage).__name__} is neither in-process counters nor Redis")
         self.storage: Any = storage
+        self.redis = RedisCounters(storage) if isinstance(storage, RedisStorage) else None
         self.retry_interval = retry_interval
         # Memory storage cannot fail; catching nothing there keeps real bugs loud.
         self._failures: tuple[type[BaseException], ...] = (
@@ -165,21 +170,40 @@ class Limiter:
         self._down_until = 0.0
 
     async def hit(self, rate_text: str, kind: str, api: str, who: str) -> Verdict:
-        rate = Rate.parse(rate_text)
-        key = f"{kind}/{api}/{who}/{rate.label}"
-        if self.local is not None:
-            allowed, window = self.local.hit(key, rate.amount, rate.window)
-            return self._verdict(rate, allowed, window)
+        return (await self.hit_all(((rate_text, kind, api, who),)))[0]
+
+    async def hit_all(self, limits: Sequence[tuple[str, str, str, str]]) -> list[Verdict]:
+        """Count one call against each ``(rate, kind, api, who)`` in order, up to and with the first
+        refusal: a refused call is not counted by the limits after it. One verdict per limit taken."""
+        rates = [Rate.parse(rate_text) for rate_text, _, _, _ in limits]
+        keys = [
+            f"{kind}/{api}/{who}/{rate.label}"
+            for rate, (_, kind, api, who) in zip(rates, limits, strict=True)
+        ]
+        local = self.local
+        if local is not None:
+            verdicts = []
+            for rate, key in zip(rates, keys, strict=True):
+                allowed, window = local.hit(key, rate.amount, rate.window)
+                verdicts.append(self._verdict(rate, allowed, window))
+                if not allowed:
+                    break
+            return verdicts
         if self._down_until and time.monotonic() < self._down_until:
             raise StoreDown
+        assert self.redis is not None
         try:
-            allowed = await self.storage.acquire_sliding_window_entry(key, rate.amount, rate.window)
-            window = await self.storage.get_sliding_window(key, rate.window)
+            answers = await self.redis.hit_all(
+                [(key, rate.amount, rate.window) for rate, key in zip(rates, keys, strict=True)]
+            )
         except self._failures as exc:
             self._down_until = time.monotonic() + self.retry_interval
             raise StoreDown from exc
         self._down_until = 0.0
-        return self._verdict(rate, allowed, window)
+        return [
+            self._verdict(rate, allowed, window)
+            for rate, (allowed, window) in zip(rates, answers, strict=False)
+        ]
 
     @staticmethod
     def _verdict(rate: Rate, allowed: bool, window: tuple[int, float, int, float]) -> Verdict:
