@@ -175,27 +175,29 @@ class Limiter:
     async def hit_all(self, limits: Sequence[tuple[str, str, str, str]]) -> list[Verdict]:
         """Count one call against each ``(rate, kind, api, who)`` in order, up to and with the first
         refusal: a refused call is not counted by the limits after it. One verdict per limit taken."""
-        rates = [Rate.parse(rate_text) for rate_text, _, _, _ in limits]
-        keys = [
-            f"{kind}/{api}/{who}/{rate.label}"
-            for rate, (_, kind, api, who) in zip(rates, limits, strict=True)
-        ]
         local = self.local
-        if local is not None:
-            verdicts = []
-            for rate, key in zip(rates, keys, strict=True):
-                allowed, window = local.hit(key, rate.amount, rate.window)
-                verdicts.append(self._verdict(rate, allowed, window))
-                if not allowed:
-                    break
-            return verdicts
+        if local is None:
+            return await self._hit_redis(limits)
+        verdicts = []
+        for rate_text, kind, api, who in limits:  # the embedded gateway's hot path: kept plain
+            rate = Rate.parse(rate_text)
+            allowed, window = local.hit(f"{kind}/{api}/{who}/{rate.label}", rate.amount, rate.window)
+            verdicts.append(self._verdict(rate, allowed, window))
+            if not allowed:
+                break
+        return verdicts
+
+    async def _hit_redis(self, limits: Sequence[tuple[str, str, str, str]]) -> list[Verdict]:
         if self._down_until and time.monotonic() < self._down_until:
             raise StoreDown
         assert self.redis is not None
+        rates = [Rate.parse(rate_text) for rate_text, _, _, _ in limits]
+        counts = [
+            (f"{kind}/{api}/{who}/{rate.label}", rate.amount, rate.window)
+            for rate, (_, kind, api, who) in zip(rates, limits, strict=True)
+        ]
         try:
-            answers = await self.redis.hit_all(
-                [(key, rate.amount, rate.window) for rate, key in zip(rates, keys, strict=True)]
-            )
+            answers = await self.redis.hit_all(counts)
         except self._failures as exc:
             self._down_until = time.monotonic() + self.retry_interval
             raise StoreDown from exc
