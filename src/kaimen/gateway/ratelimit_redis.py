@@ -79,7 +79,7 @@ class RedisCounters:
         self.storage = storage
         self._bridge = cast(RedispyBridge, storage.bridge)
         # redis-py's Script: EVALSHA, loading the script again if Redis lost it (a restart).
-        self._script: Any = self._bridge.get_connection().register_script(_HIT_ALL)
+        self._script: Any = self._bridge.get_connection().register_script(_HIT_ALL.encode())
 
     async def hit_all(self, counts: Sequence[tuple[str, int, int]]) -> list[tuple[bool, Window]]:
         """Take one entry of each ``(key, amount allowed, window seconds)`` in order, up to and with
