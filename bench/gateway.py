@@ -1,14 +1,17 @@
 """Gateway benchmark (issue 2, "Benchmark"): what the full gateway keeps of a bare endpoint's throughput.
 
-Two targets, one after the other, on the same server and settings (granian, one worker, uvloop,
-pinned to core 0 with taskset), loaded from core 1:
+Two targets, served side by side with the same server and settings (granian, one worker each, uvloop,
+both pinned to core 0 with taskset), loaded from core 1:
 
     bare     a bare Starlette app (bench/bare_app.py) answering the same body bytes and media type
     gateway  kaimen.asgi:app_from_env: GET /open-banking/v2.4/personal-current-accounts with x-api-key
              (API key -> tier -> rate limit -> response cache hit -> audit record, all on)
 
 Per target: a warm-up, three wrk runs at fixed connections (median = max req/s), then hey at a fixed
-offered rate of half the bare endpoint's maximum for p50/p99. Before any timed run the gateway is
+offered rate of half the bare endpoint's maximum for p50/p99. The timed runs alternate, bare then
+gateway, three times: this machine's speed drifts over minutes (the same bare endpoint measured
+11,500 and 18,300 req/s in one session), so each gateway run has a bare run seconds before it, and the
+ratio of each pair is printed beside the ratio of the medians. Before any timed run the gateway is
 checked (200 with the body, 401 for a wrong/missing key, 304, audit records written); after its runs,
 audit records are counted against the calls the load generators saw and the hash chain is verified.
 
@@ -19,11 +22,13 @@ audit records are counted against the calls the load generators saw and the hash
 from __future__ import annotations
 
 import argparse
-import functools
+import contextlib
 import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -118,55 +123,54 @@ def _hey(
     return fixed
 
 
-def _measure(
-    name: str,
-    url: str,
-    headers: dict[str, str],
-    args: argparse.Namespace,
-    rate: float | None,
-    settle: Any,
-    spy: Any = None,
-) -> dict[str, Any]:
-    report.say(f"[{name}] warm-up {args.warmup:g} s")
-    warmup = _wrk(url, headers, args, args.warmup)
-    settle()
-    runs = []
-    for i in range(args.runs):
-        run = _wrk(url, headers, args, args.duration)
+@dataclass
+class _Side:
+    """One target while both are served: its URL, headers, what to do after each run, its runs."""
+
+    name: str
+    url: str
+    headers: dict[str, str]
+    settle: Callable[[], None]
+    runs: list[loadgen.WrkRun] = field(default_factory=list)
+    seen: int = 0  # requests the load generators completed against it
+
+    def warm_up(self, args: argparse.Namespace) -> None:
+        report.say(f"[{self.name}] warm-up {args.warmup:g} s")
+        self.seen += _wrk(self.url, self.headers, args, args.warmup).requests
+        self.settle()
+
+    def max_run(self, args: argparse.Namespace) -> None:
+        run = _wrk(self.url, self.headers, args, args.duration)
         bad = {k: v for k, v in run.errors.items() if v}
         report.say(
-            f"[{name}] run {i + 1}: {run.rps:,.0f} req/s, p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms"
-            f" (wrk, {args.connections} conns), cores {run.cpu}" + (f", ERRORS {bad}" if bad else "")
+            f"[{self.name}] run {len(self.runs) + 1}: {run.rps:,.0f} req/s, p50 {run.p50_ms:.2f} ms, "
+            f"p99 {run.p99_ms:.2f} ms (wrk, {args.connections} conns), cores {run.cpu}"
+            + (f", ERRORS {bad}" if bad else "")
         )
         if bad:
-            raise SystemExit(f"[{name}] wrk saw errors (non-2xx/3xx or socket errors): {bad}")
-        runs.append(run)
-        settle()
-    median = loadgen.median_rps(runs)
-    seen = warmup.requests + sum(r.requests for r in runs)
-    if spy is not None:
-        with spy(args.duration - 1):
-            profiled = _wrk(url, headers, args, args.duration)
-        report.say(f"[{name}] profiled run (py-spy attached, not counted): {profiled.rps:,.0f} req/s")
-        seen += profiled.requests
-        settle()
-    fixed = _hey(name, url, headers, args, rate if rate is not None else median / 2)
-    settle()
-    result = {
-        "url": url,
-        "max_rps_median": median,
-        "max_runs": [loadgen.as_dict(r) for r in runs],
-        "fixed_rate": loadgen.as_dict(fixed),
-    }
-    seen += fixed.requests
-    if not fixed.holds:
-        # For information only: the latency at a rate this target can carry (half its own maximum).
-        own = _hey(f"{name} @ half its own max", url, headers, args, median / 2)
-        settle()
-        result["fixed_rate_own_half"] = loadgen.as_dict(own)
-        seen += own.requests
-    result["requests_seen"] = seen
-    return result
+            raise SystemExit(f"[{self.name}] wrk saw errors (non-2xx/3xx or socket errors): {bad}")
+        self.runs.append(run)
+        self.seen += run.requests
+        self.settle()
+
+    def fixed_rate(self, args: argparse.Namespace, rate: float) -> dict[str, Any]:
+        median = loadgen.median_rps(self.runs)
+        fixed = _hey(self.name, self.url, self.headers, args, rate)
+        self.seen += fixed.requests
+        self.settle()
+        result = {
+            "url": self.url,
+            "max_rps_median": median,
+            "max_runs": [loadgen.as_dict(r) for r in self.runs],
+            "fixed_rate": loadgen.as_dict(fixed),
+        }
+        if not fixed.holds:
+            # For information only: the latency at a rate this target can carry (half its own maximum).
+            own = _hey(f"{self.name} @ half its own max", self.url, self.headers, args, median / 2)
+            self.seen += own.requests
+            self.settle()
+            result["fixed_rate_own_half"] = loadgen.as_dict(own)
+        return result
 
 
 def main() -> int:
@@ -206,28 +210,50 @@ def _bench(args: argparse.Namespace, info: dict[str, Any], work: Path) -> int:
         {"BENCH_BODY_FILE": str(body_file), "BENCH_MEDIA_TYPE_FILE": str(media_file)},
         pythonpath=str(BENCH),
     )
-    rate = args.rate
-    if "bare" in wanted:
-        with servers.serving(bare, core=SERVER_CORE, log_dir=work) as base:
-            url = base + prepare.PATH
-            answer = httpx.get(url)
+    # 2. Both served at once (the idle one costs nothing), their timed runs taken in turn: this machine's
+    # speed drifts over minutes, and a pair of runs seconds apart sees the same machine.
+    sides: dict[str, _Side] = {}
+    spy_out = work / "py-spy-gateway.txt"
+    before = prepare.audit_count(prepared.db_path)
+    with contextlib.ExitStack() as stack:
+        if "bare" in wanted:
+            base = stack.enter_context(servers.serving(bare, core=SERVER_CORE, log_dir=work))
+            answer = httpx.get(base + prepare.PATH)
             if (
                 answer.content != body_file.read_bytes()
                 or answer.headers["content-type"] != sanity["media_type"]
             ):
                 raise SystemExit("bare app does not answer the gateway's body and media type")
-            results["targets"]["bare"] = _measure("bare", url, {}, args, rate, settle=lambda: time.sleep(1))
-        rate = rate if rate is not None else results["targets"]["bare"]["max_rps_median"] / 2
+            sides["bare"] = _Side("bare", base + prepare.PATH, {}, lambda: time.sleep(1))
+        if "gateway" in wanted:
+            base = stack.enter_context(servers.serving(gateway, core=SERVER_CORE, log_dir=work))
+            gateway_pid = base.pid
+            sides["gateway"] = _Side(
+                "gateway", base + prepare.PATH, headers, lambda: prepare.settle_audit(prepared)
+            )
+        for side in sides.values():
+            side.warm_up(args)
+        for _ in range(args.runs):
+            for side in sides.values():
+                side.max_run(args)
+        if args.py_spy and "gateway" in sides:
+            side = sides["gateway"]
+            with servers.py_spy(args.py_spy, gateway_pid, args.duration - 1, out=spy_out, core=LOAD_CORE):
+                profiled = _wrk(side.url, side.headers, args, args.duration)
+            report.say(f"[gateway] profiled run (py-spy attached, not counted): {profiled.rps:,.0f} req/s")
+            side.seen += profiled.requests
+            side.settle()
+        rate = args.rate
+        if rate is None and "bare" in sides:
+            rate = loadgen.median_rps(sides["bare"].runs) / 2
+        for name, side in sides.items():
+            results["targets"][name] = side.fixed_rate(
+                args, rate if rate is not None else loadgen.median_rps(side.runs) / 2
+            )
 
-    if "gateway" in wanted:
-        before = prepare.audit_count(prepared.db_path)
-        with servers.serving(gateway, core=SERVER_CORE, log_dir=work) as base:
-            settle = lambda: prepare.settle_audit(prepared)  # noqa: E731
-            spy = None
-            if args.py_spy:
-                spy_out = work / "py-spy-gateway.txt"
-                spy = functools.partial(servers.py_spy, args.py_spy, base.pid, out=spy_out, core=LOAD_CORE)
-            target = _measure("gateway", base + prepare.PATH, headers, args, rate, settle=settle, spy=spy)
+    if "gateway" in sides:
+        target = results["targets"]["gateway"]
+        target["requests_seen"] = sides["gateway"].seen
         if args.py_spy:
             target["py_spy"] = spy_summary.summarise(spy_out)
             report.say(spy_summary.render(target["py_spy"]))
@@ -245,7 +271,11 @@ def _bench(args: argparse.Namespace, info: dict[str, Any], work: Path) -> int:
         if not args.no_verify:
             target["audit_chain"] = prepare.verify_audit_chain(prepared)
             report.say(f"[gateway] audit chain: {target['audit_chain']}")
-        results["targets"]["gateway"] = target
+    if len(sides) == 2:
+        # For information: the ratio within each pair of runs taken seconds apart.
+        pairs = [g.rps / b.rps for b, g in zip(sides["bare"].runs, sides["gateway"].runs, strict=True)]
+        results["pair_ratios"] = pairs
+        report.say("ratio within each pair of runs: " + " / ".join(f"{r:.3f}" for r in pairs))
 
     report.say()
     if len(results["targets"]) == 2:
