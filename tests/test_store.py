@@ -122,6 +122,39 @@ def test_migrations_match_the_models(database_url: str) -> None:
     assert asyncio.run(diff()) == []
 
 
+# The lookups by consent id that the partial indexes (migrations 0015 and 0019) must still serve: the
+# revocation of a consent's tokens, a payment's trail, the dashboard's "last used".
+CONSENT_LOOKUPS = [
+    ("ix_tokens_consent_id",
+     "UPDATE tokens SET revoked_at = created_at WHERE consent_id = 'c1' AND revoked_at IS NULL"),
+    ("ix_tokens_consent_id", "SELECT digest FROM tokens WHERE consent_id = 'c1' ORDER BY created_at"),
+    ("ix_audit_records_consent_id", "SELECT seq FROM audit_records WHERE consent_id = 'c1'"),
+    ("ix_audit_records_consent_id",
+     "SELECT consent_id, max(at) FROM audit_records WHERE consent_id IN ('c1', 'c2') GROUP BY consent_id"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("index", "statement"), CONSENT_LOOKUPS)
+async def test_lookups_by_consent_use_the_partial_indexes(
+    database_url: str, index: str, statement: str
+) -> None:
+    """The consent indexes hold only rows that carry a consent; an equality on consent_id implies that,
+    so both databases still plan these statements on the index (PostgreSQL with sequential scans
+    priced out, as they would be on a table of any size)."""
+    db = Database(database_url)
+    try:
+        async with db.write() as session:
+            if db.is_sqlite:
+                plan = (await session.execute(text("EXPLAIN QUERY PLAN " + statement))).all()
+            else:
+                await session.execute(text("SET LOCAL enable_seqscan = off"))
+                plan = (await session.execute(text("EXPLAIN " + statement))).all()
+            await session.rollback()
+    finally:
+        await db.dispose()
+    assert index in " ".join(str(column) for row in plan for column in row)
+
+
 async def test_reads_on_postgresql_run_outside_a_transaction(database_url: str) -> None:
     """A read is one round trip on PostgreSQL: no BEGIN before it and no ROLLBACK after it (autocommit),
     for ORM read sessions and for kaimen.store.direct's reads alike; writes stay transactions."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kaimen.store.models import Base
@@ -110,5 +110,12 @@ class Token(Base):
 
     __table_args__ = (
         Index("ix_tokens_grant_id", "grant_id"),
-        Index("ix_tokens_consent_id", "consent_id"),  # revoked together when their consent ends
+        # Revoked together when their consent ends. A client_credentials token has no consent: it
+        # stays out of the index, sparing its issue an index insert (migration 0019).
+        Index(
+            "ix_tokens_consent_id",
+            "consent_id",
+            sqlite_where=text("consent_id IS NOT NULL"),
+            postgresql_where=text("consent_id IS NOT NULL"),
+        ),
     )
