@@ -127,6 +127,21 @@ async def test_every_limit_of_a_call_is_counted_in_one_round_trip(redis_limiter:
 
 
 @pytest.mark.redis
+async def test_the_script_is_loaded_again_when_redis_has_lost_it(
+    redis_limiter: Limiter, redis_url: str
+) -> None:
+    """A restarted Redis has no scripts: the next call loads it again and counts on, never StoreDown."""
+    first = await redis_limiter.hit("5/minute", "ip", "api", "192.0.2.9")
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        await client.script_flush()
+    finally:
+        await client.aclose()
+    second = await redis_limiter.hit("5/minute", "ip", "api", "192.0.2.9")
+    assert (first.remaining, second.allowed, second.remaining) == (4, True, 3)
+
+
+@pytest.mark.redis
 async def test_a_refusal_ends_the_count_so_later_limits_are_not_charged(redis_limiter: Limiter) -> None:
     limits = [("1/minute", "app", "api", "app-1"), ("10/minute", "ip", "api", "192.0.2.1")]
     first = await redis_limiter.hit_all(limits)
