@@ -14,6 +14,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from kaimen.settings import MAX_CONCURRENT_REQUESTS
+
 HOST = "127.0.0.1"
 
 
@@ -66,6 +68,10 @@ def granian_command(factory: str, port: int, core: int, workers: int = 1) -> lis
         "--log-level",
         "warning",
         "--no-access-log",
+        # As `kaimen serve` runs granian: each worker works on at most this many requests at once,
+        # the bound its Redis clients' pools are sized to (KAIMEN_MAX_CONCURRENT_REQUESTS).
+        "--backpressure",
+        str(MAX_CONCURRENT_REQUESTS),
         "--host",
         HOST,
         "--port",

@@ -66,8 +66,11 @@ async def test_each_configuration_gets_its_store(sqlite_url: str, database_url: 
     sqlite, other = Database(sqlite_url), Database(database_url)
     try:
         assert isinstance(build_once_store(None, sqlite), MemoryOnce)
-        redis = build_once_store("redis://127.0.0.1:6379/0", sqlite)
+        redis = build_once_store("redis://127.0.0.1:6379/0", sqlite, max_connections=7)
         assert isinstance(redis, RedisOnce)
+        # One connection per request a worker works on (KAIMEN_MAX_CONCURRENT_REQUESTS), not
+        # redis-py's default of 100, past which its pool refuses.
+        assert redis.redis.connection_pool.max_connections == 7
         await redis.close()
         expected = MemoryOnce if other.is_sqlite else DatabaseOnce
         assert isinstance(build_once_store(None, other), expected)

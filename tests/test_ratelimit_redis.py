@@ -187,9 +187,42 @@ async def test_windows_slide_as_limits_slides_them(redis_limiter: Limiter) -> No
     assert any(not allowed for allowed, _, _ in ours) and any(previous for _, previous, _ in ours)
 
 
+@pytest.mark.redis
+async def test_a_burst_past_redis_pys_default_pool_is_counted_not_taken_for_an_outage(
+    make_settings: Callable[..., Settings], redis_url: str
+) -> None:
+    """150 calls at once on one worker (KAIMEN_MAX_CONCURRENT_REQUESTS=150) each hold a connection:
+    redis-py's pool, 100 by default, would refuse the rest (MaxConnectionsError), which the limiter
+    would take for Redis being down (503 for a second)."""
+    prefix = f"kaimen-test:{uuid.uuid4().hex}"
+    limiter = build_rate_limiter(
+        make_settings(redis_url=redis_url, max_concurrent_requests=150), key_prefix=prefix
+    )
+    try:
+        verdicts = await asyncio.gather(
+            *(limiter.hit("1000/minute", "ip", "api", f"192.0.2.{n % 250}") for n in range(150))
+        )
+    finally:
+        await limiter.close()
+        client = redis.asyncio.Redis.from_url(redis_url)
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+    assert all(verdict.allowed for verdict in verdicts)
+
+
 def store_down_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
     return [
         (record.api, record.decision)  # type: ignore[attr-defined]
+        for record in caplog.records
+        if record.getMessage() == "rate-limit store unreachable"
+    ]
+
+
+def store_down_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        record.error  # type: ignore[attr-defined]
         for record in caplog.records
         if record.getMessage() == "rate-limit store unreachable"
     ]
@@ -212,6 +245,8 @@ async def test_redis_down_refuses_above_public_and_serves_public(
     assert served.text == "ok"
     assert limit_headers(served) == {}
     assert store_down_lines(caplog) == [("test.member", "refused"), ("test.public", "served unlimited")]
+    # What failed, by type only: the first call's connection error, then the retry interval's wait.
+    assert store_down_errors(caplog) == ["ConnectionError", "within the retry interval"]
     sample = metrics.registry.get_sample_value
     assert sample("kaimen_ratelimit_store_down_total", {"api": "test.member", "decision": "refused"}) == 1
     assert sample("kaimen_ratelimit_store_down_total", {"api": "test.public", "decision": "served"}) == 1

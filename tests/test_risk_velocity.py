@@ -136,9 +136,11 @@ def test_the_store_follows_the_runtime_mode(tmp_path: Path) -> None:
     try:
         assert isinstance(build_velocity_store(None, sqlite, longest_window_seconds=60), MemoryVelocity)
         assert isinstance(build_velocity_store(None, postgres, longest_window_seconds=60), DatabaseVelocity)
-        assert isinstance(
-            build_velocity_store("redis://127.0.0.1:6379/0", sqlite, longest_window_seconds=60), RedisVelocity
+        redis = build_velocity_store(
+            "redis://127.0.0.1:6379/0", sqlite, longest_window_seconds=60, max_connections=7
         )
+        assert isinstance(redis, RedisVelocity)
+        assert redis.redis.connection_pool.max_connections == 7  # KAIMEN_MAX_CONCURRENT_REQUESTS
     finally:
         asyncio.run(sqlite.dispose())
         asyncio.run(postgres.dispose())

@@ -22,10 +22,17 @@ class Tls(NamedTuple):
 
 
 def run(
-    *, factory: str, host: str, port: int, workers: int, env: Mapping[str, str], tls: Tls | None = None
+    *,
+    factory: str,
+    host: str,
+    port: int,
+    workers: int,
+    env: Mapping[str, str],
+    concurrent_requests: int,
+    tls: Tls | None = None,
 ) -> None:
-    """Serve ``factory`` (``module:function``) until interrupted, over TLS when ``tls`` is given.
-    Blocks."""
+    """Serve ``factory`` (``module:function``) until interrupted, over TLS when ``tls`` is given, each
+    worker working on at most ``concurrent_requests`` requests at once. Blocks."""
     from granian.constants import Interfaces, Loops, SSLProtocols
     from granian.log import LogLevels
     from granian.server import Server
@@ -38,6 +45,8 @@ def run(
         port=port,
         interface=Interfaces.ASGI,
         workers=workers,
+        # KAIMEN_MAX_CONCURRENT_REQUESTS: the Redis clients' pools are sized to it (kaimen.settings).
+        backpressure=concurrent_requests,
         factory=True,
         loop=Loops.uvloop,
         log_level=LogLevels.warning,

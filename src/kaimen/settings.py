@@ -162,6 +162,10 @@ class OAuthSettings(BaseModel):
     jwks_uri_cache_seconds: int = Field(default=300, ge=0)
 
 
+# KAIMEN_MAX_CONCURRENT_REQUESTS' default (Settings.max_concurrent_requests).
+MAX_CONCURRENT_REQUESTS = 128
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KAIMEN_", env_nested_delimiter="__", extra="forbid")
 
@@ -178,6 +182,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     workers: int = Field(default=1, ge=1)
+    # Requests one worker works on at once (granian's backpressure under `kaimen serve`; more wait
+    # their turn on their connections). Each Redis client of a worker may open as many connections,
+    # so no request ever fails for want of one.
+    max_concurrent_requests: int = Field(default=MAX_CONCURRENT_REQUESTS, ge=1, le=10_000)
     # TLS served by Kaimen itself, for when no proxy terminates it in front (kaimen.tls checks the
     # files): the PEM certificate chain, leaf first, and its unencrypted PEM private key; both or neither.
     tls_certificate: Path | None = None

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Protocol
 
+from kaimen.settings import MAX_CONCURRENT_REQUESTS
 from kaimen.store.db import Database
 from kaimen.store.direct import Statement
 from kaimen.store.types import utcnow
@@ -115,10 +116,14 @@ class MemoryOnce:
 
 
 class RedisOnce:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, max_connections: int = MAX_CONCURRENT_REQUESTS) -> None:
+        """``max_connections``: the requests one worker works on at once (KAIMEN_MAX_CONCURRENT_REQUESTS),
+        each of which holds at most one connection: redis-py's pool refuses past its limit."""
         from redis.asyncio import Redis
 
-        self.redis: Any = Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+        self.redis: Any = Redis.from_url(
+            url, socket_connect_timeout=0.5, socket_timeout=0.5, max_connections=max_connections
+        )
 
     async def use(self, namespace: str, value: str, ttl_seconds: int) -> bool:
         # SET NX is atomic in Redis: exactly one caller gets True. A Redis error propagates, and the
@@ -131,9 +136,11 @@ class RedisOnce:
         await self.redis.aclose()
 
 
-def build_once_store(redis_url: str | None, db: Database) -> OnceStore:
+def build_once_store(
+    redis_url: str | None, db: Database, *, max_connections: int = MAX_CONCURRENT_REQUESTS
+) -> OnceStore:
     """Redis when configured (every worker shares it); embedded SQLite's one process keeps them in
     memory; PostgreSQL without Redis in the database."""
     if redis_url:
-        return RedisOnce(redis_url)
+        return RedisOnce(redis_url, max_connections=max_connections)
     return MemoryOnce() if db.is_sqlite else DatabaseOnce(db)

@@ -74,7 +74,9 @@ class AuthorizationServer:
         self.db = db
         self.events = events
         self.sealer: Sealer = sealer_for(settings)
-        self.once: OnceStore = build_once_store(settings.redis_url, db)
+        self.once: OnceStore = build_once_store(
+            settings.redis_url, db, max_connections=settings.max_concurrent_requests
+        )
         self.keys = SigningKeys(db, self.sealer, watcher)
         # --- F: clients, registration, client authentication ---
         self.clients = ClientRegistry(db, settings, watcher=watcher)

@@ -100,5 +100,10 @@ def demo(ctx: click.Context, port: int, data_dir: Path, credentials_out: Path | 
     )
     click.echo(f"Kaimen sandbox bank on {base_url} (data in {data_dir}); credentials -> {out}")
     server.run(
-        factory="kaimen.demo.server:demo_app_from_env", host="127.0.0.1", port=port, workers=1, env=env
+        factory="kaimen.demo.server:demo_app_from_env",
+        host="127.0.0.1",
+        port=port,
+        workers=1,
+        env=env,
+        concurrent_requests=settings.max_concurrent_requests,
     )

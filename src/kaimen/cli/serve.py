@@ -77,5 +77,6 @@ def serve(
         port=settings.port,
         workers=settings.workers,
         env=env,
+        concurrent_requests=settings.max_concurrent_requests,
         tls=tls,
     )

@@ -67,8 +67,8 @@ class RateLimit:
         if api is not None:
             try:
                 verdict = await self._count(call, api)
-            except StoreDown:
-                self._decide_without_store(api)
+            except StoreDown as down:
+                self._decide_without_store(api, down)
             else:
                 call.extra_headers.extend(verdict.fields())
                 if not verdict.allowed:
@@ -135,15 +135,21 @@ class RateLimit:
             grant = "grant:" + token.grant_id
         return (rate, "unattended", api.name, f"{client}/{grant}")
 
-    def _decide_without_store(self, api: Api) -> None:
+    def _decide_without_store(self, api: Api, down: StoreDown) -> None:
         """RedisDownPolicy: REFUSE answers 503 above PUBLIC, REFUSE_ALL always, ALLOW never."""
         policy = self.on_store_down
         refused = policy is RedisDownPolicy.REFUSE_ALL or (
             policy is RedisDownPolicy.REFUSE and api.policy.tier is not Tier.PUBLIC
         )
+        cause = down.__cause__
         log.warning(
             "rate-limit store unreachable",
-            extra={"api": api.name, "decision": "refused" if refused else "served unlimited"},
+            extra={
+                "api": api.name,
+                "decision": "refused" if refused else "served unlimited",
+                # The type only: a driver's message can name hosts and keys.
+                "error": type(cause).__name__ if cause is not None else "within the retry interval",
+            },
         )
         self.events.emit(RATE_LIMIT_STORE_DOWN, StoreDownDecision(api.name, refused))
         if refused:

@@ -223,13 +223,17 @@ def _as_tuple(exceptions: Any) -> tuple[type[BaseException], ...]:
     return exceptions if isinstance(exceptions, tuple) else (exceptions,)
 
 
-def _redis_storage(url: str, key_prefix: str) -> RedisStorage:
+def _redis_storage(url: str, key_prefix: str, max_connections: int) -> RedisStorage:
     scheme, rest = url.split("://", 1)
     uri = "async+redis+unix://" + rest if scheme == "unix" else f"async+{scheme}://{rest}"
     client_options: dict[str, Any] = {
         "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
         "socket_timeout": REDIS_SOCKET_TIMEOUT,
         "retry": Retry(NoBackoff(), 0),
+        # One connection per request a worker works on (KAIMEN_MAX_CONCURRENT_REQUESTS). redis-py's
+        # pool stops at 100 by default and refuses past it (MaxConnectionsError), which this limiter
+        # took for Redis being down: 503 for a second under a burst of 120 calls on one worker.
+        "max_connections": max_connections,
     }
     return RedisStorage(
         uri, implementation="redispy", key_prefix=key_prefix, wrap_exceptions=True, **client_options
@@ -239,5 +243,5 @@ def _redis_storage(url: str, key_prefix: str) -> RedisStorage:
 def build_rate_limiter(settings: Settings, *, key_prefix: str = "kaimen:ratelimit") -> Limiter:
     """Redis when ``redis_url`` is set (shared by every worker), else in-process memory."""
     if settings.redis_url:
-        return Limiter(_redis_storage(settings.redis_url, key_prefix))
+        return Limiter(_redis_storage(settings.redis_url, key_prefix, settings.max_concurrent_requests))
     return Limiter(LocalCounters())

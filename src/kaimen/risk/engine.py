@@ -182,6 +182,7 @@ def build_risk_engine(
             settings.redis_url,
             db,
             longest_window_seconds=max(risk.customer_window_seconds, risk.tpp_window_seconds),
+            max_connections=settings.max_concurrent_requests,
         ),
         store=RiskStore(db),
         events=events,

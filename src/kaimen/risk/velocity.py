@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from sqlalchemy import text
 
 from kaimen.risk.facts import Tally
+from kaimen.settings import MAX_CONCURRENT_REQUESTS
 from kaimen.store.db import Database
 
 REDIS_CONNECT_TIMEOUT = 0.25
@@ -120,11 +121,16 @@ return out
 
 
 class RedisVelocity:
-    def __init__(self, url: str, *, key_prefix: str = "kaimen:risk:") -> None:
+    def __init__(
+        self, url: str, *, key_prefix: str = "kaimen:risk:", max_connections: int = MAX_CONCURRENT_REQUESTS
+    ) -> None:
         from redis.asyncio import Redis
 
         self.redis: Any = Redis.from_url(
-            url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT, socket_timeout=REDIS_SOCKET_TIMEOUT
+            url,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+            socket_timeout=REDIS_SOCKET_TIMEOUT,
+            max_connections=max_connections,  # one per request a worker works on (kaimen.settings)
         )
         self.key_prefix = key_prefix
         self._script = self.redis.register_script(_HIT)
@@ -205,12 +211,16 @@ def _bind(value: Any, db: Database) -> Any:
 
 
 def build_velocity_store(
-    redis_url: str | None, db: Database, *, longest_window_seconds: int
+    redis_url: str | None,
+    db: Database,
+    *,
+    longest_window_seconds: int,
+    max_connections: int = MAX_CONCURRENT_REQUESTS,
 ) -> VelocityStore:
     """Redis when configured (every worker shares it); embedded SQLite's one process keeps them in
     memory; PostgreSQL without Redis in the database."""
     if redis_url:
-        return RedisVelocity(redis_url)
+        return RedisVelocity(redis_url, max_connections=max_connections)
     if db.is_sqlite:
         return MemoryVelocity()
     return DatabaseVelocity(db, longest_window_seconds=longest_window_seconds)
