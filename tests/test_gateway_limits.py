@@ -3,7 +3,9 @@ error format, and nothing internal leaks from a 500."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -58,6 +60,50 @@ async def test_streamed_body_over_limit_is_413(limited: Any) -> None:
 
     response = await limited.post(ATM, content=chunks(), headers={"content-type": "application/json"})
     assert response.status_code == 413
+
+
+@pytest.fixture
+async def impatient(make_settings: Any, sqlite_url: str) -> Any:
+    from kaimen.app import create_app
+
+    app = create_app(make_settings(database_url=sqlite_url, limits={"body_timeout_seconds": 0.3}))
+    async with lifespan(app), client_for(app) as http:
+        yield http
+
+
+async def trickled() -> Any:
+    """A body whose second part comes long after the gateway stopped waiting."""
+    yield b"grant_type="
+    await asyncio.sleep(5)
+    yield b"client_credentials"
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "expected"),
+    [
+        (ATM, "application/json",  # the Open Data spec's own fixed texts for 408
+         {"status": "408", "title": "Client timeout",
+          "description": "Your client has failed to submit a request, and a timeout has occurred."}),
+        ("/open-banking/v3.1/aisp/account-access-consents", "application/json",
+         {"Code": "408 RequestTimeout", "Message": "Request timeout",
+          "Errors": [{"ErrorCode": "UK.OBIE.UnexpectedError",
+                      "Message": "the request body did not arrive in time"}]}),
+        ("/oauth2/token", "application/x-www-form-urlencoded",
+         {"error": "invalid_request", "error_description": "Request timeout"}),
+    ],
+)  # fmt: skip
+async def test_a_trickled_body_is_408_and_the_connection_closed(
+    impatient: Any, path: str, content_type: str, expected: dict[str, Any]
+) -> None:
+    started = time.monotonic()
+    response = await impatient.post(path, content=trickled(), headers={"content-type": content_type})
+    assert time.monotonic() - started < 3  # the gateway stopped waiting; the client's sleep did not end
+    assert response.status_code == 408
+    body = response.json()
+    body.pop("Id", None)  # the OB error's interaction id
+    assert body == expected
+    assert response.headers["connection"] == "close"
+    assert response.headers["x-fapi-interaction-id"]
 
 
 async def test_too_many_header_fields_is_431(limited: Any) -> None:

@@ -124,6 +124,9 @@ class RequestLimits(BaseModel):
     max_header_bytes: int = Field(default=16 << 10, ge=1024)
     max_header_count: int = Field(default=64, ge=8)
     max_json_depth: int = Field(default=32, ge=2)
+    # The whole body must arrive within this long: a client trickling its body would otherwise hold
+    # one of the worker's request slots (max_concurrent_requests) for as long as it pleased.
+    body_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
 
 
 class AuditSettings(BaseModel):

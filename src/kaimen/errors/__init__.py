@@ -7,6 +7,7 @@
      ├── NotFound               404
      ├── MethodNotAllowed       405
      ├── NotAcceptable          406
+     ├── RequestTimeout         408  (the body did not arrive in time)
      ├── PayloadTooLarge        413
      ├── HeadersTooLarge        431
      ├── TooManyRequests        429
@@ -78,6 +79,18 @@ class NotAcceptable(ApiError):
     status = 406
     title = "Not acceptable"
     ob_code = "UK.OBIE.Header.Invalid"
+
+
+class RequestTimeout(ApiError):
+    """RFC 9110 §15.5.9: the server "did not receive a complete request message within the time that
+    it was prepared to wait"; the connection is closed after it (the rest of the body may still come)."""
+
+    status = 408
+    title = "Request timeout"
+    ob_code = "UK.OBIE.UnexpectedError"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Connection": "close"})
 
 
 class PayloadTooLarge(ApiError):

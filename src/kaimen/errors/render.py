@@ -43,6 +43,7 @@ _OB_CODE = {
     404: "404 NotFound",
     405: "405 MethodNotAllowed",
     406: "406 NotAcceptable",
+    408: "408 RequestTimeout",
     413: "413 PayloadTooLarge",
     415: "415 UnsupportedMediaType",
     429: "429 TooManyRequests",

@@ -3,14 +3,18 @@
 - more header fields than ``max_header_count``, or more header bytes than ``max_header_bytes`` → 431
   (RFC 6585 §5); a server in front may answer 431 itself first, for headers past its own limit;
 - a declared or actual body over ``max_body_bytes`` → 413 (RFC 9110 §15.5.14);
+- a body that has not all arrived ``body_timeout_seconds`` after the gateway began to read it → 408
+  (RFC 9110 §15.5.9), with ``Connection: close``: a client trickling its body cannot keep one of the
+  worker's request slots (``KAIMEN_MAX_CONCURRENT_REQUESTS``) for as long as it likes;
 - a JSON body nested deeper than ``max_json_depth``, or not valid UTF-8 → 400.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from kaimen.errors import BadRequest, HeadersTooLarge, PayloadTooLarge
+from kaimen.errors import BadRequest, HeadersTooLarge, PayloadTooLarge, RequestTimeout
 from kaimen.settings import RequestLimits as Limits
 
 
@@ -84,16 +88,20 @@ class RequestLimits:
         chunks: list[bytes] = []
         total = 0
         more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            total += len(chunk)
-            if total > limits.max_body_bytes:
-                raise PayloadTooLarge("request body too large")
-            chunks.append(chunk)
-            more = message.get("more_body", False)
+        try:
+            async with asyncio.timeout(limits.body_timeout_seconds):
+                while more:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    chunk = message.get("body", b"")
+                    total += len(chunk)
+                    if total > limits.max_body_bytes:
+                        raise PayloadTooLarge("request body too large")
+                    chunks.append(chunk)
+                    more = message.get("more_body", False)
+        except TimeoutError:
+            raise RequestTimeout("the request body did not arrive in time") from None
         body = b"".join(chunks)
         if body and _is_json(content_type):
             if json_depth_exceeds(body, limits.max_json_depth):
