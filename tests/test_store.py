@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
 
 from kaimen.store.db import Database
-from kaimen.store.migrate import current_head
+from kaimen.store.migrate import current_head, upgrade
 from kaimen.store.models import Generation, Organisation
 from kaimen.store.watch import bump
 
@@ -84,6 +86,17 @@ async def test_write_rolls_back_when_the_block_raises(database_url: str) -> None
             assert (await session.execute(select(Organisation))).first() is None
     finally:
         await db.dispose()
+
+
+def test_a_migrated_sqlite_file_is_in_wal_mode_before_anything_serves_it(tmp_path: Path) -> None:
+    """``kaimen db upgrade`` leaves the file in WAL mode, so no connection of the service has to switch
+    it (switching takes the write lock: two connections opening together got "database is locked")."""
+    import sqlite3
+
+    path = tmp_path / "fresh.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_sqlite_runs_in_wal_mode(sqlite_url: str) -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+
+from kaimen.store.direct import sqlite_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -18,11 +22,17 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` to ``revision`` (blocking; call it before serving)."""
+    """Bring the database at ``url`` to ``revision`` (blocking; call it before serving). A SQLite file
+    is switched to WAL first, while nothing else has it open: the mode is kept in the file, so no
+    connection of the running service has to switch it (which takes the write lock, and failed at
+    once with "database is locked" when two connections opened together on a file left in rollback
+    mode, as Alembic's own connection leaves it)."""
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            with closing(sqlite3.connect(path)) as connection:
+                sqlite_settings(connection)
     command.upgrade(alembic_config(url), revision)
 
 
