@@ -82,6 +82,10 @@ class Rate:
             rate = _PARSED[text] = cls(item.amount, item.get_expiry(), label)
         return rate
 
+    def counter_key(self, kind: str, api: str, who: str) -> str:
+        """The key of ``who``'s counter of ``kind`` on ``api`` at this rate, in memory and in Redis."""
+        return f"{kind}/{api}/{who}/{self.label}"
+
 
 # Rate strings come from settings only, so this holds a handful of entries.
 _PARSED: dict[str, Rate] = {}
@@ -181,7 +185,7 @@ class Limiter:
         verdicts = []
         for rate_text, kind, api, who in limits:  # the embedded gateway's hot path: kept plain
             rate = Rate.parse(rate_text)
-            allowed, window = local.hit(f"{kind}/{api}/{who}/{rate.label}", rate.amount, rate.window)
+            allowed, window = local.hit(rate.counter_key(kind, api, who), rate.amount, rate.window)
             verdicts.append(self._verdict(rate, allowed, window))
             if not allowed:
                 break
@@ -193,7 +197,7 @@ class Limiter:
         assert self.redis is not None
         rates = [Rate.parse(rate_text) for rate_text, _, _, _ in limits]
         counts = [
-            (f"{kind}/{api}/{who}/{rate.label}", rate.amount, rate.window)
+            (rate.counter_key(kind, api, who), rate.amount, rate.window)
             for rate, (_, kind, api, who) in zip(rates, limits, strict=True)
         ]
         try:
