@@ -6,6 +6,7 @@ Every such decision is logged and counted; the limiter never hangs and recovers 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import socket
@@ -35,20 +36,28 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture
-async def redis_limiter(make_settings: Callable[..., Settings], redis_url: str) -> AsyncIterator[Limiter]:
+@contextlib.asynccontextmanager
+async def limiter_on(settings: Settings, redis_url: str) -> AsyncIterator[Limiter]:
     """A limiter on the test Redis, under a key prefix of its own that is deleted afterwards."""
     prefix = f"kaimen-test:{uuid.uuid4().hex}"
-    limiter = build_rate_limiter(make_settings(redis_url=redis_url), key_prefix=prefix)
-    yield limiter
-    await limiter.close()
-    client = redis.asyncio.Redis.from_url(redis_url)
+    limiter = build_rate_limiter(settings, key_prefix=prefix)
     try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
+        yield limiter
     finally:
-        await client.aclose()
+        await limiter.close()
+        client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+            if keys:
+                await client.delete(*keys)
+        finally:
+            await client.aclose()
+
+
+@pytest.fixture
+async def redis_limiter(make_settings: Callable[..., Settings], redis_url: str) -> AsyncIterator[Limiter]:
+    async with limiter_on(make_settings(redis_url=redis_url), redis_url) as limiter:
+        yield limiter
 
 
 @pytest.fixture
@@ -194,21 +203,11 @@ async def test_a_burst_past_redis_pys_default_pool_is_counted_not_taken_for_an_o
     """150 calls at once on one worker (KAIMEN_MAX_CONCURRENT_REQUESTS=150) each hold a connection:
     redis-py's pool, 100 by default, would refuse the rest (MaxConnectionsError), which the limiter
     would take for Redis being down (503 for a second)."""
-    prefix = f"kaimen-test:{uuid.uuid4().hex}"
-    limiter = build_rate_limiter(
-        make_settings(redis_url=redis_url, max_concurrent_requests=150), key_prefix=prefix
-    )
-    try:
+    settings = make_settings(redis_url=redis_url, max_concurrent_requests=150)
+    async with limiter_on(settings, redis_url) as limiter:
         verdicts = await asyncio.gather(
             *(limiter.hit("1000/minute", "ip", "api", f"192.0.2.{n % 250}") for n in range(150))
         )
-    finally:
-        await limiter.close()
-        client = redis.asyncio.Redis.from_url(redis_url)
-        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
     assert all(verdict.allowed for verdict in verdicts)
 
 
