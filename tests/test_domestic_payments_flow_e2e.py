@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from tests.authz_flow_support import Harness, claims_for, harness
 from tests.domestic_payments_support import PAYMENTS, payment_body
 from tests.fapi_client_support import authorise, call, tpp_token
 from tests.payments_support import CONSENTS, assert_valid, consent_body
+from tests.test_ledger_support import book
 from tests.test_payments_flow_e2e import SCOPE, alice, payment_consent, payment_consent_of, signed
 
 # The risk engine is on, as in the sandbox bank, with its two clock-bound rules made neutral so the
@@ -38,22 +40,31 @@ async def h(make_settings: Callable[..., Settings], database_url: str) -> AsyncI
         yield flow
 
 
+async def funded_pick(h: Harness, consent_id: str) -> str:
+    """The account the customer picked on the consent page, paid the consent's 165.88 a day ago:
+    seed_history's balances follow the customer's (random) id, and after its 30 days about a third of
+    the GBP accounts it makes hold less than that, so a payment from them would be Rejected."""
+    consent = await h.app.components.payment_consents.authorised(consent_id)
+    assert consent is not None and consent.debtor_account_id is not None
+    await book(h.app.components.db, consent.debtor_account_id, 16_588, utcnow() - timedelta(days=1))
+    return consent.debtor_account_id
+
+
 async def test_the_tpp_pays_what_the_customer_approved_once(h: Harness) -> None:
     tpp = await h.tpp()
     person, _ = await alice(h)
     consent_id = await payment_consent(h, tpp)
     token, _ = await authorise(h, tpp, person, consent_id, scope=SCOPE)
-    consent = await h.app.components.payment_consents.authorised(consent_id)
-    assert consent is not None and consent.debtor_account_id is not None
+    debtor_account_id = await funded_pick(h, consent_id)
     core = h.app.components.core_banking
 
     async def booked() -> int:
-        balances = await core.balances(person.customer_id, consent.debtor_account_id)
+        balances = await core.balances(person.customer_id, debtor_account_id)
         minor: int = next(b.amount.minor for b in balances if b.type is BalanceType.INTERIM_BOOKED)
         return minor
 
     before = await booked()
-    assert before >= 16_588  # seed_history leaves alice's accounts in credit
+    assert before >= 16_588
     body, headers = signed(h, tpp, payment_body(consent_id, consent_body()))
     paid = await call(h, "POST", PAYMENTS, token["access_token"], body, headers)
     assert paid.status_code == 201, paid.text
@@ -80,9 +91,7 @@ async def test_the_account_the_customer_picked_is_the_refund_account_they_agreed
     sent["Data"]["ReadRefundAccount"] = "Yes"
     consent_id = await payment_consent_of(h, tpp, sent)
     token, _ = await authorise(h, tpp, person, consent_id, scope=SCOPE)
-    consent = await h.app.components.payment_consents.authorised(consent_id)
-    assert consent is not None and consent.debtor_account_id is not None
-    picked = await h.app.components.core_banking.account(person.customer_id, consent.debtor_account_id)
+    picked = await h.app.components.core_banking.account(person.customer_id, await funded_pick(h, consent_id))
     assert picked.name
     body, headers = signed(h, tpp, payment_body(consent_id, sent))
     paid = await call(h, "POST", PAYMENTS, token["access_token"], body, headers)
@@ -159,6 +168,7 @@ async def test_the_operator_reads_the_whole_trail_by_payment_or_interaction_id(
     person, _ = await alice(h)
     consent_id = await payment_consent(h, tpp)
     token, _ = await authorise(h, tpp, person, consent_id, scope=SCOPE)
+    await funded_pick(h, consent_id)
     body, headers = signed(h, tpp, payment_body(consent_id, consent_body()))
     paid = await call(h, "POST", PAYMENTS, token["access_token"], body, headers)
     payment_id = paid.json()["Data"]["DomesticPaymentId"]
