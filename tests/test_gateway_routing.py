@@ -8,8 +8,12 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.endpoints import HTTPEndpoint
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route, Router
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kaimen.gateway.routing import ExactPathRouter
 
@@ -21,12 +25,52 @@ def _answer(name: str) -> object:
     return endpoint
 
 
+class Refused(Exception):
+    pass
+
+
+async def _refuses(request: Request) -> PlainTextResponse:
+    raise Refused
+
+
+async def _not_here(request: Request) -> PlainTextResponse:
+    raise HTTPException(status_code=418, detail="teapot")
+
+
+async def _on_refused(request: Request, exc: Exception) -> PlainTextResponse:
+    return PlainTextResponse("refused, handled by the app", status_code=409)
+
+
+class Marks:
+    """Route middleware: a route wrapped in it must still run it (never called directly)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def marked(message: dict[str, object]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message["headers"], (b"x-marked", b"yes")]  # type: ignore[misc]
+            await send(message)
+
+        await self.app(scope, receive, marked)
+
+
+class ItemsEndpoint(HTTPEndpoint):
+    async def get(self, request: Request) -> PlainTextResponse:
+        return PlainTextResponse("class endpoint")
+
+
 ROUTES = [
     Route("/items/{item_id}", _answer("item by id"), methods=["GET"]),
     Route("/items/new", _answer("shadowed: never reached by GET"), methods=["GET", "POST"]),
     Route("/token", _answer("token get"), methods=["GET"]),
     Route("/token", _answer("token post"), methods=["POST"]),
     Route("/health", _answer("health"), methods=["GET"]),
+    Route("/refuses", _refuses, methods=["POST"]),
+    Route("/teapot", _not_here),
+    Route("/marked", _answer("marked"), methods=["GET"], middleware=[Middleware(Marks)]),
+    Route("/class", ItemsEndpoint),
 ]
 REQUESTS = [
     ("GET", "/items/new"),
@@ -39,11 +83,18 @@ REQUESTS = [
     ("POST", "/health"),
     ("GET", "/health/"),
     ("GET", "/nowhere"),
+    ("HEAD", "/health"),
+    ("POST", "/refuses"),
+    ("GET", "/refuses"),
+    ("GET", "/teapot"),
+    ("GET", "/marked"),
+    ("GET", "/class"),
+    ("POST", "/class"),
 ]
 
 
 def _app(router: Router) -> Starlette:
-    app = Starlette()
+    app = Starlette(exception_handlers={Refused: _on_refused})
     app.router = router
     return app
 
@@ -56,13 +107,31 @@ async def test_answers_are_those_of_starlettes_scan(method: str, path: str) -> N
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             for _ in range(times):
                 response = await client.request(method, path, follow_redirects=False)
-                answers.append((response.status_code, response.text, response.headers.get("location")))
+                headers = {k: v for k, v in response.headers.items() if k in ("location", "allow", "x-marked")}
+                answers.append((response.status_code, response.text, headers))
     assert answers[0] == answers[1] == answers[2]
 
 
 def test_only_paths_no_earlier_route_can_match_are_dispatched_directly() -> None:
     router = ExactPathRouter(ROUTES)
-    assert sorted(router._exact) == ["/health", "/token"]
+    assert sorted(router._exact) == ["/class", "/health", "/marked", "/refuses", "/teapot", "/token"]
+
+
+def test_only_plain_function_routes_are_called_directly() -> None:
+    router = ExactPathRouter(ROUTES)
+    direct = {route.path for route in router.routes if id(route) in router._direct}  # type: ignore[attr-defined]
+    assert direct == {"/items/{item_id}", "/items/new", "/token", "/health", "/refuses", "/teapot"}
+
+
+async def test_a_root_path_is_matched_as_starlette_matches_it() -> None:
+    routes = [Route("/token", _answer("token")), Route("/v1/token", _answer("v1 token"))]
+    answers = []
+    for router in (Router(routes), ExactPathRouter(routes)):
+        transport = httpx.ASGITransport(app=_app(router), root_path="/v1")
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.get("/v1/token")
+            answers.append((response.status_code, response.text))
+    assert answers[0] == answers[1]
 
 
 async def test_a_remembered_match_gives_each_request_its_own_parameters() -> None:
