@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from jsonschema import Draft4Validator
 
+from kaimen.apis.product.formats import SWAGGER_FORMATS
 from kaimen.apis.product.spec import PRODUCT_APIS, ProductApi
 from kaimen.settings import Settings
 from tests.support import REPO, SPECS, client_for, lifespan, load_json
@@ -42,10 +43,11 @@ def _operation_responses(file_name: str) -> dict[str, Any]:
 
 
 def response_validator(api: ProductApi, status: int | str) -> Draft4Validator:
-    """The schema the Swagger file gives the GET response of ``status`` (``default`` when not listed)."""
+    """The schema the Swagger file gives the GET response of ``status`` (``default`` when not listed),
+    its formats checked as Swagger 2.0 defines them (the same checker ``products load`` uses)."""
     responses = _operation_responses(api.spec_file)
     response = responses.get(str(status), responses["default"])
-    return Draft4Validator(response["schema"], format_checker=Draft4Validator.FORMAT_CHECKER)
+    return Draft4Validator(response["schema"], format_checker=SWAGGER_FORMATS)
 
 
 def assert_conforms(api: ProductApi, response: httpx.Response) -> None:

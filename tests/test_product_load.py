@@ -88,6 +88,20 @@ def test_a_bad_file_is_refused_whole_naming_each_field_path(database_url, tmp_pa
     assert _published(database_url) == before
 
 
+def test_a_value_that_breaks_its_format_is_refused_whole(sqlite_url, tmp_path):
+    # Swagger 2.0 "Data Types": format "date" is an RFC 3339 full-date; there is no month 99.
+    before = _seeded(sqlite_url)
+    documents = demo_documents()
+    documents["pca"][0]["Brand"][0]["PCA"][0]["PCAMarketingState"][0]["FirstMarketedDate"] = "2020-99-99"
+    result = _load(sqlite_url, tmp_path, {"pca": documents["pca"]})
+    assert result.exit_code == 1
+    assert result.output.splitlines()[1:] == [
+        "pca: data[0].Brand[0].PCA[0].PCAMarketingState[0].FirstMarketedDate: '2020-99-99' is not a 'date'"
+    ]
+    assert "refused, nothing was changed" in result.output.splitlines()[0]
+    assert _published(sqlite_url) == before
+
+
 @pytest.mark.parametrize(
     ("payload", "message"),
     [

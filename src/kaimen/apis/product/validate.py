@@ -8,7 +8,8 @@ value is the ``data`` array that API publishes (the ``data`` member of its 200 r
 
 Only the APIs named in the file are replaced; the others keep their data. Every problem in the file is
 reported, each naming the API and the field path (``pca: data[0].Brand[0].PCA[0].Name: '...' is too
-long``), and nothing is written unless the whole file is valid.
+long``), and nothing is written unless the whole file is valid. Swagger's formats count: a ``date`` that
+is not an RFC 3339 full-date is refused like any other error (kaimen.apis.product.formats).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from jsonschema import Draft4Validator
 from jsonschema.exceptions import ValidationError
 
+from kaimen.apis.product.formats import SWAGGER_FORMATS
 from kaimen.apis.product.spec import BY_SHORT
 
 MAX_REPORTED = 50
@@ -37,8 +39,9 @@ class ProductDataError(ValueError):
 
 @cache
 def _validator(short: str) -> Draft4Validator:
-    # Swagger 2.0 schema objects are a subset of JSON Schema draft 4 (Swagger 2.0, "Schema Object").
-    return Draft4Validator(BY_SHORT[short].data_schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+    # Swagger 2.0 schema objects are a subset of JSON Schema draft 4 (Swagger 2.0, "Schema Object"); their
+    # formats are Swagger's own (kaimen.apis.product.formats), a value that breaks one is refused.
+    return Draft4Validator(BY_SHORT[short].data_schema, format_checker=SWAGGER_FORMATS)
 
 
 def field_path(parts: Iterable[str | int]) -> str:
