@@ -58,6 +58,60 @@ async def test_if_modified_since_is_answered_304_unless_if_none_match_disagrees(
         assert (await client.get(ATM.path, headers=both)).status_code == 200
 
 
+PRECONDITION_FAILED_BODY = {
+    "status": "412",
+    "title": "Precondition failed",
+    "description": "A precondition in the request headers does not hold for this resource.",
+}
+
+
+def _assert_precondition_failed(response, method: str) -> None:
+    # RFC 9110 §13.2.2 steps 1-2: 412, in the Open Data v2 error shape and media type.
+    assert response.status_code == 412
+    assert response.headers["content-type"] == ATM.media_type
+    assert "etag" not in response.headers
+    if method == "GET":
+        assert response.json() == PRECONDITION_FAILED_BODY
+
+
+async def test_a_false_if_match_or_if_unmodified_since_is_412_from_the_handler_and_the_cache(
+    make_settings, sqlite_url
+):
+    await _seed(sqlite_url)
+    async with serve(public_settings(make_settings, sqlite_url)) as (app, client):
+        head = await client.head(ATM.path)  # a HEAD does not fill the cache
+        etag, modified = head.headers["etag"], head.headers["last-modified"]
+        refused = [{"if-match": '"other"'}, {"if-match": f"W/{etag}"}]
+        refused.append({"if-unmodified-since": "Sun, 06 Nov 1994 08:49:37 GMT"})
+        for method in ("GET", "HEAD"):
+            for headers in refused:
+                _assert_precondition_failed(await client.request(method, ATM.path, headers=headers), method)
+        assert (await client.get(ATM.path)).status_code == 200  # fills the cache
+
+        async def unreachable(short: str):
+            raise AssertionError("the router was called")
+
+        app.components.products.document = unreachable
+        for method in ("GET", "HEAD"):
+            for headers in refused:
+                _assert_precondition_failed(await client.request(method, ATM.path, headers=headers), method)
+            for headers in ({"if-match": etag}, {"if-match": "*"}, {"if-unmodified-since": modified}):
+                assert (await client.request(method, ATM.path, headers=headers)).status_code == 200
+            # §13.1.4: ignored when not a valid HTTP-date, or when If-Match is present.
+            for headers in (
+                {"if-unmodified-since": "yesterday"},
+                {"if-match": etag, "if-unmodified-since": "Sun, 06 Nov 1994 08:49:37 GMT"},
+            ):
+                assert (await client.request(method, ATM.path, headers=headers)).status_code == 200
+            # §13.2.2: step 1 (412) comes before step 3 (304), and a true If-Match continues to it.
+            both = {"if-match": '"other"', "if-none-match": etag}
+            _assert_precondition_failed(await client.request(method, ATM.path, headers=both), method)
+            _assert_not_modified(
+                await client.request(method, ATM.path, headers={"if-match": etag, "if-none-match": etag}),
+                etag,
+            )
+
+
 async def test_a_hit_is_served_without_calling_the_router(make_settings, sqlite_url):
     await _seed(sqlite_url)
     async with serve(public_settings(make_settings, sqlite_url)) as (app, client):

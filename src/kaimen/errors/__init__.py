@@ -8,6 +8,7 @@
      ├── MethodNotAllowed       405
      ├── NotAcceptable          406
      ├── RequestTimeout         408  (the body did not arrive in time)
+     ├── PreconditionFailed     412  (If-Match / If-Unmodified-Since false, RFC 9110 §13.2.2)
      ├── PayloadTooLarge        413
      ├── HeadersTooLarge        431
      ├── TooManyRequests        429
@@ -91,6 +92,15 @@ class RequestTimeout(ApiError):
 
     def __init__(self, detail: str | None = None) -> None:
         super().__init__(detail, headers={"Connection": "close"})
+
+
+class PreconditionFailed(ApiError):
+    """RFC 9110 §15.5.13: "one or more conditions given in the request header fields evaluated to false
+    when tested on the server" (If-Match §13.1.1, If-Unmodified-Since §13.1.4)."""
+
+    status = 412
+    title = "Precondition failed"
+    ob_code = "UK.OBIE.UnexpectedError"
 
 
 class PayloadTooLarge(ApiError):

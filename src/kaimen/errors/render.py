@@ -24,6 +24,7 @@ OPENDATA_DEFAULT: dict[int, tuple[str, str]] = {
     404: ("Not found", "The requested resource does not exist."),
     405: ("Method not allowed", "This resource does not support the request method."),
     406: ("Not acceptable", "This resource cannot be represented in the requested media type."),
+    412: ("Precondition failed", "A precondition in the request headers does not hold for this resource."),
     413: ("Payload too large", "The request body is larger than this resource accepts."),
     431: ("Request header fields too large", "The request headers are larger than this resource accepts."),
 }
@@ -44,6 +45,7 @@ _OB_CODE = {
     405: "405 MethodNotAllowed",
     406: "406 NotAcceptable",
     408: "408 RequestTimeout",
+    412: "412 PreconditionFailed",
     413: "413 PayloadTooLarge",
     415: "415 UnsupportedMediaType",
     429: "429 TooManyRequests",

@@ -6,8 +6,10 @@ router. For an Api with ``cacheable=True``:
 - a 200 answer to GET is kept (status line fields and body) per path, once per product data version;
 - a later GET is answered from memory, a HEAD with the same header fields and no content
   (RFC 9110 §9.3.2);
-- a request whose If-None-Match / If-Modified-Since hold is answered 304 with ETag, Cache-Control and
-  Vary (RFC 9110 §13.1.2, §13.1.3, §15.4.5; kaimen.apis.product.conditional);
+- preconditions are evaluated as the handler does (RFC 9110 §13.2.2; kaimen.apis.product.conditional):
+  a false If-Match / If-Unmodified-Since is a 412 in the API's error format (§13.1.1, §13.1.4), a
+  false If-None-Match / If-Modified-Since a 304 with ETag, Cache-Control and Vary (§13.1.2, §13.1.3,
+  §15.4.5); a request without any ``If-*`` field skips all of it;
 - every entry is dropped when product data changes (ProductStore.on_invalidate, fed by the generation
   watcher); while the watcher cannot vouch for memory (``trustworthy()`` is False) the cache is bypassed.
 
@@ -25,8 +27,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kaimen.apis.product.conditional import has_preconditions, http_date, not_modified
+from kaimen.apis.product.conditional import (
+    NOT_MODIFIED,
+    PRECONDITION_FAILED,
+    has_preconditions,
+    http_date,
+    precondition_status,
+)
 from kaimen.apis.product.store import ProductStore
+from kaimen.errors import PreconditionFailed
 from kaimen.gateway.headers import Secured, secure
 
 _KEEP_ON_304 = frozenset((b"etag", b"cache-control", b"vary"))
@@ -76,12 +85,20 @@ class ResponseCache:
             await self._fill(scope, receive, send)
             return
         headers = scope["headers"]
-        if has_preconditions(headers) and not_modified(headers, entry.etag, entry.modified_at):
-            await send(
-                {"type": "http.response.start", "status": 304, "headers": Secured(entry.not_modified_headers)}
-            )
-            await send({"type": "http.response.body", "body": b""})
-            return
+        if has_preconditions(headers):
+            status = precondition_status(headers, entry.etag, entry.modified_at)
+            if status == PRECONDITION_FAILED:
+                raise PreconditionFailed()  # rendered by the gateway's ErrorBoundary
+            if status == NOT_MODIFIED:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 304,
+                        "headers": Secured(entry.not_modified_headers),
+                    }
+                )
+                await send({"type": "http.response.body", "body": b""})
+                return
         await send({"type": "http.response.start", "status": 200, "headers": Secured(entry.headers)})
         await send({"type": "http.response.body", "body": entry.body if method == "GET" else b""})
 

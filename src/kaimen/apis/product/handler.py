@@ -9,7 +9,9 @@
   admitted, so a shared cache must not hand it to anyone else: ``private, max-age=28800`` and
   ``Vary: x-api-key``.
 - HEAD (RFC 9110 §9.3.2): the same header fields as GET, Content-Length included, and no content.
-- A request whose preconditions hold is answered 304 (kaimen.apis.product.conditional).
+- Preconditions (kaimen.apis.product.conditional, RFC 9110 §13.2.2): a false If-Match or
+  If-Unmodified-Since is answered 412 in the Open Data error format, a false If-None-Match or
+  If-Modified-Since 304.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from kaimen.apis.product.conditional import not_modified
+from kaimen.apis.product.conditional import NOT_MODIFIED, PRECONDITION_FAILED, precondition_status
 from kaimen.apis.product.document import Document
 from kaimen.apis.product.spec import ProductApi
 from kaimen.apis.product.store import ProductStore
+from kaimen.errors import PreconditionFailed
 from kaimen.gateway.context import Call
 from kaimen.tiers import Tier
 
@@ -62,7 +65,10 @@ def product_endpoint(products: ProductStore, api: ProductApi) -> Endpoint:
         call: Call = request.scope["kaimen"]
         tier = call.api.policy.tier if call.api is not None else Tier.PRIVATE
         response = Response(status_code=200)
-        if not_modified(request.scope["headers"], doc.etag, doc.modified_at):
+        status = precondition_status(request.scope["headers"], doc.etag, doc.modified_at)
+        if status == PRECONDITION_FAILED:
+            raise PreconditionFailed()
+        if status == NOT_MODIFIED:
             response.status_code = 304
             response.raw_headers = not_modified_headers(doc, tier)
             return response
