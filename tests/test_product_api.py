@@ -83,6 +83,52 @@ async def test_other_methods_are_405_in_the_open_data_error_shape(make_settings,
     assert response.json()["status"] == "405"
 
 
+NOT_FOUND_BODY = {
+    "status": "404",
+    "title": "Not found",
+    "description": "The requested resource does not exist.",
+}
+
+
+@APIS
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_path_below_an_endpoint_is_404_in_the_open_data_error_shape(
+    make_settings, sqlite_url, api: ProductApi, method: str
+):
+    # Issue 2 item 6: the Product API answers errors in the Open Data v2 shape, "404 and 405 included".
+    async with serve(public_settings(make_settings, sqlite_url)) as (_, client):
+        for below in ("/x", "/ATM-1", "/a/b"):
+            response = await client.request(method, api.path + below)
+            assert response.status_code == 404
+            assert response.headers["content-type"] == api.media_type
+            assert response.json() == NOT_FOUND_BODY
+            assert_conforms(api, response)  # the Swagger "default" error object
+        # Not below the endpoint, only sharing a prefix of its name: the plain 404 of any unknown path.
+        beside = await client.get(api.path + "x")
+    assert (beside.status_code, beside.headers["content-type"]) == (404, "application/json")
+    assert beside.json() == {"status": "404", "title": "Not found", "description": "Not found"}
+
+
+async def test_a_path_below_an_endpoint_is_not_identified_tier_checked_or_rate_limited(
+    make_settings, sqlite_url
+):
+    # Like any unknown path, it belongs to no API: no 401 for a missing key on a closed tier, no
+    # rate-limit hit (a bare 404 elsewhere costs none), and the API's own counter is left alone.
+    apis = {api.name: {"tier": "PUBLIC"} for api in PRODUCT_APIS}
+    apis["opendata.atm"] = {"tier": "PUBLIC", "ip_rate": "2/minute"}
+    apis["opendata.bca"] = {"tier": "PARTNER"}
+    atm, bca = PRODUCT_APIS[2], PRODUCT_APIS[1]
+    async with serve(make_settings(database_url=sqlite_url, apis=apis)) as (_, client):
+        closed = await client.get(bca.path + "/x")
+        below = [await client.get(atm.path + "/ATM-1") for _ in range(3)]
+        served = await client.get(atm.path)
+        assert (await client.get(bca.path)).status_code == 401  # the endpoint itself still asks for a key
+    assert (closed.status_code, closed.json()) == (404, NOT_FOUND_BODY)
+    assert [r.status_code for r in below] == [404, 404, 404]
+    assert all("ratelimit-remaining" not in r.headers for r in below)
+    assert (served.status_code, served.headers["ratelimit-remaining"]) == (200, "1")
+
+
 def test_a_closed_tier_is_private_and_varies_on_the_api_key():
     # RFC 9111 §5.2.2.7: "private" keeps a shared cache from answering another caller; the answer
     # depends on the key the gateway admitted (Vary, RFC 9110 §12.5.5).

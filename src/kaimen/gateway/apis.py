@@ -1,4 +1,10 @@
-"""Which API a request path belongs to, with that API's policy and error family."""
+"""Which API a request path belongs to, with that API's policy and error family.
+
+A path below an exact API's path (``/open-banking/v2.3/atms/ATM-1``) belongs to no API: it is not
+served, identified, tier-checked or rate-limited, like any other unknown path. When that API sets
+``errors_below``, its 404 is still answered in the API's error format (:meth:`ApiTable.beneath`):
+the Open Data v2 Product API answers errors in its own shape, "404 and 405 included" (issue 2 item 6).
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ class Api:
     policy: ApiPolicy
     cacheable: bool = False
     prefix: bool = False
+    errors_below: bool = False  # a path below ``path`` that no API serves is refused in this family
 
     @property
     def honours_customer_headers(self) -> bool:
@@ -33,6 +40,7 @@ class ApiTable:
         self.apis = apis
         self._exact = {api.path: api for api in apis if not api.prefix}
         self._prefixes = sorted((api for api in apis if api.prefix), key=lambda a: -len(a.path))
+        self._errors_below = sorted((api for api in apis if api.errors_below), key=lambda a: -len(a.path))
 
     def match(self, path: str) -> Api | None:
         api = self._exact.get(path)
@@ -44,6 +52,14 @@ class ApiTable:
                 return api
         for candidate in self._prefixes:
             if path == candidate.path or path.startswith(candidate.path + "/"):
+                return candidate
+        return None
+
+    def beneath(self, path: str) -> Api | None:
+        """For a path :meth:`match` found no API for: the API (``errors_below``) whose path it is below,
+        whose error format answers it; else None."""
+        for candidate in self._errors_below:
+            if path.startswith(candidate.path + "/"):
                 return candidate
         return None
 

@@ -24,7 +24,7 @@ log = logging.getLogger("kaimen.gateway")
 
 
 def _rendered(call: Call, error: ApiError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    api = call.api
+    api = call.error_api
     family = api.family if api else Family.PLAIN
     call.error_code = error_code(family, error)  # for the metrics (kaimen.gateway.metrics)
     status, headers, body = render(family, error, call.interaction_id, api.media_type if api else None)

@@ -41,6 +41,14 @@ class Call:
     # answer carried none.
     error_code: str | None = None
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    # A path no API serves but below the path of one whose errors cover it (ApiTable.beneath): that API,
+    # whose error format the refusal is rendered in. Never used for policy: ``api`` stays None.
+    errors_of: Api | None = None
+
+    @property
+    def error_api(self) -> Api | None:
+        """The API whose error format answers this call, if any."""
+        return self.api if self.api is not None else self.errors_of
 
 
 def call_of(scope: dict[str, Any]) -> Call:

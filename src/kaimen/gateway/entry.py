@@ -3,7 +3,8 @@
 - ``x-fapi-interaction-id`` (UK OB v3.1.11, "Request Headers"): a valid incoming RFC 4122 UUID is echoed,
   otherwise a new one is generated; it is on every response, errors included.
 - The client IP is the socket peer, unless that peer is a trusted proxy (kaimen.gateway.clientip).
-- The API the path belongs to is looked up once, for every later step.
+- The API the path belongs to is looked up once, for every later step; for a path that belongs to none,
+  the API whose error format still answers it (kaimen.gateway.apis.ApiTable.beneath).
 - Security headers (kaimen.gateway.headers) go on every response start here, in the gateway's one
   send wrapper.
 - When the call ends, ``api.call.completed`` is emitted with status and latency (audit, metrics).
@@ -92,13 +93,17 @@ class Entry:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path = scope["path"]
+        api = self.apis.match(path)
         call = Call(
             interaction_id=interaction_id_from(scope["headers"]),
             client_ip=self.client_ip.resolve(scope),
-            api=self.apis.match(scope["path"]),
+            api=api,
             started_ns=time.perf_counter_ns(),
             method=scope["method"],
         )
+        if api is None:
+            call.errors_of = self.apis.beneath(path)
         scope["kaimen"] = call
         header = (INTERACTION_HEADER, call.interaction_id.encode())
 

@@ -17,7 +17,8 @@ from kaimen.settings import Settings
 
 
 def product_apis(settings: Settings) -> list[Api]:
-    """The gateway's view of the Product APIs: path, error family, media type, policy, cacheable."""
+    """The gateway's view of the Product APIs: path, error family (below the path too), media type,
+    policy, cacheable."""
     return [
         Api(
             name=api.name,
@@ -26,6 +27,9 @@ def product_apis(settings: Settings) -> list[Api]:
             media_type=api.media_type,
             policy=settings.apis[api.name],
             cacheable=True,
+            # Issue 2 item 6: the Product API answers errors in the Open Data v2 shape, "404 and 405
+            # included", so a path below an endpoint (``/atms/ATM-1``) gets the Open Data 404.
+            errors_below=True,
         )
         for api in PRODUCT_APIS
     ]
