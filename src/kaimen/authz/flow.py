@@ -14,6 +14,11 @@ and again when the customer answers: it may have been deleted, or have expired, 
 moves the consent on (its kind's ``approve``, with the accounts the customer chose, which must be among
 the accounts offered) before the code is stored; if the consent can no longer be approved, the answer
 is ``access_denied``. Denying it rejects it.
+
+Before the decision is looked at, the authentication must be the one the client asked for: a ``sub``
+requested with a value in ``claims.id_token`` must be the authenticated customer's (OIDC Core §5.5.1).
+When it is not, the answer is an error and the consent is left as it was: the person who logged in is
+not the one the client meant, so their answer is not the consent's owner's.
 """
 
 from __future__ import annotations
@@ -25,9 +30,10 @@ from typing import Any, Protocol
 from urllib.parse import urlencode
 
 from kaimen.authz.codes import AuthorizationCodes
-from kaimen.authz.errors import InvalidRequestUri
-from kaimen.authz.ports import Clients, Events, IntentKind
+from kaimen.authz.errors import AccessDenied, InvalidRequestUri, OAuthError
+from kaimen.authz.ports import Clients, ClientView, Events, IntentKind
 from kaimen.authz.pushed import PushedRequest, PushedRequests
+from kaimen.authz.subject import PairwiseSubjects
 from kaimen.events import AUTHORIZATION_APPROVED, AUTHORIZATION_DENIED
 from kaimen.store.db import Database
 from kaimen.store.types import utcnow
@@ -68,16 +74,37 @@ class Decision:
     """Payload of ``authorization.approved`` and ``authorization.denied`` (audit)."""
 
     client_id: str
-    customer_id: str
+    customer_id: str | None  # None when the request ended before anyone logged in
     scope: str
     intent_id: str | None
     acr: str | None = None
     amr: tuple[str, ...] = ()
+    error: str | None = None  # the error code a denied request was answered with
 
     @classmethod
-    def of(cls, pushed: PushedRequest, customer_id: str, **how: Any) -> Decision:
+    def of(cls, pushed: PushedRequest, customer_id: str | None, **how: Any) -> Decision:
         scope = " ".join(pushed.params.scope)
         return cls(pushed.client_id, customer_id, scope, pushed.params.intent_id, **how)
+
+
+def requested_sub_mismatch(
+    pushed: PushedRequest, client: ClientView, customer_id: str, subjects: PairwiseSubjects
+) -> OAuthError | None:
+    """OIDC Core §5.5.1: "If a sub (subject) Claim is requested with a specific value for the ID
+    Token, the Authorization Server MUST only send a positive response if the End-User identified by
+    that sub value has an active session with the Authorization Server or has been Authenticated as a
+    result of the request. The Authorization Server MUST NOT reply with an ID Token or Access Token for
+    a different user". The customer's sub is the pairwise one the client's ID tokens carry.
+
+    The error is access_denied (RFC 6749 §4.1.2.1: "The resource owner or authorization server denied
+    the request"): the customer did authenticate, so OIDC Core §3.1.2.6's login_required ("cannot be
+    completed without displaying a user interface for End-User authentication") does not fit."""
+    requested = pushed.params.claims.get("id_token", {}).get("sub")
+    if not isinstance(requested, dict) or "value" not in requested:
+        return None
+    if requested["value"] == subjects.sub(client.application_id, customer_id):
+        return None
+    return AccessDenied("the authenticated customer is not the requested sub")
 
 
 def authorization_response(redirect_uri: str, params: dict[str, str | None]) -> str:
@@ -100,6 +127,7 @@ class AuthorizationFlow:
         session_ttl_seconds: int,
         intents: Mapping[str, IntentKind],
         customer_accounts: CustomerAccounts,
+        subjects: PairwiseSubjects,
     ) -> None:
         self.db = db
         self.issuer = issuer
@@ -110,6 +138,7 @@ class AuthorizationFlow:
         self.session_ttl = timedelta(seconds=session_ttl_seconds)
         self.intents = intents
         self.customer_accounts = customer_accounts
+        self.subjects = subjects
 
     async def _request(self, request_id: str) -> PushedRequest:
         pushed = await self.pushed.get(request_id)
@@ -176,6 +205,10 @@ class AuthorizationFlow:
         """The URL to send the customer back to the client with (303)."""
         pushed = await self._request(request_id)
         client = await self.clients.get(pushed.client_id)
+        if client is not None:
+            mismatch = requested_sub_mismatch(pushed, client, customer_id, self.subjects)
+            if mismatch is not None:
+                return await self._deny(pushed, customer_id, mismatch)
         found = await self._intent(pushed)
         if not approved or found is None or client is None or client.status != "approved":
             if found is not None:
@@ -220,14 +253,17 @@ class AuthorizationFlow:
             pushed.params.redirect_uri, {"code": code, "state": pushed.params.state, "iss": self.issuer}
         )
 
-    async def _deny(self, pushed: PushedRequest, customer_id: str) -> str:
-        """RFC 6749 §4.1.2.1: "access_denied: The resource owner or authorization server denied the
-        request", with state and iss."""
+    async def _deny(
+        self, pushed: PushedRequest, customer_id: str | None, error: OAuthError | None = None
+    ) -> str:
+        """RFC 6749 §4.1.2.1: the error code (by default "access_denied: The resource owner or
+        authorization server denied the request") with state and iss; no code is issued and the
+        request is consumed."""
+        code = (error or AccessDenied()).error
         async with self.db.write() as session:
             if not await PushedRequests.consume(session, pushed.id):
                 raise InvalidRequestUri("the authorization request is already completed")
-        self.events.emit(AUTHORIZATION_DENIED, Decision.of(pushed, customer_id))
+        self.events.emit(AUTHORIZATION_DENIED, Decision.of(pushed, customer_id, error=code))
         return authorization_response(
-            pushed.params.redirect_uri,
-            {"error": "access_denied", "state": pushed.params.state, "iss": self.issuer},
+            pushed.params.redirect_uri, {"error": code, "state": pushed.params.state, "iss": self.issuer}
         )

@@ -148,6 +148,7 @@ class AuthorizationServer:
             session_ttl_seconds=oauth.login_session_ttl_seconds,
             intents=self.intents,
             customer_accounts=self.customer_accounts,
+            subjects=self.subjects,
         )
         self.id_tokens = IdTokens(
             issuer=self.issuer,

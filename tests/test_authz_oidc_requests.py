@@ -1,0 +1,115 @@
+"""What an OpenID Connect authentication request may ask of the authorization (OIDC Core 1.0), driven
+through PAR, /oauth2/authorize and the customer's login, one-time code and consent pages as a browser
+would, and answered on the client's redirect URI with iss and state (RFC 9207 §2)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from joserfc import jwt
+from joserfc.jwk import KeySet
+from sqlalchemy import func, select
+
+from kaimen.settings import Settings
+from kaimen.store.authz_models import AuthorizationCode
+from tests.authz_flow_support import (
+    AUTHORIZE,
+    ISSUER,
+    REDIRECT_URI,
+    Harness,
+    Pkce,
+    Tpp,
+    claims_for,
+    harness,
+    query_of,
+)
+from tests.fapi_client_support import PASSWORD, Customer, customer, post_form
+
+
+@pytest.fixture
+async def h(make_settings: Callable[..., Settings], database_url: str) -> AsyncIterator[Harness]:
+    async with harness(make_settings(database_url=database_url)) as flow:
+        yield flow
+
+
+def browser(h: Harness) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=h.app, client=("198.51.100.31", 40002))
+    return httpx.AsyncClient(transport=transport, base_url=ISSUER)
+
+
+def claims_with(intent_id: str, **id_token: Any) -> str:
+    """The consent's claims parameter with more claim requests in its id_token member."""
+    claims = orjson.loads(claims_for(intent_id))
+    claims["id_token"].update(id_token)
+    return orjson.dumps(claims).decode()
+
+
+async def push(h: Harness, tpp: Tpp, pkce: Pkce, **id_token: Any) -> str:
+    h.intent_id = await h.consent(tpp)
+    return await h.pushed(tpp, pkce, state="st-1", claims=claims_with(h.intent_id, **id_token))
+
+
+async def log_in_and_approve(h: Harness, tpp: Tpp, request_uri: str, person: Customer) -> str:
+    """The customer's way through the pages; the redirect back to the client."""
+    account_id = (await h.accounts(person.customer_id))[0]
+    async with browser(h) as session:
+        start = await session.get(AUTHORIZE, params={"client_id": tpp.client_id, "request_uri": request_uri})
+        assert start.status_code == 303
+        otp_page = await post_form(
+            session, start.headers["location"], username=person.username, password=PASSWORD
+        )
+        consent_page = await post_form(session, otp_page.headers["location"], otp=person.totp.now())
+        done = await post_form(
+            session, consent_page.headers["location"], decision="approve", account_id=account_id
+        )
+    location: str = done.headers["location"]
+    assert location.startswith(REDIRECT_URI + "?")
+    return location
+
+
+async def codes_stored(h: Harness) -> int:
+    async with h.server.db.read() as session:
+        return int((await session.execute(select(func.count()).select_from(AuthorizationCode))).scalar_one())
+
+
+async def id_token_claims(h: Harness, tpp: Tpp, callback: str, pkce: Pkce) -> dict[str, Any]:
+    response = await h.redeem(tpp, query_of(callback)["code"], pkce)
+    assert response.status_code == 200, response.text
+    jwks = KeySet.import_key_set((await h.http.get("/oauth2/jwks")).json())
+    return dict(jwt.decode(response.json()["id_token"], jwks, algorithms=["PS256"]).claims)
+
+
+async def test_a_sub_requested_for_another_customer_ends_with_access_denied_and_no_code(h: Harness) -> None:
+    """OIDC Core §5.5.1: "The Authorization Server MUST NOT reply with an ID Token or Access Token for
+    a different user"."""
+    tpp, alice, bob = await h.tpp(), await customer(h, "alice"), await customer(h, "bob")
+    bobs_sub = h.server.subjects.sub(tpp.application_id, bob.customer_id)
+    request_uri = await push(h, tpp, Pkce(), sub={"value": bobs_sub})
+    callback = await log_in_and_approve(h, tpp, request_uri, alice)
+    assert query_of(callback) == {"error": "access_denied", "state": "st-1", "iss": ISSUER}
+    assert await codes_stored(h) == 0
+    consent = await h.app.components.consents.get(h.intent_id, tpp.client_id)
+    assert consent.status == "AwaitingAuthorisation"  # alice's answer is not the consent owner's
+
+
+async def test_a_sub_requested_for_the_customer_who_logs_in_is_honoured(h: Harness) -> None:
+    tpp, alice, pkce = await h.tpp(), await customer(h, "alice"), Pkce()
+    alices_sub = h.server.subjects.sub(tpp.application_id, alice.customer_id)
+    request_uri = await push(h, tpp, pkce, sub={"value": alices_sub, "essential": True})
+    callback = await log_in_and_approve(h, tpp, request_uri, alice)
+    assert set(query_of(callback)) == {"code", "state", "iss"}
+    assert (await id_token_claims(h, tpp, callback, pkce))["sub"] == alices_sub
+
+
+async def test_the_sub_of_the_same_customer_at_another_client_is_not_theirs_here(h: Harness) -> None:
+    """Pairwise subjects (OIDC Core §8.1): the value must be this client's sub for the customer."""
+    tpp, other, alice = await h.tpp(), await h.tpp(), await customer(h, "alice")
+    sub_at_other = h.server.subjects.sub(other.application_id, alice.customer_id)
+    request_uri = await push(h, tpp, Pkce(), sub={"value": sub_at_other})
+    callback = await log_in_and_approve(h, tpp, request_uri, alice)
+    assert query_of(callback) == {"error": "access_denied", "state": "st-1", "iss": ISSUER}
+    assert await codes_stored(h) == 0
