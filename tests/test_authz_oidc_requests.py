@@ -5,6 +5,7 @@ would, and answered on the client's redirect URI with iss and state (RFC 9207 §
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import func, select
 
+from kaimen.authz.pushed import request_id_of
 from kaimen.settings import Settings
 from kaimen.store.authz_models import AuthorizationCode
 from tests.authz_flow_support import (
@@ -23,6 +25,7 @@ from tests.authz_flow_support import (
     Harness,
     Pkce,
     Tpp,
+    assert_oauth_error,
     claims_for,
     harness,
     query_of,
@@ -111,5 +114,77 @@ async def test_the_sub_of_the_same_customer_at_another_client_is_not_theirs_here
     sub_at_other = h.server.subjects.sub(other.application_id, alice.customer_id)
     request_uri = await push(h, tpp, Pkce(), sub={"value": sub_at_other})
     callback = await log_in_and_approve(h, tpp, request_uri, alice)
+    assert query_of(callback) == {"error": "access_denied", "state": "st-1", "iss": ISSUER}
+    assert await codes_stored(h) == 0
+
+
+SCA, CA = "urn:openbanking:psd2:sca", "urn:openbanking:psd2:ca"
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [([CA], CA), ([SCA], SCA), ([CA, SCA], SCA), (["urn:example:loa:9", CA], CA)],
+)
+async def test_an_essential_acr_gets_a_requested_value_the_sca_meets(
+    h: Harness, values: list[str], expected: str
+) -> None:
+    """OIDC Core §5.5.1.1: "the Authorization Server MUST return an acr Claim Value that matches one of
+    the requested values"; the pages' SCA meets sca and ca, and sca is preferred."""
+    tpp, alice, pkce = await h.tpp(), await customer(h, "alice"), Pkce()
+    request_uri = await push(h, tpp, pkce, acr={"essential": True, "values": values})
+    callback = await log_in_and_approve(h, tpp, request_uri, alice)
+    assert (await id_token_claims(h, tpp, callback, pkce))["acr"] == expected
+
+
+async def test_an_essential_acr_named_by_value_is_returned(h: Harness) -> None:
+    tpp, alice, pkce = await h.tpp(), await customer(h, "alice"), Pkce()
+    request_uri = await push(h, tpp, pkce, acr={"essential": True, "value": CA})
+    callback = await log_in_and_approve(h, tpp, request_uri, alice)
+    assert (await id_token_claims(h, tpp, callback, pkce))["acr"] == CA
+
+
+async def test_a_voluntary_acr_that_cannot_be_met_gets_the_acr_performed(h: Harness) -> None:
+    tpp, alice, pkce = await h.tpp(), await customer(h, "alice"), Pkce()
+    request_uri = await push(h, tpp, pkce, acr={"values": ["urn:example:loa:9"]})
+    callback = await log_in_and_approve(h, tpp, request_uri, alice)
+    assert (await id_token_claims(h, tpp, callback, pkce))["acr"] == SCA
+
+
+@pytest.mark.parametrize(
+    ("acr", "description"),
+    [
+        ({"essential": True, "values": ["urn:example:loa:9"]},
+         "none of the essential acr values requested is supported"),
+        ({"essential": True, "value": "urn:example:loa:9"},
+         "none of the essential acr values requested is supported"),
+        ({"essential": True, "values": [SCA, 3]}, "claims.id_token.acr values must be strings"),
+    ],
+)  # fmt: skip
+async def test_an_essential_acr_no_login_can_meet_is_refused_at_par(
+    h: Harness, acr: dict[str, Any], description: str
+) -> None:
+    """OIDC Core §5.5.1.1 (an unmet Essential acr is a failed authentication) checked where RFC 9126
+    §2.1 validates the request: invalid_request, before the customer logs in for nothing."""
+    tpp = await h.tpp()
+    response = await h.par(tpp, claims=claims_with(await h.consent(tpp), acr=acr))
+    body = assert_oauth_error(response, 400, "invalid_request")
+    assert body["error_description"] == description
+
+
+async def test_an_essential_acr_the_authentication_did_not_meet_ends_with_access_denied(h: Harness) -> None:
+    """OIDC Core §5.5.1.1: "the Authorization Server MUST treat that outcome as a failed authentication
+    attempt". The pages always perform SCA, so a customer authentication alone is handed to the flow
+    the way the consent page hands over its answer."""
+    tpp = await h.tpp()
+    request_uri = await push(h, tpp, Pkce(), acr={"essential": True, "values": [SCA]})
+    callback = await h.server.flow.finish(
+        request_id=request_id_of(request_uri),
+        customer_id="cust-1",
+        amr=["pwd"],
+        acr=CA,
+        auth_time=datetime.now(UTC),
+        approved=True,
+        consent={"account_ids": (await h.accounts("cust-1"))[:1]},
+    )
     assert query_of(callback) == {"error": "access_denied", "state": "st-1", "iss": ISSUER}
     assert await codes_stored(h) == 0

@@ -14,12 +14,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from kaimen.authz import endpoints
+from kaimen.authz import acr, endpoints
 from kaimen.authz.signing import SigningKeys
 
 SIGNING_ALGS = ["PS256", "ES256"]
 DPOP_ALGS = ["PS256", "ES256", "EdDSA"]
-ACR_VALUES = ["urn:openbanking:psd2:sca", "urn:openbanking:psd2:ca"]
+ACR_VALUES = list(acr.SUPPORTED)
 
 
 def metadata(issuer: str, consent_scopes: list[str]) -> dict[str, Any]:

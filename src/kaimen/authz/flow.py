@@ -18,7 +18,9 @@ is ``access_denied``. Denying it rejects it.
 Before the decision is looked at, the authentication must be the one the client asked for: a ``sub``
 requested with a value in ``claims.id_token`` must be the authenticated customer's (OIDC Core §5.5.1).
 When it is not, the answer is an error and the consent is left as it was: the person who logged in is
-not the one the client meant, so their answer is not the consent's owner's.
+not the one the client meant, so their answer is not the consent's owner's. Likewise an Essential
+``acr`` the authentication does not meet fails the authorization (OIDC Core §5.5.1.1,
+kaimen.authz.acr); otherwise the code's grant carries the acr the ID token will.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
+from kaimen.authz import acr as acr_values
 from kaimen.authz.codes import AuthorizationCodes
 from kaimen.authz.errors import AccessDenied, InvalidRequestUri, OAuthError
 from kaimen.authz.ports import Clients, ClientView, Events, IntentKind
@@ -209,6 +212,11 @@ class AuthorizationFlow:
             mismatch = requested_sub_mismatch(pushed, client, customer_id, self.subjects)
             if mismatch is not None:
                 return await self._deny(pushed, customer_id, mismatch)
+        acr_claim = acr_values.returned(pushed.params.claims, acr)
+        if acr_claim is None:
+            # OIDC Core §5.5.1.1: "treat that outcome as a failed authentication attempt".
+            failed = AccessDenied("the essential acr requested was not met")
+            return await self._deny(pushed, customer_id, failed)
         found = await self._intent(pushed)
         if not approved or found is None or client is None or client.status != "approved":
             if found is not None:
@@ -226,7 +234,7 @@ class AuthorizationFlow:
         expires_at = intent.expires_at
         grant = {
             "nonce": pushed.params.nonce,
-            "acr": acr,
+            "acr": acr_claim,
             "amr": list(amr),
             "auth_time": int(auth_time.timestamp()),
             "claims": pushed.params.claims,

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from kaimen.authz import pkce
+from kaimen.authz import acr, pkce
 from kaimen.authz.errors import (
     InvalidRequest,
     InvalidScope,
@@ -208,6 +208,20 @@ def check_claims(form: Mapping[str, str], client: ClientView, out: dict[str, Any
     out["intent_id"] = intents.pop() if intents else None
 
 
+def check_acr_request(form: Mapping[str, str], client: ClientView, out: dict[str, Any]) -> None:
+    """OIDC Core §5.5.1.1: an Essential acr request "MUST" be met, else the outcome is "a failed
+    authentication attempt". Values that are not in acr_values_supported cannot be met by any login, so
+    a request naming only such values is refused here, before the customer logs in for nothing (RFC 9126
+    §2.1: the PAR endpoint "MUST validate the request in the same way as at the authorization
+    endpoint"; RFC 6749 §4.1.2.1 invalid_request). Values must be strings (OIDC Core §2: acr is a
+    string)."""
+    values, essential = acr.requested(out.get("claims", {}))
+    if not all(isinstance(value, str) for value in values):
+        raise InvalidRequest("claims.id_token.acr values must be strings")
+    if essential and values and not set(values) & set(acr.SUPPORTED):
+        raise InvalidRequest("none of the essential acr values requested is supported")
+
+
 def _claim_request_ok(value: Any) -> bool:
     if value is None:
         return True
@@ -236,6 +250,7 @@ PIPELINE: tuple[Step, ...] = (
     check_pkce,
     check_state_and_nonce,
     check_claims,
+    check_acr_request,
 )
 
 
