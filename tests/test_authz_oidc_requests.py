@@ -188,3 +188,61 @@ async def test_an_essential_acr_the_authentication_did_not_meet_ends_with_access
     )
     assert query_of(callback) == {"error": "access_denied", "state": "st-1", "iss": ISSUER}
     assert await codes_stored(h) == 0
+
+
+async def test_prompt_none_ends_with_login_required_without_showing_a_page(h: Harness) -> None:
+    """OIDC Core §3.1.2.1 prompt=none: "The Authorization Server MUST NOT display any authentication or
+    consent user interface pages"; no customer is logged in, so §3.1.2.6 login_required."""
+    tpp = await h.tpp()
+    request_uri = await h.pushed(tpp, Pkce(), state="st-1", prompt="none")
+    params = {"client_id": tpp.client_id, "request_uri": request_uri}
+    async with browser(h) as session:
+        response = await session.get(AUTHORIZE, params=params)
+        assert response.status_code == 303
+        assert "set-cookie" not in response.headers  # no login session was started
+        location = response.headers["location"]
+        assert location.startswith(REDIRECT_URI + "?")
+        assert query_of(location) == {"error": "login_required", "state": "st-1", "iss": ISSUER}
+        assert (await session.get("/login")).status_code == 400  # no login page to go to
+        again = await session.get(AUTHORIZE, params=params)  # the request_uri was consumed
+    assert again.status_code == 400
+    assert "location" not in again.headers
+    assert await codes_stored(h) == 0
+    [(event, decision)] = h.events
+    assert (event, decision.error, decision.customer_id) == ("authorization.denied", "login_required", None)
+    consent = await h.app.components.consents.get(h.intent_id, tpp.client_id)
+    assert consent.status == "AwaitingAuthorisation"
+
+
+@pytest.mark.parametrize(
+    ("prompt", "description"),
+    [
+        ("none login", "prompt=none must not be combined with other values"),
+        ("consent none", "prompt=none must not be combined with other values"),
+        ("create", "prompt carries an unsupported value"),
+        ("NONE", "prompt carries an unsupported value"),
+    ],
+)
+async def test_a_prompt_oidc_core_does_not_allow_is_refused_at_par(
+    h: Harness, prompt: str, description: str
+) -> None:
+    """OIDC Core §3.1.2.1: "If this parameter contains none with any other value, an error is
+    returned"; values are case-sensitive, and only the four defined ones are served."""
+    body = assert_oauth_error(await h.par(await h.tpp(), prompt=prompt), 400, "invalid_request")
+    assert body["error_description"] == description
+
+
+@pytest.mark.parametrize("prompt", ["login", "consent", "select_account", "login consent"])
+async def test_prompt_login_and_consent_show_the_pages_as_always(h: Harness, prompt: str) -> None:
+    """Every request that is not prompt=none asks the customer to log in and to consent, which is
+    what login, consent and select_account ask for (OIDC Core §3.1.2.1)."""
+    tpp, alice = await h.tpp(), await customer(h, "alice")
+    h.intent_id = await h.consent(tpp)
+    request_uri = await h.pushed(tpp, Pkce(), state="st-1", prompt=prompt, claims=claims_for(h.intent_id))
+    callback = await log_in_and_approve(h, tpp, request_uri, alice)
+    assert set(query_of(callback)) == {"code", "state", "iss"}
+
+
+async def test_discovery_advertises_the_prompt_values_served(h: Harness) -> None:
+    meta = (await h.http.get("/.well-known/openid-configuration")).json()
+    assert meta["prompt_values_supported"] == ["none", "login", "consent", "select_account"]

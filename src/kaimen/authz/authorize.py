@@ -5,17 +5,23 @@ and never overrides a pushed one (RFC 9101 §5: the server "MUST only use the pa
 Object"; RFC 9126 §4 applies that to pushed requests). Until the request_uri is known to be valid the
 redirect URI is not trusted, so every refusal is an error page (HTML, 400), never a redirect
 (RFC 6749 §4.1.2.1: "the authorization server ... MUST NOT automatically redirect the user-agent to
-the invalid redirection URI"). A valid request goes to the customer's pages (identity/).
+the invalid redirection URI"). A valid request goes to the customer's pages (identity/), except one
+pushed with prompt=none: OIDC Core §3.1.2.1, "The Authorization Server MUST NOT display any
+authentication or consent user interface pages. An error is returned if an End-User is not already
+authenticated". Kaimen keeps no login session between requests, so no customer ever is: it ends at once
+with login_required (§3.1.2.6) on the client's redirect URI, with iss and state, and is consumed.
 """
 
 from __future__ import annotations
 
 import logging
 from html import escape
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from kaimen.authz.errors import InvalidRequestUri, LoginRequired, OAuthError
 from kaimen.authz.ports import Clients, Interactions
 from kaimen.authz.pushed import PushedRequest, PushedRequests
 from kaimen.identity.i18n import Locale, negotiate
@@ -48,6 +54,12 @@ _AGAIN: dict[Locale, str] = {
 }
 
 
+class Refusals(Protocol):
+    """What the endpoint needs of the authorization flow (kaimen.authz.flow)."""
+
+    async def refuse(self, pushed: PushedRequest, error: OAuthError) -> str: ...
+
+
 class Refused(Exception):
     def __init__(self, reason: str, status: int = 400) -> None:
         super().__init__(reason)
@@ -63,14 +75,19 @@ def error_page(request: Request, reason: str, status: int = 400) -> Response:
 
 
 class AuthorizeEndpoint:
-    def __init__(self, *, clients: Clients, pushed: PushedRequests, interactions: Interactions) -> None:
+    def __init__(
+        self, *, clients: Clients, pushed: PushedRequests, interactions: Interactions, flow: Refusals
+    ) -> None:
         self.clients = clients
         self.pushed = pushed
         self.interactions = interactions
+        self.flow = flow
 
     async def handle(self, request: Request) -> Response:
         try:
             pushed = await self.pushed_request(request)
+            if "none" in pushed.params.prompt:
+                return await self.without_interaction(pushed)
             return await self.start_interaction(pushed)
         except Refused as refused:
             return error_page(request, refused.reason, refused.status)
@@ -94,6 +111,14 @@ class AuthorizeEndpoint:
         if pushed is None:
             raise Refused("request_uri")
         return pushed
+
+    async def without_interaction(self, pushed: PushedRequest) -> Response:
+        """prompt=none: login_required, straight back to the client (no page, no login session)."""
+        try:
+            location = await self.flow.refuse(pushed, LoginRequired())
+        except InvalidRequestUri:
+            raise Refused("request_uri") from None  # completed by a concurrent request meanwhile
+        return Response(status_code=303, headers={"cache-control": "no-store", "location": location})
 
     async def start_interaction(self, pushed: PushedRequest) -> Response:
         """Hand over to the login, SCA and consent pages: 303 to where they start."""

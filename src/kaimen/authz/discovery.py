@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from kaimen.authz import acr, endpoints
+from kaimen.authz.requests import PROMPTS
 from kaimen.authz.signing import SigningKeys
 
 SIGNING_ALGS = ["PS256", "ES256"]
@@ -67,6 +68,8 @@ def metadata(issuer: str, consent_scopes: list[str]) -> dict[str, Any]:
             "openbanking_intent_id",
         ],
         "acr_values_supported": ACR_VALUES,
+        # Initiating User Registration via OpenID Connect 1.0, Discovery Metadata: the prompt values served.
+        "prompt_values_supported": list(PROMPTS),
         "id_token_signing_alg_values_supported": SIGNING_ALGS,
         "id_token_encryption_alg_values_supported": ["RSA-OAEP-256"],
         "id_token_encryption_enc_values_supported": ["A256GCM"],

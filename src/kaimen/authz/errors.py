@@ -84,6 +84,15 @@ class AccessDenied(OAuthError):
     status = 403
 
 
+class LoginRequired(OAuthError):
+    """OIDC Core §3.1.2.6 login_required: "The Authorization Server requires End-User authentication.
+    This error MAY be returned when the prompt parameter value in the Authentication Request is none,
+    but the Authentication Request cannot be completed without displaying a user interface for End-User
+    authentication." """
+
+    error = "login_required"
+
+
 class InvalidRequestUri(OAuthError):
     """RFC 9101 §7 / RFC 9126 §4 invalid_request_uri."""
 

@@ -261,6 +261,11 @@ class AuthorizationFlow:
             pushed.params.redirect_uri, {"code": code, "state": pushed.params.state, "iss": self.issuer}
         )
 
+    async def refuse(self, pushed: PushedRequest, error: OAuthError) -> str:
+        """End a valid request before any page is shown (OIDC Core §3.1.2.1 prompt=none): the error
+        redirect, the request consumed, no customer, the consent untouched."""
+        return await self._deny(pushed, None, error)
+
     async def _deny(
         self, pushed: PushedRequest, customer_id: str | None, error: OAuthError | None = None
     ) -> str:

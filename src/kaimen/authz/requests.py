@@ -5,7 +5,7 @@ MUST validate the request in the same way as at the authorization endpoint"). Th
 endpoint uses only ``client_id`` and ``request_uri`` and reads everything else from what was pushed
 (RFC 9126 §4), so a request that reaches the customer has passed every step below.
 
-Parameters other than the ones read here (prompt, max_age, login_hint, acr_values, ...) are ignored.
+Parameters other than the ones read here (max_age, login_hint, acr_values, ...) are ignored.
 ``state`` and ``nonce`` are carried unchanged (OIDC Core §3.1.2.1) up to ``MAX_STATE`` characters of
 the RFC 6749 Appendix A.5 VSCHAR set (%x20-7E).
 """
@@ -33,6 +33,10 @@ from kaimen.authz.ports import ClientView
 CONSENT_SCOPES = frozenset({"accounts", "payments", "fundsconfirmations"})
 MAX_STATE = 4096  # characters of state and of nonce (documented cap)
 MAX_CLAIMS = 4096  # characters of the claims parameter
+# OIDC Core §3.1.2.1's prompt values. Kaimen keeps no login session between authorization requests, so
+# every request that shows pages asks the customer to log in (login), to say who they are
+# (select_account) and to consent (consent); none ends with login_required (kaimen.authz.authorize).
+PROMPTS = ("none", "login", "consent", "select_account")
 INTENT_CLAIM = "openbanking_intent_id"
 _VSCHAR = re.compile(r"[\x20-\x7e]*")
 _INTENT_ID = re.compile(r"[\x21-\x7e]{1,128}")
@@ -49,6 +53,7 @@ class PushedParams:
     nonce: str | None = None
     claims: dict[str, Any] = field(default_factory=dict)  # {"id_token": {...}, "userinfo": {...}}
     intent_id: str | None = None
+    prompt: tuple[str, ...] = ()
 
     @property
     def consent_scope(self) -> str | None:
@@ -66,6 +71,7 @@ class PushedParams:
             "nonce": self.nonce,
             "claims": self.claims,
             "intent_id": self.intent_id,
+            "prompt": " ".join(self.prompt) or None,
         }
 
     @classmethod
@@ -78,6 +84,7 @@ class PushedParams:
             nonce=data.get("nonce"),
             claims=dict(data.get("claims") or {}),
             intent_id=data.get("intent_id"),
+            prompt=tuple((data.get("prompt") or "").split()),
         )
 
 
@@ -176,6 +183,22 @@ def check_state_and_nonce(form: Mapping[str, str], client: ClientView, out: dict
         out[name] = value
 
 
+def check_prompt(form: Mapping[str, str], client: ClientView, out: dict[str, Any]) -> None:
+    """OIDC Core §3.1.2.1 prompt: "Space-delimited, case-sensitive list of ASCII string values"; "If
+    this parameter contains none with any other value, an error is returned" (invalid_request). A value
+    outside the four defined ones is not supported (discovery's prompt_values_supported) and is refused
+    with invalid_request too, rather than silently ignored."""
+    text = form.get("prompt")
+    if text is None:
+        return
+    values = tuple(dict.fromkeys(value for value in text.split(" ") if value))
+    if any(value not in PROMPTS for value in values):
+        raise InvalidRequest("prompt carries an unsupported value")
+    if "none" in values and len(values) > 1:
+        raise InvalidRequest("prompt=none must not be combined with other values")
+    out["prompt"] = values
+
+
 def check_claims(form: Mapping[str, str], client: ClientView, out: dict[str, Any]) -> None:
     """OIDC Core §5.5: claims is a JSON object whose id_token and userinfo members map claim names to
     null or to {essential, value, values}. The UK OB consent travels as the openbanking_intent_id claim;
@@ -249,6 +272,7 @@ PIPELINE: tuple[Step, ...] = (
     check_scope,
     check_pkce,
     check_state_and_nonce,
+    check_prompt,
     check_claims,
     check_acr_request,
 )

@@ -175,7 +175,7 @@ class AuthorizationServer:
 
     def _flow_routes(self) -> list[BaseRoute]:
         authorize = AuthorizeEndpoint(
-            clients=self.clients, pushed=self.pushed, interactions=self.interactions
+            clients=self.clients, pushed=self.pushed, interactions=self.interactions, flow=self.flow
         )
         return [
             Route(endpoints.PAR, self.par.handle, methods=["POST"]),
