@@ -246,3 +246,63 @@ async def test_prompt_login_and_consent_show_the_pages_as_always(h: Harness, pro
 async def test_discovery_advertises_the_prompt_values_served(h: Harness) -> None:
     meta = (await h.http.get("/.well-known/openid-configuration")).json()
     assert meta["prompt_values_supported"] == ["none", "login", "consent", "select_account"]
+
+
+async def test_authorize_accepts_post_with_a_form_and_answers_like_get(h: Harness) -> None:
+    """OIDC Core §3.1.2.1: "Authorization Servers MUST support the use of the HTTP GET and POST
+    methods ... at the Authorization Endpoint". The browser posts the client's form, without any
+    CSRF token of Kaimen's, and goes on to the login page; the flow ends on the client's redirect URI."""
+    tpp, alice, pkce = await h.tpp(), await customer(h, "alice"), Pkce()
+    h.intent_id = await h.consent(tpp)
+    request_uri = await h.pushed(tpp, pkce, state="st-1", claims=claims_for(h.intent_id))
+    async with browser(h) as session:
+        start = await session.post(AUTHORIZE, data={"client_id": tpp.client_id, "request_uri": request_uri})
+        assert start.status_code == 303
+        assert start.headers["location"] == ISSUER + "/login"
+        assert "kaimen_login=" in start.headers["set-cookie"]
+        otp_page = await post_form(session, "/login", username=alice.username, password=PASSWORD)
+        consent_page = await post_form(session, otp_page.headers["location"], otp=alice.totp.now())
+        account_id = (await h.accounts(alice.customer_id))[0]
+        done = await post_form(
+            session, consent_page.headers["location"], decision="approve", account_id=account_id
+        )
+    query = query_of(done.headers["location"])
+    assert (set(query), query["state"], query["iss"]) == ({"code", "state", "iss"}, "st-1", ISSUER)
+    assert (await h.redeem(tpp, query["code"], pkce)).status_code == 200
+
+
+async def test_a_post_to_authorize_reads_only_its_form(h: Harness) -> None:
+    """RFC 9126 §4: only the pushed parameters are used, and a POST's parameters are its form body: the
+    query of a POST is not read, and form parameters other than client_id and request_uri are ignored."""
+    tpp = await h.tpp()
+    request_uri = await h.pushed(tpp, Pkce(), state="st-1", prompt="none")
+    query_only = await h.http.post(
+        AUTHORIZE, params={"client_id": tpp.client_id, "request_uri": request_uri}, data={"x": "1"}
+    )
+    assert query_only.status_code == 400
+    assert "location" not in query_only.headers
+    form = {"client_id": tpp.client_id, "request_uri": request_uri, "state": "other", "prompt": "login"}
+    response = await h.http.post(AUTHORIZE, data=form)
+    assert response.status_code == 303
+    assert query_of(response.headers["location"]) == {
+        "error": "login_required",
+        "state": "st-1",
+        "iss": ISSUER,
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b'{"client_id": "c", "request_uri": "u"}', "application/json"),
+        (b"client_id=%FF\xff", "application/x-www-form-urlencoded"),
+        (b"client_id=a&client_id=a&request_uri=u", "application/x-www-form-urlencoded"),
+    ],
+)
+async def test_a_post_to_authorize_that_is_not_a_single_valued_form_gets_the_error_page(
+    h: Harness, body: bytes, content_type: str
+) -> None:
+    response = await h.http.post(AUTHORIZE, content=body, headers={"content-type": content_type})
+    assert response.status_code == 400
+    assert "location" not in response.headers
+    assert response.headers["content-type"].startswith("text/html")

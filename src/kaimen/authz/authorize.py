@@ -1,6 +1,13 @@
 """The authorization endpoint (RFC 6749 §3.1), fed only by pushed requests (RFC 9126 §4).
 
-It reads ``client_id`` and ``request_uri`` and nothing else: every other query parameter is ignored
+OIDC Core §3.1.2.1: "Authorization Servers MUST support the use of the HTTP GET and POST methods defined
+in RFC 7231 at the Authorization Endpoint": GET with the parameters in the query, POST with them in an
+application/x-www-form-urlencoded body (Form Serialization, §13.2); both answer alike (303 onwards). A
+POST here is the client's request carried by the browser from the client's own page, not a form of
+Kaimen's, so it carries no CSRF token: like the GET, it can only start a login for a request the
+client pushed, and the login pages check their own CSRF token.
+
+It reads ``client_id`` and ``request_uri`` and nothing else: every other parameter is ignored
 and never overrides a pushed one (RFC 9101 §5: the server "MUST only use the parameters in the Request
 Object"; RFC 9126 §4 applies that to pushed requests). Until the request_uri is known to be valid the
 redirect URI is not trusted, so every refusal is an error page (HTML, 400), never a redirect
@@ -18,10 +25,12 @@ import logging
 from html import escape
 from typing import Protocol
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
 from kaimen.authz.errors import InvalidRequestUri, LoginRequired, OAuthError
+from kaimen.authz.http import FORM
 from kaimen.authz.ports import Clients, Interactions
 from kaimen.authz.pushed import PushedRequest, PushedRequests
 from kaimen.identity.i18n import Locale, negotiate
@@ -46,6 +55,10 @@ _REASONS: dict[str, dict[Locale, str]] = {
         "zh-Hant": "此授權請求不明、已過期、已使用，或屬於其他應用程式。",
     },
     "duplicate": {"en": "A parameter was sent more than once.", "zh-Hant": "有參數重複傳送。"},
+    "form": {
+        "en": "The request's parameters could not be read.",
+        "zh-Hant": "無法讀取此請求的參數。",
+    },
     "server": {"en": "Something went wrong on our side.", "zh-Hant": "系統發生錯誤。"},
 }
 _AGAIN: dict[Locale, str] = {
@@ -74,6 +87,21 @@ def error_page(request: Request, reason: str, status: int = 400) -> Response:
     return page_response(Page(locale, _TITLE[locale], body, status))
 
 
+async def authorization_parameters(request: Request) -> QueryParams:
+    """The request's parameters: the query of a GET, the form body of a POST (OIDC Core §3.1.2.1: "If
+    using the HTTP POST method, the request parameters are serialized using Form Serialization"); the
+    query of a POST is not read. A POST body of another media type, or not UTF-8, is refused."""
+    if request.method != "POST":
+        return request.query_params
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type != FORM:
+        raise Refused("form")
+    try:
+        return QueryParams((await request.body()).decode("utf-8"))  # size bounded by the gateway
+    except UnicodeDecodeError:
+        raise Refused("form") from None
+
+
 class AuthorizeEndpoint:
     def __init__(
         self, *, clients: Clients, pushed: PushedRequests, interactions: Interactions, flow: Refusals
@@ -96,9 +124,10 @@ class AuthorizeEndpoint:
             return error_page(request, "server", 500)
 
     async def pushed_request(self, request: Request) -> PushedRequest:
-        """RFC 9126 §4: client_id and request_uri only; the request_uri must have been pushed by that
-        client, be unexpired and unused. The client must (still) be an approved one."""
-        query = request.query_params
+        """RFC 9126 §4: client_id and request_uri only (of the query or the form); the request_uri must
+        have been pushed by that client, be unexpired and unused. The client must (still) be an
+        approved one."""
+        query = await authorization_parameters(request)
         if any(len(query.getlist(name)) > 1 for name in ("client_id", "request_uri")):
             raise Refused("duplicate")  # RFC 6749 §3.1: "MUST NOT be included more than once"
         client_id, request_uri = query.get("client_id"), query.get("request_uri")

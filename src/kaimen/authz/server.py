@@ -179,7 +179,8 @@ class AuthorizationServer:
         )
         return [
             Route(endpoints.PAR, self.par.handle, methods=["POST"]),
-            Route(endpoints.AUTHORIZE, authorize.handle, methods=["GET"]),
+            # OIDC Core §3.1.2.1: "MUST support the use of the HTTP GET and POST methods".
+            Route(endpoints.AUTHORIZE, authorize.handle, methods=["GET", "POST"]),
             Route(endpoints.TOKEN, self.token.handle, methods=["POST"]),
         ]
 
