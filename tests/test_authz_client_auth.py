@@ -166,6 +166,31 @@ async def test_hs256_keyed_with_the_public_key_is_refused(env: Env) -> None:
     await env.refused(form_for(hmac_with_public_key(env.claims(), rsa_key())), ALG_REFUSED)
 
 
+@pytest.mark.parametrize(("registered", "sent"), [("ES256", "PS256"), ("PS256", "ES256")])
+async def test_an_alg_other_than_the_registered_token_endpoint_auth_signing_alg_is_refused(
+    env: Env, registered: str, sent: str
+) -> None:
+    # OIDC Dynamic Client Registration 1.0 §2 token_endpoint_auth_signing_alg: "All Token Requests using
+    # these authentication methods from this Client MUST be rejected, if the JWT is not signed with this
+    # algorithm." Both keys are registered, so only the registered alg tells the two apart.
+    pinned = await approved_client(
+        env.db, env.settings, env.tpp.clients, token_endpoint_auth_signing_alg=registered
+    )
+    claims = claims_for(pinned.client.client_id, ISSUER)
+    await env.refused(
+        form_for(sign(claims, alg=sent)),
+        f"client_assertion must be signed with {registered}, the registered alg",
+    )
+
+
+async def test_the_registered_token_endpoint_auth_signing_alg_is_accepted(env: Env) -> None:
+    pinned = await approved_client(
+        env.db, env.settings, env.tpp.clients, token_endpoint_auth_signing_alg="ES256"
+    )
+    claims = claims_for(pinned.client.client_id, ISSUER)
+    assert (await env.auth.authenticate(form_for(sign(claims, alg="ES256")))) == pinned.client
+
+
 async def test_replayed_jti_is_refused(env: Env) -> None:
     form = form_for(sign(env.claims()))
     await env.auth.authenticate(form)

@@ -13,15 +13,20 @@
 4. ``known_client``: ``sub`` names a client (RFC 7523 §3 item 2: "For client authentication, the
    subject MUST be the client_id of the OAuth client"); a ``client_id`` form parameter, when sent,
    must be the same; the client's application must be approved.
-5. ``verified``: the signature verifies with a key of the client's registered JWKS (the one ``kid``
+5. ``registered_alg``: when the client registered ``token_endpoint_auth_signing_alg``, the header's
+   ``alg`` is that one. OIDC Dynamic Client Registration 1.0 §2: "All Token Requests using these
+   authentication methods from this Client MUST be rejected, if the JWT is not signed with this
+   algorithm." Kaimen authenticates a client the same way at every endpoint (token, PAR,
+   introspection, revocation), so the registered algorithm binds at all of them.
+6. ``verified``: the signature verifies with a key of the client's registered JWKS (the one ``kid``
    names), by joserfc.
-6. ``claims``: iss == sub == client_id; ``aud`` is the issuer identifier as a single string (FAPI 2.0
+7. ``claims``: iss == sub == client_id; ``aud`` is the issuer identifier as a single string (FAPI 2.0
    §5.3.2.1: the AS "shall only accept its issuer identifier value ... as a string in the aud claim",
    so neither an array nor the token endpoint URL); ``exp`` present, in the future, and at most
    ``client_assertion_max_lifetime_seconds`` ahead (RFC 7523 §3 item 4: the AS "may reject JWTs with
    an exp claim value that is unreasonably far in the future"); ``nbf`` and ``iat`` at most
    ``FUTURE_SKEW_SECONDS`` ahead (FAPI 2.0: accept up to 10 seconds, reject 60 or more); ``jti`` present.
-7. ``used_once``: the ``jti`` is recorded in the shared store until the assertion expires; a second use
+8. ``used_once``: the ``jti`` is recorded in the shared store until the assertion expires; a second use
    anywhere is refused (RFC 7523 §3 item 7: the AS "MAY ensure that JWTs are not replayed by
    maintaining the set of used "jti" values for the length of time for which the JWT would be
    considered valid").
@@ -75,6 +80,7 @@ class ClientAuthenticator:
             raise InvalidClient("client_assertion is not a well-formed JWS") from exc
         self._allowed_alg(parsed.header)
         client = await self._known_client(form, parsed.claims)
+        self._registered_alg(client, parsed.header)
         claims = await self._verified(client, parsed)
         now = int(time.time())
         self._claims(client, claims, now)
@@ -122,6 +128,13 @@ class ClientAuthenticator:
         if not client.approved:
             raise InvalidClient("the client's application is not approved")
         return client
+
+    @staticmethod
+    def _registered_alg(client: Client, header: dict[str, Any]) -> None:
+        registered = client.metadata.get("token_endpoint_auth_signing_alg")
+        if registered is not None and header.get("alg") != registered:
+            # The registered value was checked at registration (PS256 or ES256): no attacker input.
+            raise InvalidClient(f"client_assertion must be signed with {registered}, the registered alg")
 
     async def _verified(self, client: Client, parsed: Unverified) -> dict[str, Any]:
         """The claims, once the signature checks out with the client's registered key. The JWS was
