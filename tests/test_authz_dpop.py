@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from joserfc.jwk import OKPKey
 
 from kaimen.authz.dpop import DpopVerifier, access_token_hash, normalise_url, single_proof
 from kaimen.authz.errors import InvalidDpopProof, UseDpopNonce
@@ -108,6 +109,19 @@ async def test_missing_jwk(verifier: DpopVerifier) -> None:
 async def test_rsa_key_shorter_than_2048_bits(verifier: DpopVerifier) -> None:
     key = rsa_key("short", 1024)
     await refused(verifier, proof(key, alg="PS256"), "RSA keys must be 2048 bits or longer")
+
+
+async def test_eddsa_with_an_ed448_key(verifier: DpopVerifier) -> None:
+    # FAPI 2.0 Security Profile §5.4.1: EdDSA is allowed only "using the Ed25519 variant".
+    key = OKPKey.generate_key("Ed448", private=True)
+    await refused(verifier, proof(key, alg="EdDSA"), "an OKP key must be on the Ed25519 curve")
+
+
+async def test_an_okp_key_that_is_not_a_signing_curve(verifier: DpopVerifier) -> None:
+    # An X25519 (key agreement) jwk in the header of a proof signed by another, Ed25519, key.
+    x25519 = OKPKey.generate_key("X25519", private=True).as_dict(private=False)
+    value = proof(ed_key(), alg="EdDSA", header={"jwk": x25519})
+    await refused(verifier, value, "an OKP key must be on the Ed25519 curve")
 
 
 async def test_signature_by_another_key_than_the_jwk(verifier: DpopVerifier) -> None:

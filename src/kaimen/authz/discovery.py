@@ -1,8 +1,9 @@
 """Authorization server metadata (RFC 8414 §2, OIDC Discovery 1.0 §3) and the JWKS.
 
 It advertises exactly what Kaimen does (FAPI 2.0 Security Profile §5.3.1/§5.3.2): the code flow only,
-PAR required, PKCE S256 only, private_key_jwt only (PS256, ES256), DPoP (PS256, ES256, EdDSA), the iss
-authorization response parameter (RFC 9207), the claims parameter, and the UK OB acr values.
+PAR required, PKCE S256 only, private_key_jwt only (PS256, ES256), DPoP (PS256, ES256, and EdDSA with
+Ed25519 keys only, FAPI 2.0 §5.4.1), the iss authorization response parameter (RFC 9207), the claims
+parameter, and the UK OB acr values.
 """
 
 from __future__ import annotations

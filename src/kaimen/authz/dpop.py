@@ -20,7 +20,9 @@ RFC 9449 §4.3: "To validate a DPoP proof, the receiving server MUST ensure the 
     of the ath claim equals the hash of that access token, and confirm that the public key to which
     the access token is bound matches the public key from the DPoP proof."
 
-Local policy (FAPI 2.0 §5.4): PS256, ES256 or EdDSA only; RSA keys of 2048 bits or more.
+Local policy (FAPI 2.0 §5.4): PS256, ES256 or EdDSA only; RSA keys of 2048 bits or more; an OKP key
+only on Ed25519 (FAPI 2.0 Security Profile §5.4.1 allows "EdDSA using the Ed25519 variant", so an
+Ed448 key is refused even though RFC 8037 lets EdDSA name either curve).
 The proof's htu must carry no query or fragment (§4.2: "without query and fragment parts"), and the
 URL it is compared with is built from the configured public base URL, never from the Host header.
 """
@@ -59,6 +61,7 @@ class _Registry(jws.JWSRegistry):
 
 _REGISTRY = _Registry(algorithms=DPOP_ALGS)
 _KEY_TYPES = frozenset({"RSA", "EC", "OKP"})  # asymmetric only: an "oct" key is refused
+_OKP_CURVE = "Ed25519"  # FAPI 2.0 §5.4.1: EdDSA "using the Ed25519 variant" only
 # RFC 7517 §6.2.2, §6.3.2, §6.4: members that only a private (or symmetric) key has.
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _MIN_RSA_BITS = 2048  # FAPI 2.0 §5.4 (cryptography): RSA keys of 2048 bits or more
@@ -152,6 +155,8 @@ def _public_key(header: dict[str, Any]) -> ProofKey:
     kty = jwk.get("kty")
     if not isinstance(kty, str) or kty not in _KEY_TYPES:  # a list or an object is no key type either
         raise InvalidDpopProof("the jwk header must be an asymmetric public key")
+    if kty == "OKP" and jwk.get("crv") != _OKP_CURVE:
+        raise InvalidDpopProof("an OKP key must be on the Ed25519 curve")
     try:
         exact = orjson.dumps(jwk, option=orjson.OPT_SORT_KEYS).decode()
     except TypeError as exc:
