@@ -4,11 +4,13 @@ each sends the bad assertion and asserts the exact refusal (invalid_client, 401,
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
@@ -32,6 +34,7 @@ from tests.authz_clients_support import (
     sign,
     unsigned,
 )
+from tests.dpop_support import tpp
 
 ISSUER = "http://localhost:8000"
 
@@ -247,18 +250,55 @@ async def test_key_not_in_the_clients_jwks_is_refused(env: Env) -> None:
     )
 
 
+SECRET_REFUSED = "client_secret is not accepted: use private_key_jwt"
+
+
 async def test_client_secret_as_a_second_method_is_refused(env: Env) -> None:
     form = form_for(sign(env.claims()), client_secret="s3cret")
-    await env.refused(form, "client_secret is not accepted: use private_key_jwt")
+    await env.refused(form, SECRET_REFUSED)
 
 
-async def test_http_basic_as_a_second_method_is_refused(env: Env) -> None:
+BASIC_REFUSED = "HTTP Basic client authentication is not accepted: use private_key_jwt"
+# RFC 6749 §5.2: "If the client attempted to authenticate via the "Authorization" request header field,
+# the authorization server MUST respond with an HTTP 401 (Unauthorized) status code and include the
+# "WWW-Authenticate" response header field matching the authentication scheme used by the client."
+BASIC_CHALLENGE = {"WWW-Authenticate": f'Basic realm="{ISSUER}"'}
+
+
+@pytest.mark.parametrize(
+    "authorization", ["Basic Y2xpZW50OnNlY3JldA==", "basic Y2xpZW50OnNlY3JldA==", "BASIC"]
+)
+async def test_http_basic_as_a_second_method_is_refused_with_a_basic_challenge(
+    env: Env, authorization: str
+) -> None:
     form = form_for(sign(env.claims()))
-    await env.refused(
-        form,
-        "HTTP Basic client authentication is not accepted: use private_key_jwt",
-        headers={"authorization": "Basic Y2xpZW50OnNlY3JldA=="},
-    )
+    error = await env.refused(form, BASIC_REFUSED, headers={"authorization": authorization})
+    assert error.headers == BASIC_CHALLENGE
+
+
+async def test_http_basic_with_a_client_secret_is_still_answered_with_a_basic_challenge(env: Env) -> None:
+    form = {"client_id": env.client_id, "client_secret": "s3cret"}
+    error = await env.refused(form, BASIC_REFUSED, headers={"authorization": "Basic Y2xpZW50OnNlY3JldA=="})
+    assert error.headers == BASIC_CHALLENGE
+
+
+async def test_a_refusal_without_an_authorization_header_carries_no_challenge(env: Env) -> None:
+    error = await env.refused(form_for(sign(env.claims()), client_secret="s3cret"), SECRET_REFUSED)
+    assert error.headers == {}
+
+
+@pytest.mark.parametrize("path", ["/oauth2/token", "/oauth2/par", "/oauth2/introspect", "/oauth2/revoke"])
+async def test_every_client_authenticating_endpoint_answers_basic_with_401_and_a_basic_challenge(
+    server: tuple[Any, httpx.AsyncClient], path: str
+) -> None:
+    app, http = server
+    who = await tpp(app, "alice")
+    form = {"client_id": who.client.client_id, "grant_type": "client_credentials", "token": "t"}
+    basic = "Basic " + base64.b64encode(f"{who.client.client_id}:secret".encode()).decode()
+    response = await http.post(path, data=form, headers={"authorization": basic})
+    assert response.status_code == 401
+    assert response.json() == {"error": "invalid_client", "error_description": BASIC_REFUSED}
+    assert response.headers["www-authenticate"] == BASIC_CHALLENGE["WWW-Authenticate"]
 
 
 async def test_no_client_authentication_is_refused(env: Env) -> None:

@@ -4,7 +4,11 @@
 (RFC 6749 §5.2, 401) or passes on:
 
 1. ``single_method``: no client_secret, no HTTP Basic credentials. RFC 6749 §2.3: "The client MUST NOT
-   use more than one authentication method in each request"; Kaimen offers private_key_jwt only.
+   use more than one authentication method in each request"; Kaimen offers private_key_jwt only. A
+   Basic attempt is refused with a Basic challenge, RFC 6749 §5.2: "If the client attempted to
+   authenticate via the "Authorization" request header field, the authorization server MUST respond
+   with an HTTP 401 (Unauthorized) status code and include the "WWW-Authenticate" response header
+   field matching the authentication scheme used by the client." (realm: the issuer identifier).
 2. ``assertion_present``: ``client_assertion_type`` is
    urn:ietf:params:oauth:client-assertion-type:jwt-bearer and ``client_assertion`` is one JWS.
 3. ``allowed_alg``: the header's ``alg`` is PS256 or ES256 (FAPI 2.0 §5.4.1); RS256, ``none`` and
@@ -66,6 +70,7 @@ class ClientAuthenticator:
         self.once = once
         self.issuer = settings.public_base_url
         self.max_lifetime = settings.oauth.client_assertion_max_lifetime_seconds
+        self.basic_challenge = {"WWW-Authenticate": f'Basic realm="{self.issuer}"'}
 
     async def authenticate(
         self, form: Mapping[str, str], *, headers: Mapping[str, str] | None = None
@@ -87,13 +92,15 @@ class ClientAuthenticator:
         await self._used_once(client, claims, now)
         return client
 
-    @staticmethod
-    def _single_method(form: Mapping[str, str], headers: Mapping[str, str]) -> None:
+    def _single_method(self, form: Mapping[str, str], headers: Mapping[str, str]) -> None:
+        scheme = headers.get("authorization", "").strip().partition(" ")[0]
+        if scheme.lower() == "basic":  # RFC 7235 §2.1: the scheme name is case-insensitive
+            raise InvalidClient(
+                "HTTP Basic client authentication is not accepted: use private_key_jwt",
+                headers=self.basic_challenge,
+            )
         if "client_secret" in form:
             raise InvalidClient("client_secret is not accepted: use private_key_jwt")
-        authorization = headers.get("authorization", "")
-        if authorization[:6].lower() == "basic ":
-            raise InvalidClient("HTTP Basic client authentication is not accepted: use private_key_jwt")
 
     @staticmethod
     def _assertion_present(form: Mapping[str, str]) -> str:
