@@ -207,6 +207,31 @@ def test_id_token_signed_with_other_than_ps256_es256_is_refused(embedded: Settin
 
 
 @pytest.mark.parametrize(
+    "requested,named",
+    [
+        ({"userinfo_signed_response_alg": "PS256"}, "userinfo_signed_response_alg"),
+        ({"userinfo_signed_response_alg": "ES256"}, "userinfo_signed_response_alg"),
+        (
+            {"userinfo_encrypted_response_alg": "RSA-OAEP-256", "userinfo_encrypted_response_enc": "A256GCM"},
+            "userinfo_encrypted_response_alg, userinfo_encrypted_response_enc",
+        ),
+    ],
+)
+def test_a_signed_or_encrypted_userinfo_response_is_refused(
+    embedded: Settings, requested: dict[str, str], named: str
+) -> None:
+    # UserInfo answers plain JSON only (kaimen.authz.userinfo), and discovery advertises no
+    # userinfo_signing_alg_values_supported: RFC 7591 §2 lets the server reject what it does not support
+    # "by returning an error response", which is clearer to the client than dropping the value.
+    refused(
+        client_metadata(**requested),
+        embedded,
+        InvalidClientMetadata,
+        f"{named}: UserInfo responses are not signed or encrypted",
+    )
+
+
+@pytest.mark.parametrize(
     "alg,enc",
     [("RSA1_5", "A256GCM"), ("RSA-OAEP-256", "A128CBC-HS256"), ("RSA-OAEP-256", None), (None, "A256GCM")],
 )

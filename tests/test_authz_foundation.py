@@ -122,6 +122,8 @@ async def test_discovery_advertises_exactly_what_is_supported(client: Any) -> No
     assert meta["authorization_response_iss_parameter_supported"] is True
     assert meta["claims_parameter_supported"] is True
     assert set(meta["acr_values_supported"]) == {"urn:openbanking:psd2:sca", "urn:openbanking:psd2:ca"}
+    # UserInfo answers plain JSON, never a signed JWT: advertising signing algs would claim otherwise.
+    assert "userinfo_signing_alg_values_supported" not in meta
     same = await client.get("/.well-known/oauth-authorization-server")
     assert same.json() == meta
     jwks = await client.get(meta["jwks_uri"].removeprefix("http://localhost:8000"))

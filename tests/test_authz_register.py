@@ -284,6 +284,12 @@ async def test_private_tier_is_never_granted_by_registration(dcr: Dcr) -> None:
             "ID token encryption must be id_token_encrypted_response_alg RSA-OAEP-256 with "
             "id_token_encrypted_response_enc A256GCM",
         ),
+        (
+            # RFC 7591 §2: the server MAY reject a value it does not support "by returning an error
+            # response"; Kaimen never signs UserInfo responses, so it must not seem to accept this.
+            {"userinfo_signed_response_alg": "PS256"},
+            "userinfo_signed_response_alg: UserInfo responses are not signed or encrypted",
+        ),
     ],
 )
 async def test_invalid_client_metadata(dcr: Dcr, request_metadata: dict[str, Any], description: str) -> None:

@@ -12,6 +12,12 @@ its RFC 7592 update, and the operator's ``kaimen clients create``), so the rules
 - ``jwks`` or ``jwks_uri``, never both (RFC 7591 §2: "MUST NOT both be present"), public keys only,
   RSA (≥ 2048 bits) or EC P-256, algorithms PS256 / ES256 (RSA-OAEP-256 for an ID-token encryption key).
 - ID tokens signed with PS256 or ES256; encrypted, if at all, with RSA-OAEP-256 + A256GCM only.
+- UserInfo responses are plain JSON (OIDC Core §5.3.2), never a JWT: ``userinfo_signed_response_alg``
+  and ``userinfo_encrypted_response_alg``/``enc`` are refused, not silently dropped, so a client that
+  needs a signed or encrypted response learns at registration that Kaimen will not produce one
+  (RFC 7591 §2: the server "MAY reject any requested client metadata values by replacing requested
+  values with suitable defaults ... or by returning an error response"; discovery advertises no
+  ``userinfo_signing_alg_values_supported``).
 - Redirect URIs: see :mod:`kaimen.authz.clients_redirects`.
 
 Metadata Kaimen does not understand is dropped (RFC 7591 §2: "The authorization server MUST ignore any
@@ -41,6 +47,12 @@ _KEY_ALGS = {"RSA": {"PS256", JWE_ALG}, "EC": {"ES256"}}
 _PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 _TEXT_FIELDS = ("client_name", "scope", "software_id", "software_version")
 _URI_FIELDS = ("client_uri", "logo_uri", "tos_uri", "policy_uri")
+# OIDC Dynamic Client Registration 1.0 §2: any of these asks for the UserInfo response as a JWT.
+_USERINFO_JWT_FIELDS = (
+    "userinfo_signed_response_alg",
+    "userinfo_encrypted_response_alg",
+    "userinfo_encrypted_response_enc",
+)
 
 
 def _string_list(metadata: dict[str, Any], name: str, default: list[str]) -> list[str]:
@@ -97,6 +109,12 @@ def _id_token(metadata: dict[str, Any]) -> dict[str, Any]:
             "id_token_encrypted_response_enc A256GCM"
         )
     return {**checked, "id_token_encrypted_response_alg": alg, "id_token_encrypted_response_enc": enc}
+
+
+def _no_userinfo_jwt(metadata: dict[str, Any]) -> None:
+    asked = [name for name in _USERINFO_JWT_FIELDS if metadata.get(name) is not None]
+    if asked:
+        raise InvalidClientMetadata(f"{', '.join(asked)}: UserInfo responses are not signed or encrypted")
 
 
 def _checked_key(data: Any) -> RSAKey | ECKey:
@@ -182,6 +200,7 @@ def validate_metadata(metadata: dict[str, Any], settings: Settings) -> dict[str,
     """The metadata as registered: checked, defaults filled in, unknown members dropped."""
     if not isinstance(metadata, dict):
         raise InvalidClientMetadata("client metadata must be a JSON object")
+    _no_userinfo_jwt(metadata)
     grants, responses = _grants(metadata)
     checked: dict[str, Any] = {
         "grant_types": grants,

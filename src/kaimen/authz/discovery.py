@@ -3,7 +3,9 @@
 It advertises exactly what Kaimen does (FAPI 2.0 Security Profile §5.3.1/§5.3.2): the code flow only,
 PAR required, PKCE S256 only, private_key_jwt only (PS256, ES256), DPoP (PS256, ES256, and EdDSA with
 Ed25519 keys only, FAPI 2.0 §5.4.1), the iss authorization response parameter (RFC 9207), the claims
-parameter, and the UK OB acr values.
+parameter, and the UK OB acr values. The UserInfo endpoint answers plain JSON only, so no
+``userinfo_signing_alg_values_supported`` is published (OIDC Discovery §3 lists it as OPTIONAL; naming
+algorithms would claim signed responses Kaimen never produces).
 """
 
 from __future__ import annotations
@@ -74,7 +76,6 @@ def metadata(issuer: str, consent_scopes: list[str]) -> dict[str, Any]:
         "id_token_signing_alg_values_supported": SIGNING_ALGS,
         "id_token_encryption_alg_values_supported": ["RSA-OAEP-256"],
         "id_token_encryption_enc_values_supported": ["A256GCM"],
-        "userinfo_signing_alg_values_supported": SIGNING_ALGS,
         "tls_client_certificate_bound_access_tokens": False,
     }
 
