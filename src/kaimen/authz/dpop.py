@@ -23,8 +23,10 @@ RFC 9449 §4.3: "To validate a DPoP proof, the receiving server MUST ensure the 
 Local policy (FAPI 2.0 §5.4): PS256, ES256 or EdDSA only; RSA keys of 2048 bits or more; an OKP key
 only on Ed25519 (FAPI 2.0 Security Profile §5.4.1 allows "EdDSA using the Ed25519 variant", so an
 Ed448 key is refused even though RFC 8037 lets EdDSA name either curve).
-The proof's htu must carry no query or fragment (§4.2: "without query and fragment parts"), and the
-URL it is compared with is built from the configured public base URL, never from the Host header.
+The htu is compared with the request URL "ignoring any query and fragment parts" (§4.3 item 9): both
+lose them before the comparison, so a client that sends them anyway (§4.2 asks it not to) is not
+refused for it. The request URL is built from the configured public base URL, never from the Host
+header.
 """
 
 from __future__ import annotations
@@ -97,7 +99,8 @@ def _percent(match: re.Match[str]) -> str:
 def normalise_url(url: str) -> str:
     """RFC 3986 §6.2.2 and §6.2.3 (RFC 9449 §4.3 points there): scheme and host in lower case, the
     default port dropped, percent-encodings in upper case and unreserved ones decoded, an empty path
-    made "/"; query and fragment dropped (the caller refuses a proof whose htu has them)."""
+    made "/"; query and fragment dropped (RFC 9449 §4.3 item 9: compared "ignoring any query and
+    fragment parts")."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
@@ -218,14 +221,13 @@ def _signed_claims(proof: str) -> tuple[dict[str, Any], ProofKey]:
 
 
 def _check_request(claims: dict[str, Any], method: str, url: str) -> None:
-    """§4.3 items 8 and 9: htm is the method; htu is the request URL (no query, no fragment)."""
+    """§4.3 items 8 and 9: htm is the method; htu is the request URL, "ignoring any query and fragment
+    parts" (normalise_url drops them from both)."""
     if claims.get("htm") != method:
         raise InvalidDpopProof("htm does not match the request method")
     htu = claims.get("htu")
     if not isinstance(htu, str) or len(htu) > 2048:
         raise InvalidDpopProof("htu is missing")
-    if "?" in htu or "#" in htu:
-        raise InvalidDpopProof("htu must not carry a query or fragment")
     try:
         matches = normalise_url(htu) == normalise_url(url)
     except ValueError:
