@@ -4,6 +4,7 @@ once, stored as a digest)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import AsyncIterator, Callable
@@ -131,19 +132,62 @@ async def test_registration_creates_a_pending_client_at_the_statements_tier(dcr:
     assert dcr.events == [(CLIENT_REGISTERED, {"client_id": client_id, "application_id": app.id})]
 
 
-async def test_the_registration_access_token_is_shown_once_and_stored_as_a_digest(dcr: Dcr) -> None:
+async def stored_row(dcr: Dcr, client_id: str) -> OAuthClient:
+    async with dcr.db.read() as session:
+        return (
+            await session.execute(select(OAuthClient).where(OAuthClient.client_id == client_id))
+        ).scalar_one()
+
+
+async def test_the_registration_access_token_is_stored_only_as_a_digest(dcr: Dcr) -> None:
     body = await dcr.registered()
     token = body["registration_access_token"]
     assert len(token) >= 43  # 256 bits, base64url
-    async with dcr.db.read() as session:
-        row = (
-            await session.execute(select(OAuthClient).where(OAuthClient.client_id == body["client_id"]))
-        ).scalar_one()
+    row = await stored_row(dcr, body["client_id"])
     assert row.registration_token_digest == hashlib.sha256(token.encode()).hexdigest()
     assert token not in orjson.dumps(row.client_metadata).decode()
-    read = await dcr.http.get(body["registration_client_uri"], headers={"authorization": f"Bearer {token}"})
+
+
+async def test_a_read_rotates_the_registration_access_token(dcr: Dcr) -> None:
+    # RFC 7592 §3: registration_access_token and registration_client_uri are REQUIRED in the client
+    # information response; Kaimen keeps only a digest, so it issues a fresh token (RFC 7592 §5: it "MAY
+    # be rotated when the developer or client does a read or update operation").
+    body = await dcr.registered()
+    old = body["registration_access_token"]
+    read = await dcr.http.get(body["registration_client_uri"], headers={"authorization": f"Bearer {old}"})
     assert read.status_code == 200
-    assert "registration_access_token" not in read.json()
+    fresh = read.json()["registration_access_token"]
+    assert len(fresh) >= 43 and fresh != old
+    assert read.json()["registration_client_uri"] == body["registration_client_uri"]
+    row = await stored_row(dcr, body["client_id"])
+    assert row.registration_token_digest == hashlib.sha256(fresh.encode()).hexdigest()
+    # The old token stopped working the moment the fresh one was issued; the fresh one works.
+    assert_invalid_token(
+        await dcr.http.get(body["registration_client_uri"], headers={"authorization": f"Bearer {old}"})
+    )
+    again = await dcr.http.get(body["registration_client_uri"], headers={"authorization": f"Bearer {fresh}"})
+    assert again.status_code == 200 and again.json()["registration_access_token"] not in (old, fresh)
+
+
+async def test_a_read_does_not_touch_the_clients_updated_at(dcr: Dcr) -> None:
+    body = await dcr.registered()
+    before = (await stored_row(dcr, body["client_id"])).updated_at
+    headers = {"authorization": f"Bearer {body['registration_access_token']}"}
+    assert (await dcr.http.get(body["registration_client_uri"], headers=headers)).status_code == 200
+    assert (await stored_row(dcr, body["client_id"])).updated_at == before
+
+
+async def test_two_reads_with_the_same_token_exactly_one_wins(dcr: Dcr) -> None:
+    body = await dcr.registered()
+    headers = {"authorization": f"Bearer {body['registration_access_token']}"}
+    uri = body["registration_client_uri"]
+    responses = await asyncio.gather(*(dcr.http.get(uri, headers=headers) for _ in range(2)))
+    assert sorted(r.status_code for r in responses) == [200, 401]
+    winner = next(r for r in responses if r.status_code == 200)
+    assert_invalid_token(next(r for r in responses if r.status_code == 401))
+    row = await stored_row(dcr, body["client_id"])
+    fresh = winner.json()["registration_access_token"]
+    assert row.registration_token_digest == hashlib.sha256(fresh.encode()).hexdigest()
 
 
 async def test_statement_defaults_to_acquaintance_and_auto_approve_lets_the_client_authenticate(
@@ -395,7 +439,9 @@ async def test_read_returns_the_registered_metadata(dcr: Dcr) -> None:
     token = body.pop("registration_access_token")
     read = await dcr.http.get(body["registration_client_uri"], headers={"authorization": f"Bearer {token}"})
     assert read.status_code == 200 and read.headers["cache-control"] == "no-store"
-    assert read.json() == body
+    answer = read.json()
+    assert isinstance(answer.pop("registration_access_token"), str)
+    assert answer == body
 
 
 async def test_update_replaces_the_metadata_and_the_statement_still_wins(dcr: Dcr) -> None:
@@ -410,7 +456,23 @@ async def test_update_replaces_the_metadata_and_the_statement_still_wins(dcr: Dc
     assert updated["logo_uri"] == "https://tpp.example/logo.png"
     assert updated["redirect_uris"] == [TPP_REDIRECT]
     assert updated["client_id_issued_at"] == body["client_id_issued_at"]
-    assert "registration_access_token" not in updated
+    # RFC 7592 §3: the update's client information response carries a registration access token, a
+    # fresh one (the digest is all Kaimen keeps), and the one the update was sent with stops working.
+    assert updated["registration_client_uri"] == body["registration_client_uri"]
+    fresh = updated["registration_access_token"]
+    assert fresh != token
+    row = await stored_row(dcr, body["client_id"])
+    assert row.registration_token_digest == hashlib.sha256(fresh.encode()).hexdigest()
+    assert_invalid_token(await dcr.http.get(body["registration_client_uri"], headers=headers))
+
+
+async def test_a_refused_update_keeps_the_registration_access_token(dcr: Dcr) -> None:
+    body = await dcr.registered()
+    headers = {"authorization": f"Bearer {body['registration_access_token']}"}
+    update = {"client_id": body["client_id"], "grant_types": ["implicit"]}
+    response = await dcr.http.put(body["registration_client_uri"], headers=headers, json=update)
+    assert response.status_code == 400
+    assert (await dcr.http.get(body["registration_client_uri"], headers=headers)).status_code == 200
 
 
 @pytest.mark.parametrize(

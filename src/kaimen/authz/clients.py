@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 from joserfc.jwk import KeySet
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from kaimen.authz.clients_jwks import JwksFetcher
@@ -178,6 +178,38 @@ class ClientRegistry:
             row.client_metadata = metadata
             row.updated_at = utcnow()
             await bump(session, GENERATION)
+        return await self._must_read(client_id)
+
+    async def rotate_registration_token(
+        self,
+        client_id: str,
+        presented_digest: str,
+        fresh_digest: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> Client | None:
+        """Replace the digest of the registration access token just presented with ``fresh_digest``,
+        and, for an RFC 7592 §2.2 update, the metadata with ``metadata``, in one transaction, only while
+        the presented digest is still the stored one: of two requests presenting the same token exactly
+        one wins, and the old token stops working the moment the new one exists. The client as stored
+        now, or None when another request rotated the token first."""
+        values: dict[str, Any] = {"registration_token_digest": fresh_digest}
+        if metadata is None:
+            values["updated_at"] = OAuthClient.updated_at  # a read changes the token, not the client
+        else:
+            values |= {"client_metadata": metadata, "updated_at": utcnow()}
+        async with self.db.write() as session:
+            result = await session.execute(
+                update(OAuthClient)
+                .where(
+                    OAuthClient.client_id == client_id,
+                    OAuthClient.registration_token_digest == presented_digest,
+                )
+                .values(**values)
+            )
+            if not result.rowcount:  # type: ignore[attr-defined]
+                return None
+            if metadata is not None:
+                await bump(session, GENERATION)
         return await self._must_read(client_id)
 
     async def delete(self, client_id: str) -> None:

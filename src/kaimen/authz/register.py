@@ -8,10 +8,18 @@ with the statement's claims (which take precedence) → ``validate_metadata`` (c
 an organisation and application in the TPP registry (pending review unless
 ``settings.oauth.dcr_auto_approve``, at the statement's tier) → the client → 201.
 
-The registration access token (RFC 7592 §1.3) has 256 random bits, is returned once in the 201 and
-never again, and only its SHA-256 is stored; a presented token is compared in constant time. RFC 7592
-§2: a wrong or missing token, or a client that does not exist, is 401 ``invalid_token``
-(RFC 6750 §3.1), never telling one case from the other.
+The registration access token (RFC 7592 §1.3) has 256 random bits and only its SHA-256 is stored; a
+presented token is compared in constant time. RFC 7592 §2: a wrong or missing token, or a client that
+does not exist, is 401 ``invalid_token`` (RFC 6750 §3.1), never telling one case from the other.
+
+RFC 7592 §3 lists ``registration_access_token`` as REQUIRED in the client information response that
+answers a read (GET) and an update (PUT), and Kaimen cannot show a stored token again (it keeps only
+the digest). So every successful read and update rotates it: a fresh token is issued, its digest
+replaces the presented one's in one conditional write (the old token stops working at once; of two
+requests presenting the same token, exactly one succeeds and the other gets invalid_token), and the
+fresh token is returned. RFC 7592 §5 allows this: "the registration access token MAY be rotated when
+the developer or client does a read or update operation on the client's client configuration
+endpoint"; each token is still shown exactly once.
 """
 
 from __future__ import annotations
@@ -49,6 +57,10 @@ _SERVER_FIELDS = (
     "client_secret",
 )
 _CHALLENGE = {"www-authenticate": 'Bearer error="invalid_token"'}
+
+
+def _invalid_token() -> InvalidToken:
+    return InvalidToken("the registration access token is not valid", headers=_CHALLENGE)
 
 
 def token_digest(token: str) -> str:
@@ -130,11 +142,11 @@ class Registrar:
             await self.registry.set_status(application.id, ReviewStatus.REVOKED)
             raise
         self._emit(CLIENT_REGISTERED, client)
-        answer = {**self.information(client), "registration_access_token": token}
-        return json_response(orjson.dumps(answer), status=201)
+        return self._information_response(client, token, status=201)
 
-    async def authorised(self, request: Request) -> Client:
-        """RFC 7592 §2: the registration access token as a Bearer token (RFC 6750 §2.1)."""
+    async def authorised(self, request: Request) -> tuple[Client, str]:
+        """RFC 7592 §2: the registration access token as a Bearer token (RFC 6750 §2.1). The client and
+        the digest of the token presented."""
         client_id = request.path_params["client_id"]
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         presented = token_digest(token.strip()) if scheme.lower() == "bearer" and token.strip() else ""
@@ -143,15 +155,36 @@ class Registrar:
         matches = hmac.compare_digest(presented or "x", stored or "y")
         client = await self.clients.get(client_id) if matches else None
         if client is None:
-            raise InvalidToken("the registration access token is not valid", headers=_CHALLENGE)
-        return client
+            raise _invalid_token()
+        return client, presented
+
+    async def _rotated(
+        self, client: Client, presented: str, metadata: dict[str, Any] | None = None
+    ) -> tuple[Client, str]:
+        """RFC 7592 §3 / §5: a fresh registration access token replaces the presented one (and, for an
+        update, ``metadata`` the registered metadata) in one write. Another request that presented the
+        same token and rotated it first makes this one invalid_token, as if the token were wrong."""
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        stored = await self.clients.rotate_registration_token(
+            client.client_id, presented, token_digest(token), metadata
+        )
+        if stored is None:
+            raise _invalid_token()
+        return stored, token
+
+    def _information_response(self, client: Client, token: str, status: int = 200) -> Response:
+        """RFC 7592 §3: the client information response (201 to a registration, 200 to a read or an
+        update), with registration_access_token (REQUIRED) and registration_client_uri (REQUIRED)."""
+        answer = {**self.information(client), "registration_access_token": token}
+        return json_response(orjson.dumps(answer), status=status)
 
     async def read(self, request: Request) -> Response:
-        client = await self.authorised(request)
-        return json_response(orjson.dumps(self.information(client)))
+        client, presented = await self.authorised(request)
+        client, token = await self._rotated(client, presented)
+        return self._information_response(client, token)
 
     async def update(self, request: Request) -> Response:
-        client = await self.authorised(request)
+        client, presented = await self.authorised(request)
         body = await json_body(request)
         # RFC 7592 §2.2: "The client MUST include its client_id field in the request, and it MUST be the
         # same as its currently issued client identifier."
@@ -168,14 +201,14 @@ class Registrar:
         request_metadata = {k: v for k, v in body.items() if k != "client_id"}
         metadata = self._stored_metadata(statement, request_metadata)
         metadata["client_id_issued_at"] = client.metadata.get("client_id_issued_at")
-        updated = await self.clients.replace_metadata(client.client_id, metadata)
+        updated, token = await self._rotated(client, presented, metadata)
         self._emit(CLIENT_UPDATED, updated)
-        return json_response(orjson.dumps(self.information(updated)))
+        return self._information_response(updated, token)
 
     async def delete(self, request: Request) -> Response:
         """RFC 7592 §2.3: the client and its registration access token stop working, and so does its
         application (revoked in the TPP registry), so every grant it held is refused from now on."""
-        client = await self.authorised(request)
+        client, _ = await self.authorised(request)
         await self.clients.delete(client.client_id)
         await self.registry.set_status(client.application_id, ReviewStatus.REVOKED)
         self._emit(CLIENT_DELETED, client)
