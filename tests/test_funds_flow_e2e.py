@@ -5,6 +5,7 @@ whether funds are available: yes for a small amount, no for more than the accoun
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -81,3 +82,24 @@ async def test_a_customer_without_the_named_account_can_only_deny(h: Harness) ->
     assert callback["error"] == "access_denied"
     status = await call(h, "GET", f"{CONSENTS}/{consent_id}", await tpp_token(h, tpp, SCOPE))
     assert assert_answer(status, 200, "OBFundsConfirmationConsentResponse1")["Data"]["Status"] == "Rejected"
+
+
+async def test_an_authorised_consent_is_re_authenticated_on_its_account(h: Harness) -> None:
+    """CoF profile, "Consent Re-authentication": "A funds-confirmation-consent can be re-authenticated
+    if: the funds-confirmation-consent resource has a status of Authorised and The
+    ExpirationDateTime, if specified, has not elapsed". The CBPII sends the customer through the flow
+    again with the same ConsentId; the page ticks the consent's account, and the new token works."""
+    tpp = await h.tpp()
+    person = await customer(h, "alice")
+    await seed_history(h.app.components.db, [person.customer_id], seed=11, days=5)
+    accounts = await h.app.components.core_banking.accounts(person.customer_id)
+    current = next(a for a in accounts if a.currency == "GBP")
+    consent_id = await funds_consent(h, tpp, current.identification)
+    await authorise(h, tpp, person, consent_id, scope="openid " + SCOPE)
+    # A code is used once: the second login uses the next time step's (within the accepted window).
+    again, page = await authorise(h, tpp, person, consent_id, scope="openid " + SCOPE, later=30)
+    assert "already has this permission" in page
+    assert re.search(rf'value="{re.escape(current.account_id)}" checked', page)
+    assert await confirm(h, again["access_token"], consent_id, "1.00") is True
+    status = await call(h, "GET", f"{CONSENTS}/{consent_id}", await tpp_token(h, tpp, SCOPE))
+    assert assert_answer(status, 200, "OBFundsConfirmationConsentResponse1")["Data"]["Status"] == "Authorised"

@@ -50,7 +50,9 @@ async def _status(bank: FundsBank, consent_id: str) -> str:
     return status
 
 
-async def test_for_authorisation_is_the_clients_own_unexpired_awaiting_consent(bank: FundsBank) -> None:
+async def test_for_authorisation_is_the_clients_own_unexpired_awaiting_or_authorised_consent(
+    bank: FundsBank,
+) -> None:
     consent_id = await bank.consent_id(ExpirationDateTime="2099-01-01T00:00:00+01:00")
     intent = await bank.intents.for_authorisation(consent_id, bank.tpp.client_id)
     assert intent is not None
@@ -63,8 +65,66 @@ async def test_for_authorisation_is_the_clients_own_unexpired_awaiting_consent(b
     assert await bank.intents.for_authorisation("fcc-unknown", bank.tpp.client_id) is None
     assert await bank.intents.for_authorisation("x" * 300, bank.tpp.client_id) is None
     assert await bank.intents.approve(intent, ALICE, [bank.alice.account_id])
-    # No re-authentication of an Authorised funds consent.
+    # CoF profile, "Consent Re-authentication": an Authorised, unexpired consent "can be
+    # re-authenticated"; the account chosen before comes with it, and it stays the client's own.
+    again = await bank.intents.for_authorisation(consent_id, bank.tpp.client_id)
+    assert again is not None
+    assert (again.intent_id, again.status, again.account_ids) == (
+        consent_id, "Authorised", (bank.alice.account_id,)
+    )  # fmt: skip
+    assert await bank.intents.for_authorisation(consent_id, mallory.client_id) is None
+
+
+async def test_reauthentication_by_the_customer_who_authorised_it(bank: FundsBank) -> None:
+    """CoF profile, "Consent Re-authentication": the status stays Authorised; only the customer who
+    authorised the consent can authenticate it again, and only on the account it names."""
+    consent_id = await bank.authorised()
+    events = _record(bank)
+    again = await bank.intents.for_authorisation(consent_id, bank.tpp.client_id)
+    assert again is not None
+    assert not await bank.intents.approve(again, BOB, [bank.bob.account_id])  # not offered
+    assert not await bank.intents.approve(again, ALICE, [bank.alice_eur.account_id])  # not offered
+    assert await bank.intents.approve(again, ALICE, [bank.alice.account_id])
+    assert events == [("consent.authorised", consent_id, ALICE, "Authorised")]
+    assert await _status(bank, consent_id) == "Authorised"
+    consent = await bank.consents.active(consent_id)
+    assert consent is not None and (consent.customer_id, consent.account_id) == (ALICE, bank.alice.account_id)
+
+
+async def test_reauthorise_needs_the_same_customer_and_an_authorised_unexpired_consent(
+    bank: FundsBank,
+) -> None:
+    waiting = await bank.consent_id()
+    assert not await bank.consents.reauthorise(waiting, ALICE, bank.alice.account_id)  # not authorised
+    consent_id = await bank.authorised(ExpirationDateTime=(utcnow() + timedelta(days=1)).isoformat())
+    assert not await bank.consents.reauthorise(consent_id, BOB, bank.bob.account_id)  # another customer
+    consent = await bank.consents.active(consent_id)
+    assert consent is not None and consent.customer_id == ALICE
+    async with bank.app.components.db.write() as session:
+        await session.execute(
+            update(FundsConfirmationConsent)
+            .where(FundsConfirmationConsent.id == consent_id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    assert not await bank.consents.reauthorise(consent_id, ALICE, bank.alice.account_id)  # expired
     assert await bank.intents.for_authorisation(consent_id, bank.tpp.client_id) is None
+
+
+async def test_a_denied_reauthentication_leaves_the_consent_authorised(bank: FundsBank) -> None:
+    consent_id = await bank.authorised()
+    events = _record(bank)
+    again = await bank.intents.for_authorisation(consent_id, bank.tpp.client_id)
+    assert again is not None
+    assert not await bank.intents.reject(again)
+    assert await _status(bank, consent_id) == "Authorised"
+    assert events == []
+
+
+async def test_a_revoked_consent_is_not_reauthenticated(bank: FundsBank) -> None:
+    consent_id = await bank.authorised()
+    assert await bank.consents.revoke(consent_id, ALICE)
+    assert await bank.intents.for_authorisation(consent_id, bank.tpp.client_id) is None
+    assert not await bank.consents.reauthorise(consent_id, ALICE, bank.alice.account_id)
 
 
 async def test_an_expired_consent_is_neither_offered_nor_approved(bank: FundsBank) -> None:

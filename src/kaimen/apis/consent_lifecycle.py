@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, delete, update
+from sqlalchemy import ColumnElement, delete, or_, update
 
 from kaimen.events import CONSENT_DELETED
 from kaimen.store.db import Database
@@ -20,8 +21,53 @@ from kaimen.store.db import Database
 CONSENT_ID = re.compile(r"[A-Za-z0-9_-]{1,128}", re.ASCII)
 
 
+# The statuses of the consent Status enums (OBReadConsentResponse1, OBFundsConfirmationConsentResponse1)
+# the authorization flow deals with.
+AWAITING_AUTHORISATION = "AwaitingAuthorisation"
+AUTHORISED = "Authorised"
+
+
 class Events(Protocol):
     def emit(self, name: str, payload: Any) -> None: ...
+
+
+class LongLivedConsent(Protocol):
+    """An account-access or funds-confirmation consent, as the re-authentication rules see it."""
+
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    def expired(self, now: datetime) -> bool: ...
+
+
+def may_be_authorised(consent: LongLivedConsent | None, client_id: str, now: datetime) -> bool:
+    """Whether ``client_id`` may send a customer to authorise ``consent`` now: its own, unexpired, and
+    AwaitingAuthorisation, or Authorised for a re-authentication. Both long-lived consents allow it in
+    the same words: "A[n account-access | funds-confirmation]-consent can be re-authenticated if: the
+    ... resource has a status of Authorised and The ExpirationDateTime, if specified, has not elapsed"
+    (Account and Transaction API Profile and Confirmation of Funds API Profile, "Consent
+    Re-authentication")."""
+    return (
+        consent is not None
+        and consent.client_id == client_id
+        and not consent.expired(now)
+        and consent.status in (AWAITING_AUTHORISATION, AUTHORISED)
+    )
+
+
+def unexpired(model: Any, now: datetime) -> ColumnElement[bool]:
+    """The consent of table ``model`` has no ExpirationDateTime, or it has not elapsed at ``now``."""
+    clause: ColumnElement[bool] = or_(model.expires_at.is_(None), model.expires_at > now)
+    return clause
+
+
+def reauthentication(model: Any, customer_id: str, now: datetime) -> list[ColumnElement[bool]]:
+    """The conditions of a re-authentication's UPDATE ("Consent Re-authentication", as above): the
+    consent of table ``model`` is Authorised and unexpired at the moment of the change, and by the
+    customer re-authenticating it, so no other customer can take over a consent by authorising it
+    again."""
+    return [model.status == AUTHORISED, model.customer_id == customer_id, unexpired(model, now)]
 
 
 @dataclass(frozen=True, slots=True)

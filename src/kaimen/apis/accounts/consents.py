@@ -27,12 +27,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, select
 
 from kaimen.apis.accounts.consent_request import ConsentRequest, DateTimeField
 from kaimen.apis.accounts.models import AccountAccessConsent
 from kaimen.apis.consent_lifecycle import CONSENT_ID as _ID
-from kaimen.apis.consent_lifecycle import Events, change_status, delete_consent
+from kaimen.apis.consent_lifecycle import (
+    Events,
+    change_status,
+    delete_consent,
+    may_be_authorised,
+    reauthentication,
+    unexpired,
+)
 from kaimen.events import CONSENT_AUTHORISED, CONSENT_REJECTED, CONSENT_REVOKED
 from kaimen.store.bounded import BoundedDict
 from kaimen.store.db import Database
@@ -92,7 +99,7 @@ def _view(row: AccountAccessConsent) -> Consent:
 
 
 def _unexpired(now: datetime) -> ColumnElement[bool]:
-    return or_(AccountAccessConsent.expires_at.is_(None), AccountAccessConsent.expires_at > now)
+    return unexpired(AccountAccessConsent, now)
 
 
 class AccountAccessConsents:
@@ -143,12 +150,8 @@ class AccountAccessConsents:
         authorised: its own, unexpired, and AwaitingAuthorisation or (profile, "Consent
         Re-authentication": "The account-access-consent has a status of Authorised and The
         ExpirationDateTime ... has not elapsed") Authorised. None otherwise."""
-        consent = await self.get(consent_id, client_id)
-        if consent is None or consent.expired(utcnow()):
-            return None
-        if consent.status not in (Status.AWAITING_AUTHORISATION, Status.AUTHORISED):
-            return None
-        return consent
+        consent = await self._find(consent_id)
+        return consent if may_be_authorised(consent, client_id, utcnow()) else None
 
     async def authorise(self, consent_id: str, customer_id: str, account_ids: list[str]) -> bool:
         """The customer approved it and chose ``account_ids``: AwaitingAuthorisation -> Authorised.
@@ -173,11 +176,7 @@ class AccountAccessConsents:
         return await self._change(
             consent_id,
             CONSENT_AUTHORISED,
-            [
-                AccountAccessConsent.status == Status.AUTHORISED.value,
-                AccountAccessConsent.customer_id == customer_id,
-                _unexpired(utcnow()),
-            ],
+            reauthentication(AccountAccessConsent, customer_id, utcnow()),
             account_ids=_accounts(account_ids),
         )
 

@@ -3,8 +3,14 @@ Profile, "Consent Status"; the spec file's OBFundsConfirmationConsentResponse1 D
 Authorised, AwaitingAuthorisation, Rejected, Revoked).
 
     POST (TPP)  ──► AwaitingAuthorisation ──authorise──► Authorised ──revoke (customer)──► Revoked
-                                          └──reject────► Rejected
+                                          └──reject────► Rejected   └──reauthorise──┘
     DELETE (TPP), in any status: the consent is gone.
+
+Re-authentication (profile, "Consent Re-authentication"): "The funds-confirmation-consent resource is
+a long lived consent. A funds-confirmation-consent can be re-authenticated if: the
+funds-confirmation-consent resource has a status of Authorised and The ExpirationDateTime, if
+specified, has not elapsed". The same rule as the account-access consents', so the same steps
+(kaimen.apis.consent_lifecycle: ``may_be_authorised``, ``reauthentication``).
 
 As the account-access consents (kaimen.apis.accounts.consents): every status change is one conditional
 UPDATE (``WHERE status = <expected>``, unexpired where the change needs it), so of two concurrent
@@ -13,8 +19,8 @@ changes only one takes effect, on SQLite and PostgreSQL alike; each change emits
 commit, so the tokens issued under a consent that ends are revoked (kaimen.authz.server).
 
 Expiry: the Status enum has no ``Expired``; a consent past its ExpirationDateTime keeps its status, is
-reported as it stands, and can be neither authorised nor used (``for_authorisation``, ``authorise``
-and ``active`` refuse it).
+reported as it stands, and can be neither authorised, nor re-authenticated, nor used
+(``for_authorisation``, ``authorise``, ``reauthorise`` and ``active`` refuse it).
 
 When the customer authorises it, the DebtorAccount is resolved to one of their ledger accounts
 (kaimen.apis.funds.intents), whose AccountId is kept with the customer id: the funds check asks the core
@@ -29,11 +35,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, select
 
 from kaimen.apis.accounts.consent_request import DateTimeField
 from kaimen.apis.consent_lifecycle import CONSENT_ID as _ID
-from kaimen.apis.consent_lifecycle import Events, change_status, delete_consent
+from kaimen.apis.consent_lifecycle import (
+    Events,
+    change_status,
+    delete_consent,
+    may_be_authorised,
+    reauthentication,
+    unexpired,
+)
 from kaimen.apis.funds.models import FundsConfirmationConsent
 from kaimen.apis.funds.requests import DebtorAccount, FundsConsentRequest
 from kaimen.events import CONSENT_AUTHORISED, CONSENT_REJECTED, CONSENT_REVOKED
@@ -95,7 +108,7 @@ def _view(row: FundsConfirmationConsent) -> FundsConsent:
 
 
 def _unexpired(now: datetime) -> ColumnElement[bool]:
-    return or_(FundsConfirmationConsent.expires_at.is_(None), FundsConfirmationConsent.expires_at > now)
+    return unexpired(FundsConfirmationConsent, now)
 
 
 class FundsConfirmationConsents:
@@ -143,16 +156,10 @@ class FundsConfirmationConsents:
 
     async def for_authorisation(self, consent_id: str, client_id: str) -> FundsConsent | None:
         """The consent named by a PAR request's ``openbanking_intent_id`` when ``client_id`` may have it
-        authorised now: its own, unexpired and AwaitingAuthorisation. The Confirmation of Funds profile
-        has no re-authentication of an Authorised consent, so that is None too."""
-        consent = await self.get(consent_id, client_id)
-        if (
-            consent is None
-            or consent.expired(utcnow())
-            or consent.status is not Status.AWAITING_AUTHORISATION
-        ):
-            return None
-        return consent
+        authorised now: its own, unexpired, and AwaitingAuthorisation or (profile, "Consent
+        Re-authentication") Authorised. None otherwise."""
+        consent = await self._find(consent_id)
+        return consent if may_be_authorised(consent, client_id, utcnow()) else None
 
     async def authorise(self, consent_id: str, customer_id: str, account_id: str) -> bool:
         """The customer approved it, its DebtorAccount being their ledger account ``account_id``:
@@ -166,6 +173,18 @@ class FundsConfirmationConsents:
             status=Status.AUTHORISED.value,
             status_updated_at=now,
             customer_id=customer_id,
+            account_id=account_id,
+        )
+
+    async def reauthorise(self, consent_id: str, customer_id: str, account_id: str) -> bool:
+        """Re-authentication of an Authorised, unexpired consent by the customer who authorised it
+        (profile, "Consent Re-authentication"); the status stays Authorised. ``account_id`` is the
+        customer's ledger account the DebtorAccount resolves to now: the consent names one account,
+        so a re-authentication cannot move it to another."""
+        return await self._change(
+            consent_id,
+            CONSENT_AUTHORISED,
+            reauthentication(FundsConfirmationConsent, customer_id, utcnow()),
             account_id=account_id,
         )
 

@@ -2,13 +2,16 @@
 what the flow asks of a consent named by a PAR request's ``openbanking_intent_id`` with the scope
 ``fundsconfirmations``.
 
-    for_authorisation  this client's own, unexpired, AwaitingAuthorisation consent, else None
+    for_authorisation  this client's own, unexpired consent, AwaitingAuthorisation or (profile,
+                       "Consent Re-authentication") Authorised, else None
     offers             the customer's account whose SchemeName + Identification are the consent's
                        DebtorAccount (Confirmation of Funds profile: the consent names one account;
                        the PSU authorises that account, never another)
     approve            exactly one offered account; AwaitingAuthorisation -> Authorised, keeping the
-                       customer and that AccountId; True only for the call that made the change
-    reject             AwaitingAuthorisation -> Rejected
+                       customer and that AccountId, or, re-authenticating, the same customer again;
+                       True only for the call that made the change
+    reject             AwaitingAuthorisation -> Rejected; a denied re-authentication leaves the
+                       consent Authorised (as the Account API's, kaimen.apis.accounts.intents)
 
 ``approve`` does not take the flow's word for the account: it reads it back from the core as the
 customer's and checks ``offers`` again before the conditional UPDATE.
@@ -19,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from kaimen.apis.funds.consents import FundsConfirmationConsents
+from kaimen.apis.funds.consents import FundsConfirmationConsents, Status
 from kaimen.apis.funds.requests import DebtorAccount
 from kaimen.ledger.core import Account, CoreBanking
 from kaimen.ledger.errors import AccountNotFound
@@ -27,9 +30,9 @@ from kaimen.ledger.errors import AccountNotFound
 
 @dataclass(frozen=True, slots=True)
 class FundsIntent:
-    """An IntentView (kaimen.authz.ports): a funds consent has no permission codes, and its account
-    is chosen only when authorised, so both tuples are empty. ``debtor_account`` is what the consent
-    page shows and ``offers`` compares."""
+    """An IntentView (kaimen.authz.ports): a funds consent has no permission codes; its account is
+    chosen when authorised, so ``account_ids`` is empty until then and the chosen one when
+    re-authenticating. ``debtor_account`` is what the consent page shows and ``offers`` compares."""
 
     intent_id: str
     status: str
@@ -57,6 +60,7 @@ class FundsIntents:
             status=consent.status.value,
             expires_at=consent.expiration.at if consent.expiration else None,
             debtor_account=consent.debtor_account,
+            account_ids=(consent.account_id,) if consent.account_id is not None else (),
         )
 
     def offers(self, intent: FundsIntent, account: Account) -> bool:
@@ -74,7 +78,11 @@ class FundsIntents:
             return False
         if not self.offers(intent, account):
             return False
+        if intent.status == Status.AUTHORISED.value:
+            return await self.consents.reauthorise(intent.intent_id, customer_id, account.account_id)
         return await self.consents.authorise(intent.intent_id, customer_id, account.account_id)
 
     async def reject(self, intent: FundsIntent) -> bool:
+        if intent.status != Status.AWAITING_AUTHORISATION.value:
+            return False
         return await self.consents.reject(intent.intent_id)
