@@ -197,6 +197,26 @@ async def test_malformed_json_and_wrong_media_type(server: tuple[Any, httpx.Asyn
     assert_consent_response(await alice.call("POST", CONSENTS, json=consent_body(), content_type=utf8), 201)
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json; charset=utf-8; q=1",
+        'application/json; charset="utf-8"',
+        "Application/JSON;Charset=UTF-8",
+    ],
+)
+async def test_content_type_parameters_are_accepted(
+    server: tuple[Any, httpx.AsyncClient], content_type: str
+) -> None:
+    """R/W Data API Profile, "Request Headers", Content-Type: "The TPP may provide additional information
+    (e.g. a 'q' value and charset)"; RFC 9110 §5.6.6: a quoted value is the same value, and names are
+    case-insensitive."""
+    app, http = server
+    alice = await new_tpp(app, http, "alice")
+    created = await alice.call("POST", CONSENTS, json=consent_body(), content_type=content_type)
+    assert assert_consent_response(created, 201)["Data"]["Status"] == "AwaitingAuthorisation"
+
+
 async def test_no_token_is_refused_401(server: tuple[Any, httpx.AsyncClient]) -> None:
     _app, http = server
     response = await http.post(CONSENTS, json=consent_body())

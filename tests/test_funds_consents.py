@@ -158,6 +158,16 @@ async def test_malformed_json_and_wrong_media_type(server: tuple[Any, httpx.Asyn
     assert_ob_error(malformed, 400, INVALID_FORMAT)
     text = await alice.call("POST", CONSENTS, content=b"{}", content_type="text/plain")
     assert_ob_error(text, 415, "UK.OBIE.Header.Invalid", "Content-Type")
+    quoted_latin1 = await alice.call(
+        "POST", CONSENTS, content=b"{}", content_type='application/json; charset="latin-1"'
+    )
+    assert_ob_error(quoted_latin1, 415, "UK.OBIE.Header.Invalid", "Content-Type")
+    # R/W Data API Profile, "Request Headers", Content-Type: "The TPP may provide additional information
+    # (e.g. a 'q' value and charset)" (the same json_body step as the Account and Payment APIs).
+    with_q = await alice.call(
+        "POST", CONSENTS, json=consent_body(), content_type='application/json; charset="utf-8"; q=1'
+    )
+    assert assert_consent(with_q, 201)["Data"]["Status"] == "AwaitingAuthorisation"
 
 
 async def test_no_token_is_refused_401(server: tuple[Any, httpx.AsyncClient]) -> None:

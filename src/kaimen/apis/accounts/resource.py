@@ -21,6 +21,7 @@ from starlette.responses import Response
 from kaimen.apis.accounts.consent_request import read_consent_request
 from kaimen.apis.accounts.consents import AccountAccessConsents, Consent
 from kaimen.apis.accounts.errors import ConsentNotFound, UnsupportedMediaType
+from kaimen.apis.media_type import is_utf8_json
 from kaimen.apis.token_access import tpp_client_of
 from kaimen.store.types import utcnow
 
@@ -39,10 +40,11 @@ def tpp_client(request: Request) -> str:
 
 async def json_body(request: Request) -> bytes:
     """The body, when it is declared JSON (the spec file's request media types application/json and
-    application/json; charset=utf-8; RFC 8259 §8.1: JSON is UTF-8)."""
-    media, _, params = request.headers.get("content-type", "").partition(";")
-    charset = params.strip().lower()
-    if media.strip().lower() != "application/json" or charset not in ("", "charset=utf-8"):
+    application/json; charset=utf-8; RFC 8259 §8.1: JSON is UTF-8). Profile, "Request Headers",
+    Content-Type: "The TPP may provide additional information (e.g. a 'q' value and charset). If set to
+    any other value, the ASPSP must respond with a 415": the parameters are read as RFC 9110 defines
+    them (kaimen.apis.media_type), and only another media type or a charset other than UTF-8 is 415."""
+    if not is_utf8_json(request.headers.get("content-type", "")):
         raise UnsupportedMediaType("the request body must be application/json", path="Content-Type")
     return await request.body()
 
