@@ -247,6 +247,9 @@ async def test_customer_token_is_refused_on_every_consent_endpoint(
 
 
 async def test_get_by_the_tpp_that_created_it_only(server: tuple[Any, httpx.AsyncClient]) -> None:
+    """R/W Data API Profile, "403 (Forbidden)": "The TPP attempted to access a resource with an Id
+    that it does not have access to" is 403; "400 (Bad Request) v/s 404 (Not Found)": an Id "that does
+    not exist" is 400. The 403 carries nothing of the consent."""
     app, http = server
     alice = await new_tpp(app, http, "alice")
     mallory = await new_tpp(app, http, "mallory")
@@ -254,7 +257,16 @@ async def test_get_by_the_tpp_that_created_it_only(server: tuple[Any, httpx.Asyn
     consent_id = created["Data"]["ConsentId"]
     read = assert_consent_response(await alice.call("GET", f"{CONSENTS}/{consent_id}"), 200)
     assert read == created
-    assert_ob_error(await mallory.call("GET", f"{CONSENTS}/{consent_id}"), 400, NOT_FOUND, "ConsentId")
+    stolen = await mallory.call("GET", f"{CONSENTS}/{consent_id}")
+    assert_ob_error(stolen, 403, "UK.OBIE.Resource.ConsentMismatch", "ConsentId")
+    assert stolen.json()["Errors"] == [
+        {
+            "ErrorCode": "UK.OBIE.Resource.ConsentMismatch",
+            "Message": "this account-access-consent is another TPP's",
+            "Path": "ConsentId",
+        }
+    ]
+    assert consent_id not in stolen.text
     assert_ob_error(await alice.call("GET", f"{CONSENTS}/aac-unknown"), 400, NOT_FOUND, "ConsentId")
     for odd in ("x" * 300, "%00", "aac-%E9%96%8B", "aac-1%27%20OR%201=1"):
         assert_ob_error(await alice.call("GET", f"{CONSENTS}/{odd}"), 400, NOT_FOUND, "ConsentId")
@@ -269,7 +281,7 @@ async def test_delete_answers_204_and_the_consent_is_gone(server: tuple[Any, htt
     mallory = await new_tpp(app, http, "mallory")
     consent_id = await alice.consent_id(consent_body())
     path = f"{CONSENTS}/{consent_id}"
-    assert_ob_error(await mallory.call("DELETE", path), 400, NOT_FOUND, "ConsentId")
+    assert_ob_error(await mallory.call("DELETE", path), 403, "UK.OBIE.Resource.ConsentMismatch", "ConsentId")
     assert_consent_response(await alice.call("GET", path), 200)  # another TPP's DELETE changed nothing
     deleted = await alice.call("DELETE", path)
     assert deleted.status_code == 204
@@ -277,6 +289,7 @@ async def test_delete_answers_204_and_the_consent_is_gone(server: tuple[Any, htt
     assert deleted.headers["x-fapi-interaction-id"]
     assert_ob_error(await alice.call("GET", path), 400, NOT_FOUND, "ConsentId")
     assert_ob_error(await alice.call("DELETE", path), 400, NOT_FOUND, "ConsentId")
+    assert_ob_error(await mallory.call("GET", path), 400, NOT_FOUND, "ConsentId")  # gone for everyone
     assert [(n, p.consent_id, p.client_id, p.status) for n, p in events] == [
         ("consent.deleted", consent_id, alice.client_id, "AwaitingAuthorisation")
     ]

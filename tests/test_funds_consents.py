@@ -213,7 +213,9 @@ async def test_a_customer_token_is_refused_on_every_consent_endpoint(
 
 
 async def test_get_by_the_tpp_that_created_it_only(server: tuple[Any, httpx.AsyncClient]) -> None:
-    """Another TPP's ConsentId answers exactly as an unknown one (400 UK.OBIE.Resource.NotFound)."""
+    """R/W Data API Profile, "403 (Forbidden)": "The TPP attempted to access a resource with an Id
+    that it does not have access to" is 403; "400 (Bad Request) v/s 404 (Not Found)": an Id "that does
+    not exist" is 400. The 403 carries nothing of the consent."""
     app, http = server
     alice = await new_funds_tpp(app, http, "alice")
     mallory = await new_funds_tpp(app, http, "mallory")
@@ -223,10 +225,16 @@ async def test_get_by_the_tpp_that_created_it_only(server: tuple[Any, httpx.Asyn
     consent_id = created["Data"]["ConsentId"]
     assert assert_consent(await alice.call("GET", f"{CONSENTS}/{consent_id}"), 200) == created
     stolen = assert_ob_error(
-        await mallory.call("GET", f"{CONSENTS}/{consent_id}"), 400, NOT_FOUND, "ConsentId"
+        await mallory.call("GET", f"{CONSENTS}/{consent_id}"), 403, CONSENT_MISMATCH, "ConsentId"
     )
-    unknown = assert_ob_error(await alice.call("GET", f"{CONSENTS}/fcc-unknown"), 400, NOT_FOUND, "ConsentId")
-    assert stolen["Errors"] == unknown["Errors"]
+    assert stolen["Errors"] == [
+        {
+            "ErrorCode": CONSENT_MISMATCH,
+            "Message": "this funds-confirmation-consent is another TPP's",
+            "Path": "ConsentId",
+        }
+    ]
+    assert_ob_error(await alice.call("GET", f"{CONSENTS}/fcc-unknown"), 400, NOT_FOUND, "ConsentId")
     for odd in ("x" * 300, "%00", "fcc-%E9%96%8B", "fcc-1%27%20OR%201=1"):
         assert_ob_error(await alice.call("GET", f"{CONSENTS}/{odd}"), 400, NOT_FOUND, "ConsentId")
         assert_ob_error(await alice.call("DELETE", f"{CONSENTS}/{odd}"), 400, NOT_FOUND, "ConsentId")
@@ -242,7 +250,7 @@ async def test_delete_answers_204_and_the_consent_is_gone(server: tuple[Any, htt
     mallory = await new_funds_tpp(app, http, "mallory")
     created = assert_consent(await alice.call("POST", CONSENTS, json=consent_body()), 201)
     path = f"{CONSENTS}/{created['Data']['ConsentId']}"
-    assert_ob_error(await mallory.call("DELETE", path), 400, NOT_FOUND, "ConsentId")
+    assert_ob_error(await mallory.call("DELETE", path), 403, CONSENT_MISMATCH, "ConsentId")
     assert_consent(await alice.call("GET", path), 200)
     deleted = await alice.call("DELETE", path)
     assert deleted.status_code == 204
@@ -250,6 +258,7 @@ async def test_delete_answers_204_and_the_consent_is_gone(server: tuple[Any, htt
     assert deleted.headers["x-fapi-interaction-id"]
     assert_ob_error(await alice.call("GET", path), 400, NOT_FOUND, "ConsentId")
     assert_ob_error(await alice.call("DELETE", path), 400, NOT_FOUND, "ConsentId")
+    assert_ob_error(await mallory.call("DELETE", path), 400, NOT_FOUND, "ConsentId")  # gone for everyone
     assert [(p.consent_id, p.client_id, p.status) for p in events] == [
         (created["Data"]["ConsentId"], alice.client_id, "AwaitingAuthorisation")
     ]

@@ -91,17 +91,24 @@ async def test_a_consent_is_created_awaiting_authorisation_with_initiation_and_r
 
 
 async def test_the_creating_tpp_reads_it_and_no_one_else(bank: PaymentBank, acme: PaymentTpp) -> None:
+    """R/W Data API Profile, "403 (Forbidden)": "The TPP attempted to access a resource with an Id
+    that it does not have access to" is 403; "400 (Bad Request) v/s 404 (Not Found)": an Id "that does
+    not exist" is 400. The 403 carries nothing of the consent."""
     consent_id = (await created(bank, acme))["Data"]["ConsentId"]
     read = await assert_consent(bank, await acme.get(f"{CONSENTS}/{consent_id}"), 200)
     assert read["Data"]["ConsentId"] == consent_id
     other = await bank.tpp("pisp-other")
     foreign = await assert_refusal(
-        bank, await other.get(f"{CONSENTS}/{consent_id}"), 400, NOT_FOUND, "ConsentId"
+        bank, await other.get(f"{CONSENTS}/{consent_id}"), 403, CONSENT_MISMATCH, "ConsentId"
     )
-    unknown = await assert_refusal(
-        bank, await acme.get(f"{CONSENTS}/pdc-unknown"), 400, NOT_FOUND, "ConsentId"
-    )
-    assert foreign["Errors"] == unknown["Errors"]  # nothing tells the two apart
+    assert foreign["Errors"] == [
+        {
+            "ErrorCode": CONSENT_MISMATCH,
+            "Message": "this domestic-payment-consent is another TPP's",
+            "Path": "ConsentId",
+        }
+    ]
+    await assert_refusal(bank, await acme.get(f"{CONSENTS}/pdc-unknown"), 400, NOT_FOUND, "ConsentId")
 
 
 async def test_a_customer_token_cannot_create_consents(bank: PaymentBank, acme: PaymentTpp) -> None:

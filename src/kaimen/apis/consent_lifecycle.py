@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, delete, or_, update
+from sqlalchemy import ColumnElement, delete, or_, select, update
 
 from kaimen.events import CONSENT_DELETED
 from kaimen.store.db import Database
@@ -106,6 +106,21 @@ async def change_status(
         return False
     events.emit(event, ConsentChanged(consent_id, changed[0], changed[1], changed[2]))
     return True
+
+
+async def held_by_another(db: Database, model: Any, consent_id: str, client_id: str) -> bool:
+    """Whether the consent ``consent_id`` of table ``model`` exists and is another client's than
+    ``client_id``. Read/Write Data API Profile, "403 (Forbidden)": "When a TPP tries to access a resource
+    that it does not have permission to access, the ASPSP must return a 403 (Forbidden)", e.g. "The TPP
+    attempted to access a resource with an Id that it does not have access to". Only that one bit is
+    read, nothing of the consent itself, so nothing else of it can reach the other TPP."""
+    if not CONSENT_ID.fullmatch(consent_id):
+        return False
+    async with db.read() as session:
+        found = await session.execute(
+            select(model.id).where(model.id == consent_id, model.client_id != client_id)
+        )
+        return found.first() is not None
 
 
 async def delete_consent(db: Database, events: Events, model: Any, consent_id: str, client_id: str) -> bool:

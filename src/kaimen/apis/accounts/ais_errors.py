@@ -31,7 +31,9 @@ class ConsentNotActive(Forbidden):
 
 class ConsentOfAnotherParty(Forbidden):
     """UK.OBIE.Resource.ConsentMismatch (403): the consent the token names was authorised for another
-    client or another customer than the token's."""
+    client or another customer than the token's; or a TPP named another TPP's ConsentId (Read/Write
+    Data API Profile, "403 (Forbidden)": "The TPP attempted to access a resource with an Id that it
+    does not have access to")."""
 
     ob_code = CONSENT_MISMATCH
 

@@ -67,8 +67,8 @@ class FieldUnexpected(BadRequest):
 
 class ConsentNotFound(BadRequest):
     """UK.OBIE.Resource.NotFound (400): "Returned when a resource with the specified Id does not exist
-    (and hence could not be operated upon)". Another TPP's consent gets the same answer, so a TPP
-    cannot even learn that a ConsentId exists."""
+    (and hence could not be operated upon)": an unknown or deleted ConsentId. Another TPP's consent is
+    403 (kaimen.apis.accounts.resource.consent_refusal)."""
 
     ob_code = "UK.OBIE.Resource.NotFound"
 

@@ -4,6 +4,7 @@
                                                   -> create -> 201 OBReadConsentResponse1
     GET    /account-access-consents/{ConsentId}   tpp_client -> owned consent -> 200 OBReadConsentResponse1
     DELETE /account-access-consents/{ConsentId}   tpp_client -> delete owned consent -> 204
+    (either, for a ConsentId that is not this TPP's: consent_refusal -> 403 or 400)
 
 Before any of this the gateway has checked the DPoP-bound access token and its scope ``accounts``
 (kaimen.gateway.dpop_auth; the spec file's security: TPPOAuth2Security ["accounts"]), and it puts
@@ -12,17 +13,20 @@ Before any of this the gateway has checked the DPoP-bound access token and its s
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from kaimen.apis.accounts.ais_errors import ConsentOfAnotherParty
 from kaimen.apis.accounts.consent_request import read_consent_request
 from kaimen.apis.accounts.consents import AccountAccessConsents, Consent
 from kaimen.apis.accounts.errors import ConsentNotFound, UnsupportedMediaType
 from kaimen.apis.media_type import is_utf8_json
 from kaimen.apis.token_access import tpp_client_of
+from kaimen.errors import ApiError
 from kaimen.store.types import utcnow
 
 BASE_PATH = "/open-banking/v3.1/aisp"  # the spec file's servers[0].url
@@ -47,6 +51,21 @@ async def json_body(request: Request) -> bytes:
     if not is_utf8_json(request.headers.get("content-type", "")):
         raise UnsupportedMediaType("the request body must be application/json", path="Content-Type")
     return await request.body()
+
+
+async def consent_refusal(
+    held_by_another: Callable[[str, str], Awaitable[bool]], consent_id: str, client_id: str, kind: str
+) -> ApiError:
+    """The answer to a TPP naming a ConsentId that is not its own (GET or DELETE of a consent of any
+    of the three kinds). Read/Write Data API Profile, "403 (Forbidden)": "the ASPSP must return a 403
+    (Forbidden)" when "The TPP attempted to access a resource with an Id that it does not have access
+    to"; and "400 (Bad Request) v/s 404 (Not Found)": "When a TPP tries to request a resource URL with a
+    resource Id that does not exist, the ASPSP must respond with a 400". So another TPP's consent is 403
+    UK.OBIE.Resource.ConsentMismatch, and an unknown or deleted one 400 UK.OBIE.Resource.NotFound. The
+    403 says that much and nothing of the consent."""
+    if await held_by_another(consent_id, client_id):
+        return ConsentOfAnotherParty(f"this {kind} is another TPP's", path="ConsentId")
+    return ConsentNotFound(f"no {kind} with this ConsentId", path="ConsentId")
 
 
 def consent_document(consent: Consent, base_url: str) -> dict[str, Any]:
@@ -93,9 +112,10 @@ class ConsentResource:
 
     async def read(self, request: Request) -> Response:
         client_id = tpp_client(request)
-        consent = await self.consents.get(request.path_params["ConsentId"], client_id)
+        consent_id = request.path_params["ConsentId"]
+        consent = await self.consents.get(consent_id, client_id)
         if consent is None:
-            raise ConsentNotFound("no account-access-consent with this ConsentId", path="ConsentId")
+            raise await self._refusal(consent_id, client_id)
         return self._answer(consent, 200)
 
     async def delete(self, request: Request) -> Response:
@@ -103,6 +123,12 @@ class ConsentResource:
         account-access-consent resource ... to indicate to the ASPSP that the PSU has revoked
         consent"; 204 (spec file, 204AccountAccessConsentsConsentIdDeleted), and the consent is gone."""
         client_id = tpp_client(request)
-        if not await self.consents.delete(request.path_params["ConsentId"], client_id):
-            raise ConsentNotFound("no account-access-consent with this ConsentId", path="ConsentId")
+        consent_id = request.path_params["ConsentId"]
+        if not await self.consents.delete(consent_id, client_id):
+            raise await self._refusal(consent_id, client_id)
         return Response(status_code=204)
+
+    async def _refusal(self, consent_id: str, client_id: str) -> ApiError:
+        return await consent_refusal(
+            self.consents.held_by_another, consent_id, client_id, "account-access-consent"
+        )

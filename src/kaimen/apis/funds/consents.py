@@ -43,6 +43,7 @@ from kaimen.apis.consent_lifecycle import (
     Events,
     change_status,
     delete_consent,
+    held_by_another,
     may_be_authorised,
     reauthentication,
     unexpired,
@@ -146,6 +147,10 @@ class FundsConfirmationConsents:
         """The consent, to the TPP that created it only; None for anyone else and for unknown ids."""
         consent = await self._find(consent_id)
         return consent if consent is not None and consent.client_id == client_id else None
+
+    async def held_by_another(self, consent_id: str, client_id: str) -> bool:
+        """Whether ``consent_id`` is a consent of another TPP than ``client_id`` (for its 403)."""
+        return await held_by_another(self.db, FundsConfirmationConsent, consent_id, client_id)
 
     async def delete(self, consent_id: str, client_id: str) -> bool:
         """The TPP's DELETE: the consent is gone, whatever its status. False when there was none of

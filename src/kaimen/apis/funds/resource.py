@@ -6,6 +6,7 @@ confirmation-funds-openapi.json):
     GET    /funds-confirmation-consents/{ConsentId}  tpp_client -> owned consent
                                                      -> 200 OBFundsConfirmationConsentResponse1
     DELETE /funds-confirmation-consents/{ConsentId}  tpp_client -> delete owned consent -> 204
+    (either, for a ConsentId that is not this TPP's: consent_refusal -> 403 or 400)
     POST   /funds-confirmations                      customer_token -> json_body -> read_funds_check_request
                                                      -> active_consent -> confirm
                                                      -> 201 OBFundsConfirmationResponse1
@@ -23,12 +24,12 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from kaimen.apis.accounts.resource import MEDIA_TYPE, json_body
+from kaimen.apis.accounts.resource import MEDIA_TYPE, consent_refusal, json_body
 from kaimen.apis.funds.access import active_consent, customer_token, tpp_client
 from kaimen.apis.funds.confirmations import FundsCheck, FundsConfirmations
 from kaimen.apis.funds.consents import FundsConfirmationConsents, FundsConsent
-from kaimen.apis.funds.errors import ConsentNotFound
 from kaimen.apis.funds.requests import read_funds_check_request, read_funds_consent_request
+from kaimen.errors import ApiError
 from kaimen.store.types import utcnow
 
 BASE_PATH = "/open-banking/v3.1/cbpii"  # the spec file's servers[0].url
@@ -84,10 +85,6 @@ def _json(document: dict[str, Any], status: int) -> Response:
     return Response(orjson.dumps(document), status_code=status, headers=_JSON_HEADERS)
 
 
-def _not_found() -> ConsentNotFound:
-    return ConsentNotFound("no funds-confirmation-consent with this ConsentId", path="ConsentId")
-
-
 class FundsResource:
     def __init__(
         self, consents: FundsConfirmationConsents, confirmations: FundsConfirmations, base_url: str
@@ -109,20 +106,26 @@ class FundsResource:
         )
 
     async def read_consent(self, request: Request) -> Response:
-        """Another TPP's ConsentId answers exactly as an unknown one: no TPP learns that it exists."""
         client_id = tpp_client(request)
-        consent = await self.consents.get(request.path_params["ConsentId"], client_id)
+        consent_id = request.path_params["ConsentId"]
+        consent = await self.consents.get(consent_id, client_id)
         if consent is None:
-            raise _not_found()
+            raise await self._refusal(consent_id, client_id)
         return _json(consent_document(consent, self.base_url), 200)
 
     async def delete_consent(self, request: Request) -> Response:
         """204 (spec file, 204FundsConfirmationConsentsConsentIdDeleted); the consent is gone, and the
         tokens issued under it are revoked (consent.deleted)."""
         client_id = tpp_client(request)
-        if not await self.consents.delete(request.path_params["ConsentId"], client_id):
-            raise _not_found()
+        consent_id = request.path_params["ConsentId"]
+        if not await self.consents.delete(consent_id, client_id):
+            raise await self._refusal(consent_id, client_id)
         return Response(status_code=204)
+
+    async def _refusal(self, consent_id: str, client_id: str) -> ApiError:
+        return await consent_refusal(
+            self.consents.held_by_another, consent_id, client_id, "funds-confirmation-consent"
+        )
 
     async def confirm(self, request: Request) -> Response:
         token = customer_token(request)

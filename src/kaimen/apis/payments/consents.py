@@ -27,7 +27,7 @@ import orjson
 from sqlalchemy import ColumnElement, Row, or_, update
 
 from kaimen.apis.consent_lifecycle import CONSENT_ID as _ID
-from kaimen.apis.consent_lifecycle import Events, change_status
+from kaimen.apis.consent_lifecycle import Events, change_status, held_by_another
 from kaimen.apis.payments.consent_request import DomesticConsentRequest
 from kaimen.apis.payments.idempotency import KeySweeper, claim
 from kaimen.apis.payments.models import DomesticPaymentConsent
@@ -194,6 +194,10 @@ class DomesticPaymentConsents:
         """The consent, to the TPP that created it only; None for anyone else and for unknown ids."""
         consent = await self._find(consent_id)
         return consent if consent is not None and consent.client_id == client_id else None
+
+    async def held_by_another(self, consent_id: str, client_id: str) -> bool:
+        """Whether ``consent_id`` is a consent of another TPP than ``client_id`` (for its 403)."""
+        return await held_by_another(self.db, DomesticPaymentConsent, consent_id, client_id)
 
     # --- the authorization flow ---------------------------------------------------------------------
 

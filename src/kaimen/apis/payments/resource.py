@@ -25,13 +25,14 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from kaimen.apis.accounts.resource import MEDIA_TYPE, json_body
+from kaimen.apis.accounts.resource import MEDIA_TYPE, consent_refusal, json_body
 from kaimen.apis.payments.access import customer_token, signature, tpp_client, unsigned
 from kaimen.apis.payments.consent_request import read_domestic_consent_request
 from kaimen.apis.payments.consents import DomesticPaymentConsents, PaymentConsent, Status
-from kaimen.apis.payments.errors import ConsentNotActive, ConsentNotFound, ConsentOfAnotherParty
+from kaimen.apis.payments.errors import ConsentNotActive, ConsentOfAnotherParty
 from kaimen.apis.payments.idempotency import idempotency_key
 from kaimen.apis.payments.risk_check import ALLOW, REJECT, ConsentRiskContext, PaymentRisk
+from kaimen.errors import ApiError
 from kaimen.gateway.context import Call
 from kaimen.jws.verify import RequestSignatures
 from kaimen.ledger.core import CoreBanking
@@ -65,10 +66,6 @@ def consent_document(consent: PaymentConsent, base_url: str) -> dict[str, Any]:
 
 def _json(document: dict[str, Any], status: int) -> Response:
     return Response(orjson.dumps(document), status_code=status, headers=_JSON_HEADERS)
-
-
-def _not_found() -> ConsentNotFound:
-    return ConsentNotFound("no domestic-payment-consent with this ConsentId", path="ConsentId")
 
 
 def _consent_context(request: Request, consent: PaymentConsent) -> ConsentRiskContext:
@@ -133,13 +130,18 @@ class PaymentsResource:
         return _json(consent_document(consent, self.base_url), 201)
 
     async def read_consent(self, request: Request) -> Response:
-        """Another TPP's ConsentId answers exactly as an unknown one: no TPP learns that it exists."""
         client_id = tpp_client(request)
         unsigned(request)
-        consent = await self.consents.get(request.path_params["ConsentId"], client_id)
+        consent_id = request.path_params["ConsentId"]
+        consent = await self.consents.get(consent_id, client_id)
         if consent is None:
-            raise _not_found()
+            raise await self._refusal(consent_id, client_id)
         return _json(consent_document(consent, self.base_url), 200)
+
+    async def _refusal(self, consent_id: str, client_id: str) -> ApiError:
+        return await consent_refusal(
+            self.consents.held_by_another, consent_id, client_id, "domestic-payment-consent"
+        )
 
     async def funds_confirmation(self, request: Request) -> Response:
         """Payment Initiation API Profile, "Confirm Funds": "The PISP may ... call the funds
@@ -150,7 +152,7 @@ class PaymentsResource:
         consent_id = request.path_params["ConsentId"]
         consent = await self.consents.get(consent_id, token.client_id)
         if consent is None:
-            raise _not_found()
+            raise await self._refusal(consent_id, token.client_id)
         if token.consent_id != consent_id:
             raise ConsentOfAnotherParty("the access token was not issued for this consent")
         if consent.status is not Status.AUTHORISED or consent.debtor_account_id is None:
