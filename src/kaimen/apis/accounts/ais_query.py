@@ -33,9 +33,13 @@ TO = "toBookingDateTime"
 PAGE = "page"
 PAGE_SIZE = 25
 MAX_PAGE = 100_000  # far past any history; keeps the SQL offset small
-# A date, or a date and time, an optional fraction and an optional zone (which is then ignored).
+# A date, or a date and time, an optional fraction and an optional zone (Z, ±hh:mm, ±hhmm or ±hh), which is
+# then ignored: R/W Data API Profile, "Filtering": "If the DateTime contains a timezone, the ASPSP must
+# ignore the timezone component"; "Date Formats": all "permitted variations" of ISO 8601 are accepted.
+# A "+" sent unencoded in a query string arrives as a space (form decoding), so a space may start a zone.
 _DATE_TIME = re.compile(
-    r"(\d{4}-\d{2}-\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(?:[Zz]|[+-]\d{2}:?\d{2})?)?",
+    r"(\d{4}-\d{2}-\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
+    r"(?:[Zz]|[+\- ]\d{2}(?::?\d{2})?)?)?",
     re.ASCII,
 )
 _PAGE = re.compile(r"[1-9][0-9]{0,5}", re.ASCII)

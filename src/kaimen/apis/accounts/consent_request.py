@@ -39,9 +39,14 @@ from kaimen.apis.accounts.permissions import checked_permissions
 DATA_MEMBERS = frozenset(
     {"Permissions", "ExpirationDateTime", "TransactionFromDateTime", "TransactionToDateTime"}
 )
-# RFC 3339 §5.6 date-time: full-date "T" full-time, time-offset required ("Z" or +hh:mm / -hh:mm).
+# Read/Write Data API Profile, "Date Formats": "An ASPSP must accept all valid ISO-8601 date formats
+# including its permitted variations (e.g. variations in how the timezone is defined, dates with or
+# without a seconds or milliseconds part etc.) in the requests". ISO 8601 extended date "T" time: hh:mm,
+# optionally :ss and a decimal fraction ("." or ","), then the zone: Z, ±hh:mm, ±hhmm or ±hh. The zone
+# stays required (the spec file's format: date-time, RFC 3339 §5.6 time-offset): without it the instant
+# an ExpirationDateTime names would be a guess.
 _DATE_TIME = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$", re.ASCII
+    r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2})(?:(:\d{2})([.,]\d{1,9})?)?([Zz]|[+-]\d{2}(?::?\d{2})?)$", re.ASCII
 )
 MAX_DATE_TIME = 64  # characters kept of a date-time as sent (a valid one has at most 35)
 
@@ -135,10 +140,12 @@ def date_time(data: dict[str, Any], name: str) -> DateTimeField | None:
     match = _DATE_TIME.match(text)
     if match is None:
         raise FieldInvalidDate(f"{name} must be an ISO 8601 date-time with a time zone", path=path)
-    day, clock, fraction, offset = match.groups()
-    offset = "+00:00" if offset in ("Z", "z") else offset
+    day, clock, seconds, fraction, offset = match.groups()
+    # Normalised to RFC 3339 for the parser: seconds, a "." fraction, a ±hh:mm offset.
+    offset = "+00:00" if offset in ("Z", "z") else f"{offset[:3]}:{offset[-2:] if len(offset) > 3 else '00'}"
     # Python keeps microseconds; finer digits only order instants that are already a microsecond apart.
-    normalised = f"{day}T{clock}{(fraction or '')[:7]}{offset}"
+    fraction = "." + fraction[1:7] if fraction else ""
+    normalised = f"{day}T{clock}{seconds or ':00'}{fraction}{offset}"
     try:
         # OverflowError: a date at the edge of the calendar whose offset takes it past year 1 or 9999
         # in UTC ("9999-12-31T23:59:59-23:59").
