@@ -138,7 +138,8 @@ async def test_the_creating_tpp_reads_the_payment_and_its_details_and_no_one_els
 
     other = await bank.tpp("pisp-other")
     for path in (f"{PAYMENTS}/{payment_id}", f"{PAYMENTS}/{payment_id}/payment-details"):
-        await assert_refusal(bank, await other.get(path), 400, NOT_FOUND, "DomesticPaymentId")
+        # Read/Write Data API Profile, "403 (Forbidden)": an Id the TPP has no access to.
+        await assert_refusal(bank, await other.get(path), 403, CONSENT_MISMATCH, "DomesticPaymentId")
     for unknown in ("dp-unknown", "x" * 300):
         await assert_refusal(bank, await acme.get(f"{PAYMENTS}/{unknown}"), 400, NOT_FOUND)
 

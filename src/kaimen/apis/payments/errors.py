@@ -17,7 +17,8 @@ here.
      ├── ClientCredentialsRequired     UK.OBIE.Resource.ConsentMismatch
      ├── CustomerTokenRequired         UK.OBIE.Resource.ConsentMismatch
      ├── ConsentNotActive              UK.OBIE.Resource.InvalidConsentStatus
-     └── ConsentOfAnotherParty         UK.OBIE.Resource.ConsentMismatch
+     ├── ConsentOfAnotherParty         UK.OBIE.Resource.ConsentMismatch
+     └── PaymentOfAnotherParty         UK.OBIE.Resource.ConsentMismatch
     UnsupportedMediaType (415)         (kaimen.apis.accounts.errors)
 
 Codes: payment-initiation-openapi.json, OBError1 ErrorCode x-namespaced-enum; meanings from UK OB
@@ -43,7 +44,7 @@ from kaimen.apis.funds.errors import (
     UnsupportedScheme,
 )
 from kaimen.apis.token_access import ClientCredentialsRequired, CustomerTokenRequired
-from kaimen.errors import BadRequest
+from kaimen.errors import BadRequest, Forbidden
 
 CONSENT_MISMATCH = "UK.OBIE.Resource.ConsentMismatch"
 IDEMPOTENCY_HEADER = "x-idempotency-key"
@@ -64,6 +65,7 @@ __all__ = [
     "InvalidFormat",
     "PaymentConsentMismatch",
     "PaymentNotFound",
+    "PaymentOfAnotherParty",
     "UnsupportedCurrency",
     "UnsupportedIdentifier",
     "UnsupportedLocalInstrument",
@@ -116,6 +118,15 @@ class PaymentConsentMismatch(BadRequest):
 
 class PaymentNotFound(BadRequest):
     """UK.OBIE.Resource.NotFound (400): "Returned when a resource with the specified Id does not exist
-    (and hence could not be operated upon)". Another TPP's DomesticPaymentId gets the same answer."""
+    (and hence could not be operated upon)"."""
 
     ob_code = "UK.OBIE.Resource.NotFound"
+
+
+class PaymentOfAnotherParty(Forbidden):
+    """403: a DomesticPaymentId that another TPP created. Read/Write Data API Profile, "403 (Forbidden)":
+    "When a TPP tries to access a resource that it does not have permission to access, the ASPSP must
+    return a 403 (Forbidden)", e.g. "The TPP attempted to access a resource with an Id that it does not
+    have access to". It says that much and nothing of the payment."""
+
+    ob_code = CONSENT_MISMATCH

@@ -29,7 +29,7 @@ from starlette.responses import Response
 from kaimen.apis.accounts.resource import MEDIA_TYPE, json_body
 from kaimen.apis.payments.access import customer_token, signature, tpp_client, unsigned
 from kaimen.apis.payments.consents import DomesticPaymentConsents, PaymentConsent, Status
-from kaimen.apis.payments.errors import PaymentNotFound
+from kaimen.apis.payments.errors import PaymentNotFound, PaymentOfAnotherParty
 from kaimen.apis.payments.idempotency import idempotency_key
 from kaimen.apis.payments.payment_checks import consent_for_payment
 from kaimen.apis.payments.payment_record import Payment, new_payment_id
@@ -142,8 +142,13 @@ class DomesticPaymentsResource:
     async def _owned(self, request: Request) -> Payment:
         client_id = tpp_client(request)
         unsigned(request)
-        payment = await self.payments.get(request.path_params["DomesticPaymentId"], client_id)
+        payment_id = request.path_params["DomesticPaymentId"]
+        payment = await self.payments.get(payment_id, client_id)
         if payment is None:
+            if await self.payments.held_by_another(payment_id, client_id):
+                raise PaymentOfAnotherParty(
+                    "this domestic-payment is another TPP's", path="DomesticPaymentId"
+                )
             raise PaymentNotFound("no domestic-payment with this DomesticPaymentId", path="DomesticPaymentId")
         return payment
 

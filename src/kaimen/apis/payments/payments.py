@@ -226,6 +226,19 @@ class DomesticPayments:
             row = (await session.execute(_BY_ID, {"b_payment_id": payment_id})).first()
         return payment_view(row) if row is not None and row.client_id == client_id else None
 
+    async def held_by_another(self, payment_id: str, client_id: str) -> bool:
+        """Whether ``payment_id`` names a payment another client than ``client_id`` created (one bit,
+        nothing of the payment: for the refusal's status, kaimen.apis.payments.errors)."""
+        if not payment_id.startswith(ID_PREFIX) or len(payment_id) > MAX_ID:
+            return False
+        async with self.db.read() as session:
+            found = await session.execute(
+                select(DomesticPayment.id).where(
+                    DomesticPayment.id == payment_id, DomesticPayment.client_id != client_id
+                )
+            )
+        return found.first() is not None
+
     # --- the operator's review of held payments (issue 5 item 4: kaimen risk held | release | reject) --
 
     async def held(self) -> list[Payment]:
