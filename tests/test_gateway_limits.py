@@ -8,6 +8,7 @@ import logging
 import time
 from typing import Any
 
+import orjson
 import pytest
 from starlette.requests import Request
 from starlette.responses import Response
@@ -195,3 +196,139 @@ async def test_an_oauth_endpoint_answers_temporarily_unavailable_when_the_databa
     assert response.headers["retry-after"] == "1"
     assert response.headers["cache-control"] == "no-store"
     assert response.body.startswith(b'{"error":"temporarily_unavailable"')
+
+
+# -- HTTP/2: a body without Content-Length (RFC 9113 §8.1.1) -----------------------------------------
+
+
+class Exchange:
+    """One request driven straight through the ASGI app, as a server on ``http_version`` would: the
+    body arrives in ``parts``, then (``stall``) nothing more, or the end of the stream. Records how
+    often the app asked for the body."""
+
+    def __init__(self, parts: list[bytes], *, stall: bool = False) -> None:
+        self.parts = list(parts)
+        self.stall = stall
+        self.receives = 0
+        self.sent: list[dict[str, Any]] = []
+
+    async def receive(self) -> dict[str, Any]:
+        self.receives += 1
+        if self.parts:
+            part = self.parts.pop(0)
+            return {"type": "http.request", "body": part, "more_body": bool(self.parts) or self.stall}
+        if self.stall:
+            await asyncio.sleep(5)
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.sent.append(message)
+
+    async def run(
+        self, app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]], http_version: str
+    ) -> None:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": http_version,
+            "method": method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(b"host", b"localhost:8000"), *headers],
+            "client": ("203.0.113.7", 51234),
+            "server": ("localhost", 8000),
+            "state": {},
+        }
+        await app(scope, self.receive, self.send)
+
+    @property
+    def status(self) -> int:
+        return int(next(m for m in self.sent if m["type"] == "http.response.start")["status"])
+
+    @property
+    def headers(self) -> dict[bytes, bytes]:
+        start = next(m for m in self.sent if m["type"] == "http.response.start")
+        return dict(start["headers"])
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(m.get("body", b"") for m in self.sent if m["type"] == "http.response.body")
+
+
+JSON = [(b"content-type", b"application/json")]
+
+
+async def _body_length(request: Request) -> Response:
+    return Response(str(len(await request.body())), media_type="text/plain")
+
+
+@pytest.fixture
+async def limited_app(small_limits: Any) -> Any:
+    from kaimen.app import create_app
+
+    app = create_app(small_limits)
+    app.router.add_route("/body-length", _body_length, methods=["GET", "POST"])
+    async with lifespan(app):
+        yield app
+
+
+async def test_http2_body_without_content_length_over_limit_is_413(limited_app: Any) -> None:
+    # RFC 9113 §8.1.1: an HTTP/2 body needs no Content-Length; the limit (2048 bytes) holds all the same.
+    exchange = Exchange([b"y" * 512] * 8)
+    await exchange.run(limited_app, "POST", ATM, JSON, http_version="2")
+    assert exchange.status == 413
+    assert exchange.headers[b"content-type"] == OPENDATA_V23.encode()
+    assert orjson.loads(exchange.body) == {
+        "status": "413",
+        "title": "Payload too large",
+        "description": "The request body is larger than this resource accepts.",
+    }
+
+
+async def test_http2_json_without_content_length_nested_too_deep_is_400(limited_app: Any) -> None:
+    exchange = Exchange([b"[" * 3, b"[" * 3 + b"]" * 6])  # depth 6 > max_json_depth 4
+    await exchange.run(limited_app, "POST", "/oauth2/register", JSON, http_version="2")
+    assert exchange.status == 400
+    assert orjson.loads(exchange.body) == {"error": "invalid_request", "error_description": "Bad request"}
+
+
+async def test_http2_body_without_content_length_that_stalls_is_408(impatient: Any) -> None:
+    app = impatient._transport.app
+    exchange = Exchange([b"grant_type="], stall=True)
+    started = time.monotonic()
+    form = [(b"content-type", b"application/x-www-form-urlencoded")]
+    await exchange.run(app, "POST", "/oauth2/token", form, http_version="2")
+    assert time.monotonic() - started < 3  # the gateway stopped waiting (body_timeout_seconds 0.3)
+    assert exchange.status == 408
+    assert exchange.headers[b"connection"] == b"close"
+    assert orjson.loads(exchange.body) == {"error": "invalid_request", "error_description": "Request timeout"}
+
+
+async def test_http2_body_within_limits_reaches_the_handler_whole(limited_app: Any) -> None:
+    exchange = Exchange([b"a" * 1000, b"b" * 1000])
+    await exchange.run(limited_app, "POST", "/body-length", [], http_version="2")
+    assert (exchange.status, exchange.body) == (200, b"2000")
+
+
+async def test_http2_body_shorter_than_its_content_length_is_400(limited_app: Any) -> None:
+    # RFC 9113 §8.1.1: malformed when content-length "does not equal the sum of the DATA frame payload
+    # lengths".
+    exchange = Exchange([b"a" * 10])
+    await exchange.run(limited_app, "POST", "/body-length", [(b"content-length", b"20")], http_version="2")
+    assert exchange.status == 400
+    assert orjson.loads(exchange.body)["description"] == "the request body's length is not its Content-Length"
+
+
+@pytest.mark.parametrize(("http_version", "receives"), [("1.1", 0), ("1.0", 0), ("2", 1)])
+async def test_only_http1_requests_without_length_headers_skip_the_body_read(
+    limited_app: Any, http_version: str, receives: int
+) -> None:
+    # RFC 9112 §6.3: an HTTP/1.x request with neither Content-Length nor Transfer-Encoding has no body,
+    # so a GET is passed on unread (the Product API's hot path); an HTTP/2 GET may still carry one.
+    exchange = Exchange([b""])
+    await exchange.run(limited_app, "GET", "/healthz", [], http_version=http_version)
+    assert exchange.status == 200
+    assert exchange.receives == receives

@@ -6,7 +6,15 @@
 - a body that has not all arrived ``body_timeout_seconds`` after the gateway began to read it → 408
   (RFC 9110 §15.5.9), with ``Connection: close``: a client trickling its body cannot keep one of the
   worker's request slots (``KAIMEN_MAX_CONCURRENT_REQUESTS``) for as long as it likes;
-- a JSON body nested deeper than ``max_json_depth``, or not valid UTF-8 → 400.
+- a JSON body nested deeper than ``max_json_depth``, or not valid UTF-8 → 400;
+- a body whose length is not the Content-Length it declared → 400.
+
+Which requests have a body to read depends on the HTTP version. RFC 9112 §6.3: "If this is a request
+message and none of the above are true, then the message body length is zero (no message body is
+present)": an HTTP/1.x request with neither Content-Length nor Transfer-Encoding has no body and goes on
+unread (every GET of the Product API takes that path). HTTP/2 frames the body itself (RFC 9113 §8.1.1:
+"A request or response that includes message content can include a content-length header field"; can,
+not must), so a request of any other version is always read through the same bounded, timed loop.
 """
 
 from __future__ import annotations
@@ -47,6 +55,10 @@ def _is_json(content_type: bytes) -> bool:
     return media == b"application/json" or media.endswith(b"+json") or media == b"application/jose+json"
 
 
+# The versions whose requests say in their header fields whether a body follows (RFC 9112 §6.3).
+_BODY_DECLARED_IN_HEADERS = frozenset({"1.0", "1.1"})
+
+
 class RequestLimits:
     def __init__(self, app: Any, *, limits: Limits) -> None:
         self.app = app
@@ -77,8 +89,8 @@ class RequestLimits:
                 chunked = True
         if size > limits.max_header_bytes:
             raise HeadersTooLarge("header fields too large")
-        if content_length is None and not chunked:
-            await self.app(scope, receive, send)
+        if content_length is None and not chunked and scope.get("http_version") in _BODY_DECLARED_IN_HEADERS:
+            await self.app(scope, receive, send)  # RFC 9112 §6.3: no body
             return
         if content_length is not None and content_length > limits.max_body_bytes:
             raise PayloadTooLarge("request body too large")
@@ -102,6 +114,10 @@ class RequestLimits:
                     more = message.get("more_body", False)
         except TimeoutError:
             raise RequestTimeout("the request body did not arrive in time") from None
+        # RFC 9113 §8.1.1: a request "is also malformed if the value of a content-length header field
+        # does not equal the sum of the DATA frame payload lengths that form the content".
+        if content_length is not None and not chunked and total != content_length:
+            raise BadRequest("the request body's length is not its Content-Length")
         body = b"".join(chunks)
         if body and _is_json(content_type):
             if json_depth_exceeds(body, limits.max_json_depth):
