@@ -302,6 +302,7 @@ async def test_other_methods_and_unserved_endpoints(server: tuple[Any, httpx.Asy
     consent_id = await alice.consent_id(consent_body())
     put = await alice.call("PUT", f"{CONSENTS}/{consent_id}", json=consent_body())
     assert_ob_error(put, 405, "UK.OBIE.UnexpectedError")
+    assert put.headers["allow"] == "DELETE, GET, HEAD"  # RFC 9110 §15.5.6: the methods it serves
     assert_ob_error(await alice.call("GET", "/open-banking/v3.1/aisp/beneficiaries"), 404, NOT_FOUND)
 
 

@@ -105,6 +105,10 @@ async def test_the_token_parameter_is_required(server: tuple[Any, httpx.AsyncCli
     }
 
 
-async def test_get_is_not_allowed(server: tuple[Any, httpx.AsyncClient]) -> None:
+async def test_get_is_not_allowed_and_the_405_names_post(server: tuple[Any, httpx.AsyncClient]) -> None:
+    # RFC 9110 §15.5.6: "The origin server MUST generate an Allow header field in a 405 response".
     _app, http = server
-    assert (await http.get(INTROSPECT)).status_code == 405
+    response = await http.get(INTROSPECT)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.json() == {"error": "invalid_request", "error_description": "Method not allowed"}

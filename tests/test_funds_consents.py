@@ -270,6 +270,7 @@ async def test_other_methods_and_unserved_paths(server: tuple[Any, httpx.AsyncCl
     created = assert_consent(await alice.call("POST", CONSENTS, json=consent_body()), 201)
     put = await alice.call("PUT", f"{CONSENTS}/{created['Data']['ConsentId']}", json=consent_body())
     assert_ob_error(put, 405, "UK.OBIE.UnexpectedError")
+    assert put.headers["allow"] == "DELETE, GET, HEAD"  # RFC 9110 §15.5.6: the methods it serves
     assert_ob_error(await alice.call("GET", "/open-banking/v3.1/cbpii/accounts"), 404, NOT_FOUND)
 
 

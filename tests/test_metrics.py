@@ -135,6 +135,7 @@ async def test_metrics_endpoint_refuses_other_methods_to_the_operator(app: Any) 
     async with client_for(app, client_ip="127.0.0.1") as http:
         response = await http.post("/metrics")
     assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD"  # RFC 9110 §15.5.6
     assert response.json() == {
         "status": "405",
         "title": "Method not allowed",

@@ -15,6 +15,7 @@ from joserfc.jwk import RSAKey
 from sqlalchemy import func, select
 
 from kaimen.apis.payments.models import DomesticPaymentConsent
+from tests.dpop_support import BASE, proof
 from tests.payments_support import (
     CONSENTS,
     IAT,
@@ -222,6 +223,13 @@ async def test_gateway_refusals_are_signed_too(bank: PaymentBank, acme: PaymentT
     await bank.assert_signed(response)
     response = await acme.get(f"{CONSENTS}/x/unknown")
     assert response.status_code == 404
+    await bank.assert_signed(response)
+    path = f"{CONSENTS}/x"
+    dpop = proof(method="DELETE", url=BASE + path, token=acme.token)
+    response = await bank.http.delete(path, headers={"authorization": f"DPoP {acme.token}", "dpop": dpop})
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD"  # RFC 9110 §15.5.6
+    assert response.json()["Code"] == "405 MethodNotAllowed"
     await bank.assert_signed(response)
 
 

@@ -78,6 +78,8 @@ async def test_other_methods_are_405_in_the_open_data_error_shape(make_settings,
     async with serve(public_settings(make_settings, sqlite_url)) as (_, client):
         response = await client.request(method, api.path)
     assert response.status_code == 405
+    # RFC 9110 §15.5.6: "The origin server MUST generate an Allow header field in a 405 response".
+    assert response.headers["allow"] == "GET, HEAD"
     assert response.headers["content-type"] == api.media_type
     assert_conforms(api, response)  # the Swagger "default" error object
     assert response.json()["status"] == "405"

@@ -43,3 +43,16 @@ async def test_generated_interaction_ids_are_time_ordered_version_7_uuids(client
         assert (parsed.version, parsed.variant) == (7, uuid.RFC_4122)
         assert abs(int(parsed.hex[:12], 16) / 1000 - time.time()) < 60
     assert first[:13] < second[:13]
+
+
+async def test_a_405_outside_every_api_names_the_allowed_methods(client):
+    # RFC 9110 §15.5.6: "The origin server MUST generate an Allow header field in a 405 response
+    # containing a list of the target resource's currently supported methods."
+    response = await client.delete("/healthz")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD"
+    assert response.json() == {
+        "status": "405",
+        "title": "Method not allowed",
+        "description": "Method not allowed",
+    }

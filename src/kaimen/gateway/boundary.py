@@ -54,10 +54,19 @@ async def starlette_error_handler(request: Request, exc: Exception) -> Response:
     if isinstance(exc, HTTPException) and exc.status_code == 404:
         return error_response(call, NotFound())
     if isinstance(exc, HTTPException) and exc.status_code == 405:
-        return error_response(call, MethodNotAllowed())
+        return error_response(call, method_not_allowed(exc))
     if isinstance(exc, DatabaseBusy) or database_unreachable(exc):
         return error_response(call, busy())
     return error_response(call, InternalError())
+
+
+def method_not_allowed(exc: HTTPException) -> MethodNotAllowed:
+    """RFC 9110 §15.5.6: "The origin server MUST generate an Allow header field in a 405 response
+    containing a list of the target resource's currently supported methods." Starlette's routing
+    names them in the 405 it raises; they are kept, in a stable order (Starlette joins a set)."""
+    allow = (exc.headers or {}).get("Allow", "")
+    methods = sorted({method.strip() for method in allow.split(",") if method.strip()})
+    return MethodNotAllowed(headers={"Allow": ", ".join(methods)} if methods else None)
 
 
 def busy() -> ServiceUnavailable:

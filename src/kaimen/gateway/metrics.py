@@ -165,7 +165,7 @@ def metrics_route(metrics: Metrics, networks: Sequence[Network]) -> Route:
         if not permitted(call.client_ip):
             raise NotFound()
         if request.method not in ("GET", "HEAD"):
-            raise MethodNotAllowed()
+            raise MethodNotAllowed(headers={"Allow": "GET, HEAD"})  # RFC 9110 §15.5.6
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     # Every method is routed here, so that outsiders get 404 rather than a 405 that reveals the path.
