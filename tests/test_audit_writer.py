@@ -255,3 +255,16 @@ async def test_a_call_is_recorded_under_its_route_template_never_its_path(
     stored = await records(database_url)
     assert [(r.api, r.route) for r in stored] == [("oauth", "/oauth2/register/{client_id}")]
     assert "SECRET-ID-4" not in repr([r._asdict() for r in stored])
+
+
+async def test_an_incoming_interaction_id_is_recorded_as_sent(
+    database_url: str, make_settings: Callable[..., Settings]
+) -> None:
+    # The response echoes the x-fapi-interaction-id "received" (UK OB Read/Write Data API Profile);
+    # the audit record keeps the same text, so one value finds the call in both.
+    sent = "93BC1A5E-3F5C-4D4B-9C3A-0F2B6D9E1A77"
+    app = create_app(make_settings(database_url=database_url, audit=QUIET))
+    async with lifespan(app), client_for(app) as client:
+        response = await client.get("/healthz", headers={"x-fapi-interaction-id": sent})
+    assert response.headers["x-fapi-interaction-id"] == sent
+    assert [r.interaction_id for r in await records(database_url)] == [sent]

@@ -48,7 +48,8 @@ from tests.fuzz_support import (
 
 pytest_plugins = ["tests.fuzz_plugin"]
 
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# Upper-case hex digits too: a valid incoming id is echoed as received (kaimen.gateway.entry).
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 # -- form bodies (RFC 6749 §3.2) -------------------------------------------------------------------
@@ -132,9 +133,11 @@ def test_auth_date_and_ip_parsers_answer_a_value_or_none(value: str) -> None:
 
 @FUZZ
 @given(st.lists(st.tuples(st.sampled_from([b"x-fapi-interaction-id", b"x"]), HEADER_VALUES), max_size=4))
+@example([(b"x-fapi-interaction-id", b"93BC1A5E-3F5C-4D4B-9C3A-0F2B6D9E1A77\n")])
+@example([(b"x-fapi-interaction-id", b"93BC1A5E-3F5C-4D4B-9C3A-0F2B6D9E1A77")])
 def test_interaction_id_is_always_a_uuid(headers: list[tuple[bytes, bytes]]) -> None:
     count("entry.interaction_id_from")
-    assert _UUID.match(interaction_id_from(headers))
+    assert _UUID.fullmatch(interaction_id_from(headers))
 
 
 @FUZZ

@@ -56,3 +56,46 @@ async def test_a_405_outside_every_api_names_the_allowed_methods(client):
         "title": "Method not allowed",
         "description": "Method not allowed",
     }
+
+
+async def test_an_upper_case_interaction_id_is_echoed_byte_for_byte(client):
+    # UK OB Read/Write Data API Profile, response headers: x-fapi-interaction-id carries "the value
+    # received from the corresponding fapi client request header"; RFC 4122 UUIDs may be upper case.
+    sent = "93BC1A5E-3F5C-4D4B-9C3A-0F2B6D9E1A77"
+    for path, status in (("/healthz", 200), ("/nowhere", 404)):
+        response = await client.get(path, headers={"x-fapi-interaction-id": sent})
+        assert response.status_code == status
+        assert response.headers["x-fapi-interaction-id"] == sent
+
+
+async def test_an_interaction_id_with_a_trailing_newline_is_replaced(client):
+    sent = "93bc1a5e-3f5c-4d4b-9c3a-0f2b6d9e1a77"
+    app = client._transport.app
+    messages: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        messages.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/healthz",
+        "raw_path": b"/healthz",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"localhost:8000"), (b"x-fapi-interaction-id", sent.encode() + b"\n")],
+        "client": ("203.0.113.7", 51234),
+        "server": ("localhost", 8000),
+        "state": {},
+    }
+    await app(scope, receive, send)
+    start = next(m for m in messages if m["type"] == "http.response.start")
+    echoed = dict(start["headers"])[b"x-fapi-interaction-id"].decode()
+    assert "\n" not in echoed  # a generated id, never the value sent
+    assert uuid.UUID(echoed).version == 7

@@ -1,7 +1,10 @@
 """Entry: where every call starts and ends.
 
-- ``x-fapi-interaction-id`` (UK OB v3.1.11, "Request Headers"): a valid incoming RFC 4122 UUID is echoed,
-  otherwise a new one is generated; it is on every response, errors included.
+- ``x-fapi-interaction-id`` (UK OB v3.1.11, "Request Headers"): a valid incoming RFC 4122 UUID is echoed
+  exactly as received (the Read/Write Data API Profile's response header carries "the value received
+  from the corresponding fapi client request header": upper-case hex digits stay upper-case, and the
+  audit record keeps the same text), otherwise a new one is generated; it is on every response,
+  errors included.
 - The client IP is the socket peer, unless that peer is a trusted proxy (kaimen.gateway.clientip).
 - The API the path belongs to is looked up once, for every later step; for a path that belongs to none,
   the API whose error format still answers it (kaimen.gateway.apis.ApiTable.beneath).
@@ -26,15 +29,15 @@ from kaimen.logs import INTERACTION_ID
 
 ASGIApp = Any
 
-_UUID = re.compile(rb"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_UUID = re.compile(rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 INTERACTION_HEADER = b"x-fapi-interaction-id"
 
 
 def interaction_id_from(headers: list[tuple[bytes, bytes]]) -> str:
     for name, value in headers:
         if name == INTERACTION_HEADER:
-            if _UUID.match(value):
-                return value.decode().lower()
+            if _UUID.fullmatch(value):  # fullmatch: "$" would let a trailing newline through
+                return value.decode("ascii")
             break
     return new_interaction_id()
 
