@@ -231,6 +231,18 @@ async def test_gateway_refusals_are_signed_too(bank: PaymentBank, acme: PaymentT
     assert response.headers["allow"] == "GET, HEAD"  # RFC 9110 §15.5.6
     assert response.json()["Code"] == "405 MethodNotAllowed"
     await bank.assert_signed(response)
+    # The spec file lists application/jose+jwe too, but no response here is encrypted: 406 (R/W Data
+    # API Profile, Accept: "If set to an unacceptable value the ASPSP must respond with a 406").
+    response = await acme.get(f"{CONSENTS}/x", extra={"accept": "application/jose+jwe"})
+    assert response.status_code == 406
+    assert response.json()["Errors"] == [
+        {
+            "ErrorCode": "UK.OBIE.Header.Invalid",
+            "Message": "the Accept header admits no media type this API answers in: application/json",
+            "Path": "accept",
+        }
+    ]
+    await bank.assert_signed(response)
 
 
 async def test_the_tpp_jws_iss_comes_from_its_software_statement(bank: PaymentBank, acme: PaymentTpp) -> None:

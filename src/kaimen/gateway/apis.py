@@ -32,6 +32,12 @@ class Api:
         its customer-present and unattended rates applied (kaimen.gateway.customer_headers)."""
         return self.family is Family.OB
 
+    @property
+    def negotiates_json(self) -> bool:
+        """The UK OB Read/Write Data API Profile's Accept rule ("If set to an unacceptable value the
+        ASPSP must respond with a 406") holds on every API of that family (kaimen.gateway.accept)."""
+        return self.family is Family.OB
+
 
 class ApiTable:
     """Exact paths first (one dict lookup), then prefixes, longest first."""

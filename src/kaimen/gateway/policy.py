@@ -4,8 +4,9 @@ An application admitted to tier T may call the APIs of tier T and of every more 
 a more closed API is refused with 403 before any handler runs. Anonymous callers reach PUBLIC APIs
 only (Identify already answered 401 otherwise; checked again here so the rule holds on its own).
 
-On a UK OB API the call must then carry well-formed customer headers, and is recorded as
-customer-present or unattended for the rate limit that follows (kaimen.gateway.customer_headers).
+On a UK OB API the call must then accept JSON (406 otherwise, kaimen.gateway.accept) and carry
+well-formed customer headers, and is recorded as customer-present or unattended for the rate limit
+that follows (kaimen.gateway.customer_headers).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from kaimen.errors import Forbidden, Unauthorized
+from kaimen.gateway.accept import require_json_accepted
 from kaimen.gateway.context import Call
 from kaimen.gateway.customer_headers import read_customer_headers
 from kaimen.gateway.identify import CHALLENGE
@@ -34,6 +36,8 @@ class TierPolicy:
                         raise Unauthorized("x-api-key header missing", headers=CHALLENGE)
                 elif not Tier(caller.tier).admits(api.policy.tier):
                     raise Forbidden(f"this API needs tier {api.policy.tier} or a more closed one")
+                if api.negotiates_json:
+                    require_json_accepted(scope["headers"])
                 if api.honours_customer_headers:
                     read_customer_headers(call, scope["headers"])
         await self.app(scope, receive, send)
