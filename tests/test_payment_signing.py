@@ -6,6 +6,7 @@ included, carries the bank's detached PS256 signature over its exact body, verif
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
 
@@ -15,6 +16,8 @@ from joserfc.jwk import RSAKey
 from sqlalchemy import func, select
 
 from kaimen.apis.payments.models import DomesticPaymentConsent
+from kaimen.jws.errors import HEADER, SignatureInvalidClaim
+from kaimen.jws.header import bank_header, check_header
 from tests.dpop_support import BASE, proof
 from tests.payments_support import (
     CONSENTS,
@@ -150,6 +153,37 @@ async def test_a_bad_iat_is_an_invalid_claim(bank: PaymentBank, acme: PaymentTpp
     content = encode(consent_body())
     response = await acme.post(None, content=content, signature=acme.sign(content, **{IAT: iat}))
     await refused(bank, response, INVALID_CLAIM, IAT)
+
+
+NOT_FINITE = pytest.mark.parametrize(
+    ("iat", "token"),
+    [(float("nan"), b"NaN"), (float("inf"), b"Infinity"), (float("-inf"), b"-Infinity")],
+    ids=["NaN", "Infinity", "-Infinity"],
+)
+
+
+@NOT_FINITE
+async def test_an_iat_that_is_not_a_json_number_makes_the_header_malformed(
+    bank: PaymentBank, acme: PaymentTpp, iat: float, token: bytes
+) -> None:
+    """RFC 8259 §6: NaN and Infinity "are not permitted"; a header holding one is not JSON, so the JWS
+    cannot be parsed (Signature.Malformed), though Python's json module would read it."""
+    content = encode(consent_body())
+    signature = acme.sign(content, **{IAT: iat})
+    protected = base64.urlsafe_b64decode(signature.split(".")[0] + "==")
+    assert f'"{IAT}": '.encode() + token + b"," in protected  # the header carries the bare token
+    await refused(bank, await acme.post(None, content=content, signature=signature), MALFORMED, HEADER)
+
+
+@NOT_FINITE
+def test_check_header_refuses_an_iat_that_is_not_finite(iat: float, token: bytes) -> None:
+    """A NaN compares false with both bounds, so neither "not in the future" nor the age limit would
+    fire: check_header itself refuses a number that is not finite."""
+    now = time.time()
+    header = {**bank_header("kid-1", iss="iss-1", tan="tan.example", now=now), IAT: iat}
+    with pytest.raises(SignatureInvalidClaim) as refusal:
+        check_header(header, iss="iss-1", tan="tan.example", now=now)
+    assert (refusal.value.ob_code, refusal.value.path) == (INVALID_CLAIM, IAT)
 
 
 @pytest.mark.parametrize(("member", "value"), [("typ", "JWT"), ("cty", "text/plain")])

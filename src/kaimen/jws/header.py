@@ -9,7 +9,7 @@ JOSE header), one rule after another:
     typ       optional; when present "JOSE"
     cty       optional; when present "application/json" (RFC 7515 §4.1.10: "json" means the same)
     crit      exactly the three claims below, each once ("must contain the following values")
-    http://openbanking.org.uk/iat  a JSON number, not in the future (10 s of clock skew), at most
+    http://openbanking.org.uk/iat  a finite JSON number, not in the future (10 s of clock skew), at most
               ``MAX_AGE_SECONDS`` old
     http://openbanking.org.uk/iss  the signer's identity: the TPP's ``jws_iss`` (kaimen.jws)
     http://openbanking.org.uk/tan  the trust anchor's DNS name, ``KAIMEN_JWS_TAN``
@@ -24,6 +24,7 @@ ignored when not understood"), and room for a header carrying long ``iss`` value
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from joserfc.jws import JWSRegistry
@@ -104,12 +105,18 @@ def _required(header: dict[str, Any], claim: str) -> None:
 
 
 def _check_iat(iat: Any, now: float) -> None:
-    if not isinstance(iat, int | float) or isinstance(iat, bool):
+    # RFC 8259 §6: NaN and Infinity "are not permitted" as JSON numbers; kaimen.jws.verify refuses a
+    # header that holds one, and here a NaN, which no bound below can catch, is refused all the same.
+    if not isinstance(iat, int | float) or isinstance(iat, bool) or _not_finite(iat):
         raise SignatureInvalidClaim("iat must be a JSON number", path=IAT)
     if iat > now + FUTURE_SKEW_SECONDS:
         raise SignatureInvalidClaim("iat must not be in the future", path=IAT)
     if iat < now - MAX_AGE_SECONDS:
         raise SignatureInvalidClaim(f"iat must be within the last {MAX_AGE_SECONDS} seconds", path=IAT)
+
+
+def _not_finite(value: int | float) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)  # an int is always finite
 
 
 def bank_header(kid: str, *, iss: str, tan: str, now: float) -> dict[str, Any]:

@@ -4,6 +4,9 @@ Verifying a Signature"), step by step:
     present     ``x-jws-signature`` is there (Signature.Missing)
     detached    ``header..signature``: RFC 7515 Appendix F, the payload segment empty, the payload
                 being the exact request body bytes (Signature.Malformed)
+    strict      the JOSE header is JSON by RFC 8259 (RFC 7515 §4: "a JSON object"), read by orjson:
+                NaN, Infinity and -Infinity are "not permitted" (RFC 8259 §6), though Python's json
+                module, which joserfc uses, accepts them (Signature.Malformed)
     header      the JOSE header rules of kaimen.jws.header, against the calling TPP's ``jws_iss``
                 and the bank's ``tan`` (Signature.MissingClaim / Signature.InvalidClaim)
     key         ``kid`` names a signing key the TPP registered (its OAuth client's ``jwks``, or its
@@ -22,9 +25,11 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import orjson
 from joserfc import jws
 from joserfc.errors import JoseError, MissingAlgorithmError
 from joserfc.jwk import KeySet, RSAKey
+from joserfc.util import urlsafe_b64decode
 
 from kaimen.authz.clients import Client
 from kaimen.authz.clients_jwks import JwksUnavailable
@@ -109,7 +114,19 @@ def _detached(value: str, body: bytes) -> Any:
         raise SignatureMalformed("x-jws-signature could not be parsed as a JWS", path=HEADER) from None
     if not isinstance(compact.protected, dict):
         raise SignatureMalformed("the JOSE header must be a JSON object", path=HEADER)
+    _strict_json(compact.segments["header"])
     return compact
+
+
+def _strict_json(header_segment: bytes) -> None:
+    """RFC 8259 §6: "Numeric values that cannot be represented in the grammar below (such as Infinity
+    and NaN) are not permitted". joserfc read the header with Python's json module, which takes them
+    (an ``iat`` of NaN compares false with every bound, so no age check could refuse it): read it
+    again with orjson, which refuses anything that is not JSON."""
+    try:
+        orjson.loads(urlsafe_b64decode(header_segment))
+    except orjson.JSONDecodeError:
+        raise SignatureMalformed("the JOSE header is not JSON (RFC 8259)", path=HEADER) from None
 
 
 def _signing_key(keys: KeySet, kid: str) -> RSAKey | None:
