@@ -195,6 +195,28 @@ async def test_a_wrong_typ_or_cty_is_an_invalid_claim(
     await refused(bank, response, INVALID_CLAIM, member)
 
 
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [
+        ("cty", ["application/json"]),
+        ("cty", {"application": "json"}),
+        ("crit", [[IAT], ISS, TAN]),
+        ("crit", [{"name": IAT}, ISS, TAN]),
+        ("crit", [1, ISS, TAN]),
+        ("crit", IAT),
+    ],
+    ids=["cty-list", "cty-object", "crit-list-in-list", "crit-object-in-list", "crit-number", "crit-string"],
+)
+async def test_a_cty_or_crit_of_the_wrong_json_type_is_an_invalid_claim(
+    bank: PaymentBank, acme: PaymentTpp, member: str, value: Any
+) -> None:
+    """RFC 7515 §4.1.10: cty is a string; §4.1.11: crit an array of header parameter names (strings).
+    Any other JSON type is a wrong value: InvalidClaim naming the member, never a 500."""
+    content = encode(consent_body())
+    response = await acme.post(None, content=content, signature=acme.sign(content, **{member: value}))
+    await refused(bank, response, INVALID_CLAIM, member)
+
+
 async def test_typ_and_cty_may_be_left_out(bank: PaymentBank, acme: PaymentTpp) -> None:
     content = encode(consent_body())
     response = await acme.post(None, content=content, signature=acme.sign(content, drop=("typ", "cty")))

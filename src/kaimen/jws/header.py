@@ -83,11 +83,19 @@ def check_header(header: dict[str, Any], *, iss: str, tan: str, now: float) -> s
         raise SignatureInvalidClaim("kid must name the signing key", path="kid")
     if "typ" in header and header["typ"] != TYP:
         raise SignatureInvalidClaim("typ must be JOSE", path="typ")
-    if "cty" in header and header["cty"] not in CONTENT_TYPES:
+    # Types first: a list or an object cannot be looked up in a set (a TypeError, a 500).
+    # RFC 7515 §4.1.10: cty is "a case-insensitive string"; §4.1.11: crit is "an array listing the
+    # Header Parameter names".
+    if "cty" in header and not (isinstance(header["cty"], str) and header["cty"] in CONTENT_TYPES):
         raise SignatureInvalidClaim("cty must be application/json", path="cty")
     _required(header, "crit")
     crit = header["crit"]
-    if not isinstance(crit, list) or len(crit) != len(CRITICAL) or set(crit) != set(CRITICAL):
+    if (
+        not isinstance(crit, list)
+        or not all(isinstance(name, str) for name in crit)
+        or len(crit) != len(CRITICAL)
+        or set(crit) != set(CRITICAL)
+    ):
         raise SignatureInvalidClaim(f"crit must list exactly {', '.join(CRITICAL)}", path="crit")
     for claim in CRITICAL:
         _required(header, claim)
