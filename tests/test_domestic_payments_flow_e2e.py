@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from kaimen.apis.payments.settlement import REJECTED_BY_CHECKS
 from kaimen.apis.payments.trail import payment_trail
 from kaimen.cli.main import cli
 from kaimen.ledger.core import BalanceType
@@ -114,9 +115,13 @@ async def test_the_account_the_customer_picked_is_the_refund_account_they_agreed
     assert read.json()["Data"] == data
 
 
-async def test_a_payment_to_a_deny_listed_payee_is_rejected_with_its_reason(h: Harness) -> None:
-    """Issue 5 item 4: reject -> status Rejected, the reason in /payment-details as StatusDetail with
-    StatusReason ProprietaryRejection and a readable StatusReasonDescription; no money moves."""
+async def test_a_payment_to_a_deny_listed_payee_is_rejected_and_only_the_operator_reads_why(
+    h: Harness, tmp_path: Path
+) -> None:
+    """Issue 5 item 4: reject -> status Rejected, /payment-details with StatusDetail StatusReason
+    ProprietaryRejection; no money moves. The TPP reads the fixed description of a rejection, never the
+    engine's reasons (here the operator's deny-list note); the operator reads them in
+    ``kaimen payments trail`` (kaimen.apis.payments.settlement)."""
     assert isinstance(h.app.components.payment_risk, RiskEngine)
     tpp = await h.tpp()
     person, _ = await alice(h)
@@ -124,7 +129,7 @@ async def test_a_payment_to_a_deny_listed_payee_is_rejected_with_its_reason(h: H
     token, _ = await authorise(h, tpp, person, consent_id, scope=SCOPE)
     # The payee is found to be a mule account after the customer authorised the payment.
     await RiskStore(h.app.components.db).deny(
-        "UK.OBIE.SortCodeAccountNumber", "08080021325698", "mule account", utcnow()
+        "UK.OBIE.SortCodeAccountNumber", "08080021325698", "case FR-2291: mule account", utcnow()
     )
     body, headers = signed(h, tpp, payment_body(consent_id, consent_body()))
     paid = await call(h, "POST", PAYMENTS, token["access_token"], body, headers)
@@ -136,8 +141,19 @@ async def test_a_payment_to_a_deny_listed_payee_is_rejected_with_its_reason(h: H
     )
     assert details.status_code == 200, details.text
     [status] = details.json()["Data"]["PaymentStatus"]
-    assert status["StatusDetail"]["StatusReason"] == "ProprietaryRejection"
-    assert status["StatusDetail"]["StatusReasonDescription"]
+    assert status["StatusDetail"] == {
+        "Status": "Rejected",
+        "StatusReason": "ProprietaryRejection",
+        "StatusReasonDescription": REJECTED_BY_CHECKS,
+    }
+    for leaked in ("FR-2291", "mule", "deny list"):
+        assert leaked not in details.text and leaked not in paid.text
+
+    url = h.settings.sqlalchemy_url
+    args = ["--data-dir", str(tmp_path), "--database-url", url, "payments", "trail", payment_id]
+    printed = await asyncio.to_thread(CliRunner().invoke, cli, args, catch_exceptions=False)
+    assert printed.exit_code == 0, printed.output
+    assert "is on the deny list (case FR-2291: mule account)" in printed.output
 
 
 async def test_a_consent_to_a_deny_listed_payee_is_created_rejected(h: Harness) -> None:

@@ -1,7 +1,9 @@
 """The risk check every domestic payment passes before money moves (kaimen.apis.payments.risk_check):
-what it is told, and what each outcome does. ``reject`` creates the payment Rejected with the reasons
-in /payment-details (StatusReason ProprietaryRejection); ``hold`` and ``step_up`` create it Pending;
-neither posts anything. With no engine configured, ``NoRiskChecks`` allows everything."""
+what it is told, and what each outcome does. ``reject`` creates the payment Rejected (StatusReason
+ProprietaryRejection); ``hold`` and ``step_up`` create it Pending; neither posts anything. The TPP reads
+one fixed StatusReasonDescription per outcome, never the decision's reasons (they describe the payer
+and the bank's rules and notes): those are the operator's. With no engine configured,
+``NoRiskChecks`` allows everything."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from kaimen.apis.payments.risk_check import NoRiskChecks, PaymentRiskContext, RiskDecision
+from kaimen.apis.payments.settlement import HELD_FOR_REVIEW, REJECTED_BY_CHECKS
 from kaimen.cli.main import cli
 from tests.domestic_payments_support import (
     PAYMENTS,
@@ -28,6 +31,11 @@ from tests.domestic_payments_support import (
 from tests.payments_support import PaymentBank, PaymentTpp, acme, bank
 
 __all__ = ["acme", "bank", "server"]  # fixtures
+
+
+def details_text(details: dict[str, Any]) -> str:
+    """The whole /payment-details document as the TPP reads it."""
+    return json.dumps(details)
 
 
 @pytest.fixture
@@ -100,8 +108,11 @@ async def test_an_outcome_other_than_allow_moves_no_money(
     assert entry["StatusDetail"] == {
         "Status": status,
         "StatusReason": reason,
-        "StatusReasonDescription": "payee on the deny list; new payee",
+        "StatusReasonDescription": REJECTED_BY_CHECKS if status == "Rejected" else HELD_FOR_REVIEW,
     }
+    assert "deny list" not in details_text(details) and "new payee" not in details_text(details)
+    stored = await bank.app.components.payments.get(payment_id, acme.client_id)  # the operator's view
+    assert stored is not None and stored.risk_reasons == ("payee on the deny list", "new payee")
 
 
 async def test_a_replay_is_not_assessed_again(
@@ -168,20 +179,24 @@ async def test_a_released_payment_still_needs_the_funds(
     assert await booked(bank, consent.account_id) == 1_000
 
 
-async def test_an_operator_rejects_a_held_payment_with_a_reason_the_tpp_reads(
+async def test_an_operator_rejects_a_held_payment_and_the_tpp_reads_no_note(
     bank: PaymentBank, acme: PaymentTpp, decided: list[Any]
 ) -> None:
+    """The operator's reason is an internal note about the payer: kept with the payment for the
+    operator, the TPP reads the fixed text of a rejection."""
     _, payment_id = await _held(bank, acme, decided)
     payments = bank.app.components.payments
     rejected = await payments.reject_held(payment_id, "the customer did not recognise it")
     assert rejected is not None and rejected.status.value == "Rejected"
+    assert rejected.risk_reasons == ("the customer did not recognise it",)
     assert await payments.release(payment_id) is None  # decided: nothing more to do
     assert await payments.reject_held(payment_id, "again") is None
     assert await postings_for(bank) == []
     details = await assert_details(bank, await acme.get(f"{PAYMENTS}/{payment_id}/payment-details"))
     [entry] = details["Data"]["PaymentStatus"]
     assert entry["StatusDetail"]["StatusReason"] == "ProprietaryRejection"
-    assert entry["StatusDetail"]["StatusReasonDescription"] == "the customer did not recognise it"
+    assert entry["StatusDetail"]["StatusReasonDescription"] == REJECTED_BY_CHECKS
+    assert "recognise" not in details_text(details)
 
 
 async def test_only_a_held_payment_can_be_released(bank: PaymentBank, acme: PaymentTpp) -> None:

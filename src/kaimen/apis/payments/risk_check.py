@@ -12,8 +12,9 @@ allow | step-up | hold | reject").
 What each outcome does to the payment (kaimen.apis.payments.settlement):
 
     allow    posted to the ledger; AcceptedSettlementCompleted / AcceptedCreditSettlementCompleted
-    reject   created with Status Rejected, nothing posted, the reasons in /payment-details as
-             StatusDetail (StatusReason ProprietaryRejection, StatusReasonDescription): a payment the
+    reject   created with Status Rejected, nothing posted; /payment-details gives StatusDetail
+             (StatusReason ProprietaryRejection, a fixed StatusReasonDescription: the reasons are the
+             operator's, kept in risk_reasons, never shown to the TPP): a payment the
              bank's checks refuse is still a payment resource with a status (UK OB v3.1.11 Domestic
              Payments, POST status list: "Rejected: Payment initiation or individual transaction
              included in the payment initiation has been rejected"), not an HTTP refusal
@@ -96,7 +97,7 @@ class PaymentRiskDecision(Protocol):
     def outcome(self) -> str: ...  # "allow" | "step_up" | "hold" | "reject"
 
     @property
-    def reasons(self) -> Sequence[str]: ...  # readable, shown to the TPP when Rejected
+    def reasons(self) -> Sequence[str]: ...  # readable, for the operator only (never the TPP)
 
 
 class PaymentRisk(Protocol):

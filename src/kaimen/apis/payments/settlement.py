@@ -5,6 +5,12 @@ a new payment, and a held one an operator decides).
 - The ledger posts in the caller's transaction (kaimen.ledger.in_transaction); it refuses before
   writing anything when funds available including any credit line would go below zero, and the payment
   is then Rejected with the reason (StatusDetail, /payment-details).
+- A decision of the risk checks or of an operator reaches the TPP as a fixed StatusReasonDescription
+  per outcome (:data:`REJECTED_BY_CHECKS`, :data:`HELD_FOR_REVIEW`), never as its reasons.
+- StatusReason (OBWritePaymentDetailsResponse1 StatusDetail.StatusReason enum: Cancelled,
+  PendingFailingSettlement, PendingSettlement, Proprietary, ProprietaryRejection, Suspended,
+  Unmatched): ``ProprietaryRejection`` for a rejection by the bank's own checks, ``Proprietary`` for a
+  hold (none of the settlement codes describes a review by the bank).
 - Status (the spec file's OBWriteDomesticResponse5 Data.Status enum; status definitions from the
   Domestic Payments resource page): the posting settles the debtor's side at once, so
   ``AcceptedSettlementCompleted`` ("Settlement on the debtor's account has been completed") when the
@@ -27,8 +33,14 @@ from kaimen.ledger.core import CounterpartyAccount, TransferRequest
 from kaimen.ledger.errors import AccountNotFound, InsufficientFunds, PostingRefused
 from kaimen.ledger.in_transaction import TransactionalPostings
 
-_REASON_LENGTH = 256  # StatusReasonDescription maxLength
 _INFORMATION_LENGTH = 500
+# What the TPP reads in /payment-details (StatusReasonDescription, maxLength 256) when the bank's checks
+# or its operator decided: one fixed text per outcome, never the decision's reasons. Those describe
+# the payer (their spending percentiles and counts), the bank's rules (thresholds) and its operators'
+# notes (deny list entries, review notes): the PISP is not the payer's bank and must not learn them.
+# They stay in ``risk_reasons`` for the operator (``kaimen risk held``, ``kaimen payments trail``).
+REJECTED_BY_CHECKS = "rejected by the bank's checks"
+HELD_FOR_REVIEW = "held for review by the bank"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +49,6 @@ class Outcome:
     transaction_id: str | None = None
     reason: StatusReason | None = None
     description: str | None = None
-
-
-def _described(reasons: tuple[str, ...], fallback: str) -> str:
-    return ("; ".join(reasons) or fallback)[:_REASON_LENGTH]
 
 
 def transfer_request(payment_id: str, consent: PaymentConsent) -> TransferRequest:
@@ -70,19 +78,12 @@ async def settle(
     consent: PaymentConsent,
     decision: PaymentRiskDecision,
 ) -> Outcome:
-    reasons = tuple(decision.reasons)
     if decision.outcome == REJECT:
         return Outcome(
-            PaymentStatus.REJECTED,
-            reason=StatusReason.PROPRIETARY_REJECTION,
-            description=_described(reasons, "refused by the bank's risk checks"),
+            PaymentStatus.REJECTED, reason=StatusReason.PROPRIETARY_REJECTION, description=REJECTED_BY_CHECKS
         )
     if decision.outcome != ALLOW:  # hold, step_up, or anything unknown: no money moves
-        return Outcome(
-            PaymentStatus.PENDING,
-            reason=StatusReason.PROPRIETARY,
-            description=_described(reasons, "held for review by the bank"),
-        )
+        return Outcome(PaymentStatus.PENDING, reason=StatusReason.PROPRIETARY, description=HELD_FOR_REVIEW)
     try:
         posted = await postings.post_in(conn, transfer_request(payment_id, consent))
     except InsufficientFunds:

@@ -7,7 +7,7 @@ postings"), read from where each step left its record:
                    how (amr, acr) and when the token was issued
     risk           the risk engine's decisions on the consent and on the payment, with their reasons
     call           the audit records of calls made with the customer's token (the payment's POST)
-    payment        the payment row: its status and the reason for it
+    payment        the payment row: its status, the reason the TPP reads, the decision and its reasons
     ledger         the posting under the payment's id, each entry (debit and credit)
 
 ``kaimen payments trail ID`` prints it; ID is a DomesticPaymentId or the x-fapi-interaction-id of any
@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
 from sqlalchemy import select
 
 from kaimen.apis.payments.models import DomesticPayment, DomesticPaymentConsent
@@ -107,7 +108,15 @@ async def payment_trail(db: Database, ident: str) -> list[Step] | None:
             ),
         )
     reason = f": {payment.status_reason_description}" if payment.status_reason_description else ""
-    steps.append(Step(payment.created_at, "payment", f"{payment.id} {payment.status}{reason}"))
+    # The decision's own reasons (risk_reasons), never shown to the TPP (kaimen.apis.payments.settlement).
+    decided = "; ".join(orjson.loads(payment.risk_reasons)) or "none"
+    steps.append(
+        Step(
+            payment.created_at,
+            "payment",
+            f"{payment.id} {payment.status}{reason} (decision {payment.risk_outcome}: {decided})",
+        )
+    )
     if payment.status_updated_at != payment.created_at:
         steps.append(Step(payment.status_updated_at, "payment", f"{payment.id} now {payment.status}"))
     posting = await posting_by_reference(db, payment.id)
