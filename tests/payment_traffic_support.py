@@ -131,7 +131,7 @@ async def authorised_orders(
             payee = accounts[(n + 1) % len(accounts)] if n % 3 == 0 else None
             amount = rng.randint(*AMOUNTS)
             document = _document(rng, payee, amount)
-            request = read_domestic_consent_request(json.dumps(document).encode(), utcnow())
+            request = read_domestic_consent_request(json.dumps(document).encode())
             consent, _ = await consents.create(client_id, uuid.uuid4().hex, request)
             initiation = document["Data"]["Initiation"]
             digest = approved_digest(canonical(initiation), debtor.account_id)

@@ -65,9 +65,7 @@ def test_creating_a_consent_counts_as_a_claim(database_url: str) -> None:
             consents = DomesticPaymentConsents(db, EventBus())
             consents.sweeper.every = 1
             body = orjson.dumps(consent_body())
-            _, fresh = await consents.create(
-                "client-b", "new-key", read_domestic_consent_request(body, utcnow())
-            )
+            _, fresh = await consents.create("client-b", "new-key", read_domestic_consent_request(body))
             assert fresh
             assert await _keys(db) == {"new-key"}
         finally:

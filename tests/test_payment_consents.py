@@ -181,6 +181,30 @@ async def test_a_key_older_than_24_hours_makes_a_new_consent(bank: PaymentBank, 
     assert len(await stored(bank)) == 2
 
 
+async def test_a_replay_after_its_completion_time_answers_201_with_the_first_consent(
+    bank: PaymentBank, acme: PaymentTpp
+) -> None:
+    """R/W Data API Profile, "Idempotency": a repeat with the same key and body within 24 hours "must
+    not create a new resource" and answers 201 with its current status. CompletionDateTime "must be in
+    the future" is a check of a new consent: the replay of one made a moment before it passed is not
+    refused UK.OBIE.Field.InvalidDate; a new key with that body is."""
+    completion = (utcnow() + timedelta(seconds=1)).replace(microsecond=0) + timedelta(seconds=1)
+    body = consent_body()
+    body["Data"]["Authorisation"] = {
+        "AuthorisationType": "Single",
+        "CompletionDateTime": completion.isoformat(),
+    }
+    first = await created(bank, acme, body, idempotency_key="order-5")
+    await asyncio.sleep((completion - utcnow()).total_seconds() + 0.1)
+    assert utcnow() > completion
+    again = await created(bank, acme, body, idempotency_key="order-5")
+    assert again["Data"] == first["Data"]
+    assert len(await stored(bank)) == 1
+    response = await acme.post(body, idempotency_key="order-6")
+    await assert_refusal(bank, response, 400, INVALID_DATE, "Data.Authorisation.CompletionDateTime")
+    assert len(await stored(bank)) == 1
+
+
 @pytest.mark.parametrize(
     ("key", "code"),
     [

@@ -17,8 +17,14 @@ after another (UK OB v3.1.11 spec file payment-initiation-openapi.json, componen
 4. ``amount``       InstructedAmount.Currency one the bank keeps accounts in (UK.OBIE.Unsupported.Currency);
                     Amount more than zero with no non-zero digits past the currency's minor unit
                     (Kaimen: money is integer minor units; UK.OBIE.Field.Invalid);
-5. ``completion``   Data.Authorisation.CompletionDateTime (``format: date-time``) with its zone, in the
-                    future (UK.OBIE.Field.InvalidDate).
+5. ``completion``   Data.Authorisation.CompletionDateTime (``format: date-time``) with its zone
+                    (UK.OBIE.Field.InvalidDate).
+
+Steps 1-5 depend on the body alone, so a replay of an idempotency key passes them as the first request
+did. The one check that depends on the time, ``completion_ahead`` (CompletionDateTime in the future,
+UK.OBIE.Field.InvalidDate), runs for a new consent only, after the key was found to be new: a replay
+"must not create a new resource" and answers as the first did (Read/Write Data API Profile,
+"Idempotency"), even once its CompletionDateTime has passed.
 
 The Initiation and the Risk are kept exactly as sent, as canonical JSON (sorted keys, no whitespace:
 the same document always gives the same text), and the whole body's canonical digest tells a replay
@@ -73,14 +79,14 @@ def canonical(document: Any) -> str:
     return orjson.dumps(document, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def read_domestic_consent_request(body: bytes, now: datetime) -> DomesticConsentRequest:
+def read_domestic_consent_request(body: bytes) -> DomesticConsentRequest:
     document = json_object(body, SCHEMA)
     check_schema(SCHEMA, document)
     data: dict[str, Any] = document["Data"]
     initiation: dict[str, Any] = data["Initiation"]
     check_schemes(initiation)
     amount = instructed_amount(initiation["InstructedAmount"])
-    authorise_by = completion(data, now)
+    authorise_by = completion(data)
     return DomesticConsentRequest(
         initiation=canonical(initiation),
         risk=canonical(document["Risk"]),
@@ -192,13 +198,19 @@ def instructed_amount(instructed: dict[str, Any]) -> Money:
     return Money(minor, currency)
 
 
-def completion(data: dict[str, Any], now: datetime) -> datetime | None:
+_COMPLETION = "Authorisation.CompletionDateTime"
+
+
+def completion(data: dict[str, Any]) -> datetime | None:
     authorisation = data.get("Authorisation")
     if authorisation is None or "CompletionDateTime" not in authorisation:
         return None
-    name = "Authorisation.CompletionDateTime"
-    when = date_time({name: authorisation["CompletionDateTime"]}, name)
+    when = date_time({_COMPLETION: authorisation["CompletionDateTime"]}, _COMPLETION)
     assert when is not None
-    if when.at <= now:
-        raise FieldInvalidDate(f"{name} must be in the future", path=f"Data.{name}")
     return when.at
+
+
+def completion_ahead(request: DomesticConsentRequest, now: datetime) -> None:
+    """A new consent's CompletionDateTime, if any, is in the future (not for a replay: see above)."""
+    if request.authorise_by is not None and request.authorise_by <= now:
+        raise FieldInvalidDate(f"{_COMPLETION} must be in the future", path=f"Data.{_COMPLETION}")

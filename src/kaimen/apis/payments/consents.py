@@ -29,7 +29,7 @@ from sqlalchemy import ColumnElement, Row, or_, update
 from kaimen.apis.consent_lifecycle import CONSENT_ID as _ID
 from kaimen.apis.consent_lifecycle import Events, change_status, held_by_another
 from kaimen.apis.payments.consent_request import DomesticConsentRequest
-from kaimen.apis.payments.idempotency import KeySweeper, claim
+from kaimen.apis.payments.idempotency import KeySweeper, claim, holder
 from kaimen.apis.payments.models import DomesticPaymentConsent
 from kaimen.events import CONSENT_AUTHORISED, CONSENT_REJECTED
 from kaimen.ledger.money import Money
@@ -189,6 +189,22 @@ class DomesticPaymentConsents:
         if existing is None:  # never: the key and its consent are written in one transaction
             raise LookupError("an idempotency key names a consent that does not exist")
         return consent_view(existing), False
+
+    async def replay(
+        self, client_id: str, idempotency_key: str, request: DomesticConsentRequest
+    ) -> PaymentConsent | None:
+        """The consent a replay of ``idempotency_key`` with this body names, as it stands now; None for
+        a key not held (or held more than 24 hours ago). Raises IdempotencyKeyReused for another body.
+        Read before the new request's own checks, as the payment's replay is."""
+        held = await holder(
+            self.db,
+            client_id=client_id,
+            endpoint=ENDPOINT,
+            key=idempotency_key,
+            digest=request.digest,
+            now=utcnow(),
+        )
+        return None if held is None else await self._find(held)
 
     async def get(self, consent_id: str, client_id: str) -> PaymentConsent | None:
         """The consent, to the TPP that created it only; None for anyone else and for unknown ids."""

@@ -3,7 +3,9 @@ payment-initiation-openapi.json):
 
     POST /domestic-payment-consents          tpp_client -> json_body -> signature verified
                                              -> idempotency_key -> read_domestic_consent_request
-                                             -> create (or replay) -> 201 OBWriteDomesticConsentResponse5
+                                             -> replay (the key's consent, as it is now) or
+                                                completion_ahead -> create
+                                             -> 201 OBWriteDomesticConsentResponse5
     GET  /domestic-payment-consents/{ConsentId}
                                              tpp_client -> unsigned -> owned consent
                                              -> 200 OBWriteDomesticConsentResponse5
@@ -27,7 +29,7 @@ from starlette.responses import Response
 
 from kaimen.apis.accounts.resource import MEDIA_TYPE, consent_refusal, json_body
 from kaimen.apis.payments.access import customer_token, signature, tpp_client, unsigned
-from kaimen.apis.payments.consent_request import read_domestic_consent_request
+from kaimen.apis.payments.consent_request import completion_ahead, read_domestic_consent_request
 from kaimen.apis.payments.consents import DomesticPaymentConsents, PaymentConsent, Status
 from kaimen.apis.payments.errors import ConsentNotActive, ConsentOfAnotherParty
 from kaimen.apis.payments.idempotency import idempotency_key
@@ -114,7 +116,11 @@ class PaymentsResource:
         body = await json_body(request)
         await self.signatures.verify(signature(request), body, client_id)
         key = idempotency_key(request)
-        consent_request = read_domestic_consent_request(body, utcnow())
+        consent_request = read_domestic_consent_request(body)
+        replayed = await self.consents.replay(client_id, key, consent_request)
+        if replayed is not None:
+            return _json(consent_document(replayed, self.base_url), 201)
+        completion_ahead(consent_request, utcnow())
         consent, fresh = await self.consents.create(client_id, key, consent_request)
         if fresh:
             decision = await self.risk.assess_consent(_consent_context(request, consent))
