@@ -13,8 +13,15 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import select
 
-from kaimen.apis.payments.risk_check import NoRiskChecks, PaymentRiskContext, RiskDecision
+from kaimen.apis.payments.models import DomesticPaymentConsent, IdempotencyKey
+from kaimen.apis.payments.risk_check import (
+    ConsentRiskContext,
+    NoRiskChecks,
+    PaymentRiskContext,
+    RiskDecision,
+)
 from kaimen.apis.payments.settlement import HELD_FOR_REVIEW, REJECTED_BY_CHECKS
 from kaimen.cli.main import cli
 from tests.domestic_payments_support import (
@@ -28,7 +35,7 @@ from tests.domestic_payments_support import (
     postings_for,
     server,
 )
-from tests.payments_support import PaymentBank, PaymentTpp, acme, bank
+from tests.payments_support import PaymentBank, PaymentTpp, acme, assert_consent, bank, consent_body, encode
 
 __all__ = ["acme", "bank", "server"]  # fixtures
 
@@ -233,3 +240,77 @@ async def test_the_operator_commands_list_release_and_reject_held_payments(
     assert again.exit_code != 0 and "is not a payment held for review" in again.output
     assert json.loads((await kaimen("held", "--json")).output) == []
     assert len(await postings_for(bank)) == 1
+
+
+# --- the consent, scored as the TPP creates it -------------------------------------------------------
+
+
+async def stored(bank: PaymentBank) -> list[DomesticPaymentConsent]:
+    async with bank.app.components.db.read() as session:
+        return list((await session.execute(select(DomesticPaymentConsent))).scalars())
+
+
+async def keys_stored(bank: PaymentBank) -> int:
+    async with bank.app.components.db.read() as session:
+        return len(list((await session.execute(select(IdempotencyKey))).scalars()))
+
+
+async def test_a_failing_risk_engine_leaves_no_consent_and_no_key(
+    bank: PaymentBank, acme: PaymentTpp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kaimen.apis.payments.risk_check: "an exception from it fails the request with a 500 and nothing
+    is written". The consent is scored before it is written, so the TPP's retry with the same key is a
+    new request, scored, never an unscored consent answered as a replay."""
+    seen: list[ConsentRiskContext] = []
+
+    async def fails_once(self: NoRiskChecks, context: ConsentRiskContext) -> Any:
+        seen.append(context)
+        if len(seen) == 1:
+            raise RuntimeError("risk store down")
+        return RiskDecision("reject", ("payee on the deny list",))
+
+    monkeypatch.setattr(NoRiskChecks, "assess_consent", fails_once)
+    content = encode(consent_body())
+    failed = await acme.post(None, content=content, idempotency_key="order-7")
+    assert failed.status_code == 500
+    unexpected = {"ErrorCode": "UK.OBIE.UnexpectedError", "Message": "Internal server error"}
+    assert failed.json()["Errors"] == [unexpected]
+    await bank.assert_signed(failed)
+    assert await stored(bank) == [] and await keys_stored(bank) == 0
+    retry = await acme.post(None, content=content, idempotency_key="order-7")
+    retried = await assert_consent(bank, retry, 201)
+    assert retried["Data"]["Status"] == "Rejected"
+    assert len(seen) == 2 and seen[1].consent_id == retried["Data"]["ConsentId"]
+    assert [(row.id, row.status) for row in await stored(bank)] == [(seen[1].consent_id, "Rejected")]
+    assert await keys_stored(bank) == 1
+
+
+@pytest.mark.parametrize(
+    ("outcome", "status", "step_up"),
+    [("allow", "AwaitingAuthorisation", False), ("reject", "Rejected", False),
+     ("step_up", "AwaitingAuthorisation", True), ("hold", "AwaitingAuthorisation", True)],
+)  # fmt: skip
+async def test_the_consent_is_written_with_its_risk_outcome(
+    bank: PaymentBank,
+    acme: PaymentTpp,
+    monkeypatch: pytest.MonkeyPatch,
+    outcome: str,
+    status: str,
+    step_up: bool,
+) -> None:
+    """risk_check: ``reject`` creates the consent Rejected, ``step_up``/``hold`` marks it for step-up,
+    in the transaction that creates it; a replay is not scored again."""
+    seen: list[ConsentRiskContext] = []
+
+    async def decides(self: NoRiskChecks, context: ConsentRiskContext) -> Any:
+        seen.append(context)
+        return RiskDecision(outcome)
+
+    monkeypatch.setattr(NoRiskChecks, "assess_consent", decides)
+    first = await assert_consent(bank, await acme.post(consent_body(), idempotency_key="order-8"), 201)
+    again = await assert_consent(bank, await acme.post(consent_body(), idempotency_key="order-8"), 201)
+    assert first["Data"]["Status"] == status and again["Data"] == first["Data"]
+    [row] = await stored(bank)
+    assert (row.status, row.step_up) == (status, step_up)
+    [context] = seen
+    assert (context.consent_id, context.client_id, context.amount_minor) == (row.id, acme.client_id, 16_588)

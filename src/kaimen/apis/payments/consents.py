@@ -24,10 +24,10 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import ColumnElement, Row, or_, update
+from sqlalchemy import ColumnElement, Row, or_
 
 from kaimen.apis.consent_lifecycle import CONSENT_ID as _ID
-from kaimen.apis.consent_lifecycle import Events, change_status, held_by_another
+from kaimen.apis.consent_lifecycle import ConsentChanged, Events, change_status, held_by_another
 from kaimen.apis.payments.consent_request import DomesticConsentRequest
 from kaimen.apis.payments.idempotency import KeySweeper, claim, holder
 from kaimen.apis.payments.models import DomesticPaymentConsent
@@ -146,13 +146,24 @@ class DomesticPaymentConsents:
     # --- the TPP's resource -------------------------------------------------------------------------
 
     async def create(
-        self, client_id: str, idempotency_key: str, request: DomesticConsentRequest
+        self,
+        client_id: str,
+        idempotency_key: str,
+        request: DomesticConsentRequest,
+        *,
+        consent_id: str | None = None,
+        now: datetime | None = None,
+        rejected: bool = False,
+        step_up: bool = False,
     ) -> tuple[PaymentConsent, bool]:
-        """A new consent, AwaitingAuthorisation (profile: "the ASPSP ... creates the resource with the
-        status AwaitingAuthorisation"), or, for a replay of ``idempotency_key`` with the same body
-        within 24 hours, the consent the first request created, as it stands now; and whether it is
-        new (a replay is not scored again)."""
-        now = utcnow()
+        """A new consent ``consent_id``, AwaitingAuthorisation (profile: "the ASPSP ... creates the
+        resource with the status AwaitingAuthorisation"), or, for a replay of ``idempotency_key`` with
+        the same body within 24 hours, the consent the first request created, as it stands now; and
+        whether it is new. The risk engine scored the new consent before this call (it knew
+        ``consent_id``): ``rejected`` creates it Rejected, ``step_up`` marks it for step-up, in the
+        one transaction that claims the key, so a consent never exists unscored."""
+        now = now or utcnow()
+        status = Status.REJECTED if rejected else Status.AWAITING_AUTHORISATION
         async with self.db.write() as session:
             held = await claim(
                 await session.connection(),
@@ -160,14 +171,15 @@ class DomesticPaymentConsents:
                 endpoint=ENDPOINT,
                 key=idempotency_key,
                 digest=request.digest,
-                new_resource_id=new_consent_id(),
+                new_resource_id=consent_id or new_consent_id(),
                 now=now,
             )
             if held.fresh:
                 row = DomesticPaymentConsent(
                     id=held.resource_id,
                     client_id=client_id,
-                    status=Status.AWAITING_AUTHORISATION.value,
+                    status=status.value,
+                    step_up=step_up and not rejected,
                     initiation=request.initiation,
                     risk=request.risk,
                     extras=request.extras,
@@ -184,6 +196,10 @@ class DomesticPaymentConsents:
             else:
                 existing = await session.get(DomesticPaymentConsent, held.resource_id)
         if held.fresh:
+            if rejected:  # as a customer's denial does (consent.rejected, after the commit)
+                self.events.emit(
+                    CONSENT_REJECTED, ConsentChanged(created.consent_id, client_id, None, status.value)
+                )
             await self.sweeper.claimed(now)
             return created, True
         if existing is None:  # never: the key and its consent are written in one transaction
@@ -250,21 +266,6 @@ class DomesticPaymentConsents:
             debtor_account_id=debtor_account_id,
             approved_digest=approved_digest,
         )
-
-    async def require_step_up(self, consent_id: str) -> bool:
-        """The risk engine asked for more than the usual SCA: the customer must give a fresh one-time
-        code on the consent page to approve it (issue 5 item 4, "step-up (the consent page demands an
-        extra factor)"). Only while it awaits authorisation."""
-        async with self.db.write() as session:
-            result = await session.execute(
-                update(DomesticPaymentConsent)
-                .where(
-                    DomesticPaymentConsent.id == consent_id,
-                    DomesticPaymentConsent.status == Status.AWAITING_AUTHORISATION.value,
-                )
-                .values(step_up=True)
-            )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def reject(self, consent_id: str) -> bool:
         """The customer denied it: AwaitingAuthorisation -> Rejected."""

@@ -4,7 +4,7 @@ payment-initiation-openapi.json):
     POST /domestic-payment-consents          tpp_client -> json_body -> signature verified
                                              -> idempotency_key -> read_domestic_consent_request
                                              -> replay (the key's consent, as it is now) or
-                                                completion_ahead -> create
+                                                completion_ahead -> risk scored -> create
                                              -> 201 OBWriteDomesticConsentResponse5
     GET  /domestic-payment-consents/{ConsentId}
                                              tpp_client -> unsigned -> owned consent
@@ -21,6 +21,7 @@ ApiErrors, rendered as OBErrorResponse1.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -29,8 +30,17 @@ from starlette.responses import Response
 
 from kaimen.apis.accounts.resource import MEDIA_TYPE, consent_refusal, json_body
 from kaimen.apis.payments.access import customer_token, signature, tpp_client, unsigned
-from kaimen.apis.payments.consent_request import completion_ahead, read_domestic_consent_request
-from kaimen.apis.payments.consents import DomesticPaymentConsents, PaymentConsent, Status
+from kaimen.apis.payments.consent_request import (
+    DomesticConsentRequest,
+    completion_ahead,
+    read_domestic_consent_request,
+)
+from kaimen.apis.payments.consents import (
+    DomesticPaymentConsents,
+    PaymentConsent,
+    Status,
+    new_consent_id,
+)
 from kaimen.apis.payments.errors import ConsentNotActive, ConsentOfAnotherParty
 from kaimen.apis.payments.idempotency import idempotency_key
 from kaimen.apis.payments.risk_check import ALLOW, REJECT, ConsentRiskContext, PaymentRisk
@@ -70,25 +80,29 @@ def _json(document: dict[str, Any], status: int) -> Response:
     return Response(orjson.dumps(document), status_code=status, headers=_JSON_HEADERS)
 
 
-def _consent_context(request: Request, consent: PaymentConsent) -> ConsentRiskContext:
-    """What the risk engine scores of a consent as the TPP creates it (no customer yet)."""
+def _consent_context(
+    request: Request, consent_id: str, client_id: str, order: DomesticConsentRequest, at: datetime
+) -> ConsentRiskContext:
+    """What the risk engine scores of a consent as the TPP creates it (no customer yet), before
+    anything of it is written: ``consent_id`` is the id it will have."""
     call: Call = request.scope["kaimen"]
-    creditor = consent.initiation["CreditorAccount"]
+    creditor = orjson.loads(order.initiation)["CreditorAccount"]
+    risk = orjson.loads(order.risk)
     return ConsentRiskContext(
-        subject_id=consent.consent_id,
+        subject_id=consent_id,
         customer_id=None,
-        client_id=consent.client_id,
-        consent_id=consent.consent_id,
-        amount_minor=consent.amount.minor,
-        currency=consent.amount.currency,
+        client_id=client_id,
+        consent_id=consent_id,
+        amount_minor=order.amount.minor,
+        currency=order.amount.currency,
         creditor_scheme=creditor["SchemeName"],
         creditor_identification=creditor["Identification"],
         creditor_name=creditor.get("Name"),
         customer_ip=call.customer_ip,
         device=request.headers.get("x-customer-user-agent"),
-        payment_context_code=consent.risk.get("PaymentContextCode"),
-        merchant_category_code=consent.risk.get("MerchantCategoryCode"),
-        at=consent.created_at,
+        payment_context_code=risk.get("PaymentContextCode"),
+        merchant_category_code=risk.get("MerchantCategoryCode"),
+        at=at,
     )
 
 
@@ -120,19 +134,23 @@ class PaymentsResource:
         replayed = await self.consents.replay(client_id, key, consent_request)
         if replayed is not None:
             return _json(consent_document(replayed, self.base_url), 201)
-        completion_ahead(consent_request, utcnow())
-        consent, fresh = await self.consents.create(client_id, key, consent_request)
-        if fresh:
-            decision = await self.risk.assess_consent(_consent_context(request, consent))
-            changed = False
-            if decision.outcome == REJECT:
-                changed = await self.consents.reject(consent.consent_id)
-            elif decision.outcome != ALLOW:  # step_up, hold or unknown: an extra factor at SCA
-                changed = await self.consents.require_step_up(consent.consent_id)
-            if changed:
-                current = await self.consents.get(consent.consent_id, client_id)
-                assert current is not None  # it was just created, and a consent is never deleted
-                consent = current
+        now = utcnow()
+        completion_ahead(consent_request, now)
+        # Scored before anything is written (kaimen.apis.payments.risk_check: "an exception ... fails
+        # the request with a 500 and nothing is written"): an engine that fails leaves no consent and
+        # no idempotency key, and the TPP's retry is scored as a new request.
+        consent_id = new_consent_id()
+        context = _consent_context(request, consent_id, client_id, consent_request, now)
+        decision = await self.risk.assess_consent(context)
+        consent, _ = await self.consents.create(
+            client_id,
+            key,
+            consent_request,
+            consent_id=consent_id,
+            now=now,
+            rejected=decision.outcome == REJECT,
+            step_up=decision.outcome != ALLOW,  # step_up, hold or unknown: an extra factor at SCA
+        )
         return _json(consent_document(consent, self.base_url), 201)
 
     async def read_consent(self, request: Request) -> Response:
