@@ -99,10 +99,68 @@ async def test_unlock_clears_the_lock_and_the_back_off(world: World) -> None:
     assert await world.customers.unlock("nobody") is False
 
 
-async def test_concurrent_failures_are_all_counted(world: World) -> None:
+async def test_concurrent_wrong_passwords_only_the_allowance_is_checked(world: World) -> None:
+    """Each guess is claimed before Argon2 runs: of 12 at once, max_login_failures (3) are checked, the
+    third locks, the other nine are refused as locked unchecked, and so is the right password after."""
     customer_id, _ = await world.customers.create("alice", PASSWORD)
-    refusals = await asyncio.gather(*(world.customers.record_failure(customer_id) for _ in range(3)))
-    assert sorted(r.reason for r in refusals) == ["invalid", "invalid", "locked"]
+    world.hasher.verifications = 0
+    guesses = [_refusal(world, "alice", f"wrong-{i}", f"198.51.100.{i}") for i in range(12)]
+    refusals = await asyncio.gather(*guesses)
+    assert sorted(r.reason for r in refusals) == ["invalid"] * 2 + ["locked"] * 10
+    waits = [r.retry_after for r in refusals if r.reason == "locked"]
+    assert all(wait is not None and 58 <= wait <= 60 for wait in waits)
+    assert world.hasher.verifications == 3
+    right = await _refusal(world, "alice", PASSWORD)
+    assert right.reason == "locked"
+    assert world.hasher.verifications == 3
+    row = await _row(world, customer_id)
+    assert (row.failed_logins, row.locks) == (0, 1)
+
+
+async def test_concurrent_claims_of_two_workers_share_one_allowance(
+    make_world: Any, database_url: str
+) -> None:
+    """Two workers (two Customers, each with its own connection pool, on one database)."""
+    first: World = make_world(database_url)
+    second: World = make_world(database_url)
+    customer_id, _ = await first.customers.create("alice", PASSWORD)
+
+    async def claim(world: World) -> str:
+        try:
+            await world.customers.claim(customer_id)
+        except LoginRefused as refusal:
+            return refusal.reason
+        return "claimed"
+
+    outcomes = await asyncio.gather(*(claim(w) for _ in range(5) for w in (first, second)))
+    assert sorted(outcomes) == ["claimed"] * 3 + ["locked"] * 7
+
+
+async def test_a_right_password_gives_its_claim_back(world: World) -> None:
+    """Issue 3, item 5: only failures count. Two wrong passwords and the right one leave two failures;
+    the right one was the third claim, which locked the customer until it was found right."""
+    customer_id, _ = await world.customers.create("alice", PASSWORD)
+    await _refusal(world, "alice", "wrong")
+    await _refusal(world, "alice", "wrong")
+    assert await world.customers.verify_password("alice", PASSWORD, IP) == customer_id
+    row = await _row(world, customer_id)
+    assert (row.failed_logins, row.locks, row.locked_until) == (2, 0, None)
+    third = await _refusal(world, "alice", "wrong")
+    assert (third.reason, (await _row(world, customer_id)).locks) == ("locked", 1)
+
+
+async def test_a_success_leaves_a_lock_that_guesses_claimed_after_it_imposed(world: World) -> None:
+    customer_id, _ = await world.customers.create("alice", PASSWORD)
+    early = await world.customers.claim(customer_id)
+    await world.customers.claim(customer_id)
+    last = await world.customers.claim(customer_id)  # the third: locks
+    assert early.locked_until is None and last.locked_until is not None
+    await world.customers.record_success(early)
+    row = await _row(world, customer_id)
+    assert (row.locks, row.locked_until) == (1, last.locked_until)
+    await world.customers.record_success(last)
+    row = await _row(world, customer_id)
+    assert (row.failed_logins, row.locks, row.locked_until) == (0, 0, None)
 
 
 async def test_per_ip_throttle_refuses_past_the_rate_and_spares_other_addresses(

@@ -4,6 +4,7 @@ again with the error and its status, locks and throttling, headers, languages, t
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -250,6 +251,56 @@ async def test_wrong_codes_count_towards_the_lock(world: World) -> None:
         locked = await http.post("/login/otp", data={"csrf": csrf_of(page), "otp": right})
     assert statuses == [401, 401, 429]
     assert locked.status_code == 429
+
+
+async def test_concurrent_wrong_codes_only_the_allowance_is_checked(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 3, item 5 (locked with back-off), against a burst: every code is claimed from the
+    customer's allowance before it is checked, so of 20 wrong codes posted at once only 3 are
+    checked; the right code after them is refused with the lock, and the lock is not reset."""
+    customer_id, secret = await _customer(world)
+    checked: list[str] = []
+    verify = world.customers.verify_totp
+
+    async def counting(customer: str, code: str) -> bool:
+        checked.append(code)
+        return await verify(customer, code)
+
+    monkeypatch.setattr(world.customers, "verify_totp", counting)
+    right = totp.code_at(secret, totp.current_step())
+    wrong = [f"{(int(right) + 1 + i) % 1_000_000:06d}" for i in range(20)]
+    async with browser(world.app()) as http:
+        await log_in(http, "alice")
+        csrf = csrf_of(await http.get("/login/otp"))
+        burst = await asyncio.gather(*(http.post("/login/otp", data={"csrf": csrf, "otp": c}) for c in wrong))
+        after = await http.post("/login/otp", data={"csrf": csrf, "otp": right})
+    assert sorted(r.status_code for r in burst) == [401] * 2 + [429] * 18
+    assert len(checked) == 3
+    assert after.status_code == 429
+    assert 0 < int(after.headers["retry-after"]) <= 60
+    assert "your login is locked. Try again in 1 minute(s)" in after.text
+    row = await world.customers.get(customer_id)
+    assert row is not None and row.locks == 1 and row.locked_until is not None
+
+
+async def test_concurrent_wrong_passwords_then_the_right_one_is_refused_locked(world: World) -> None:
+    await _customer(world)
+    app = world.app()
+
+    async def attempt(ip: str, password: str) -> httpx.Response:
+        async with browser(app, client_ip=ip) as http:
+            page = await begin(http)
+            return await http.post(
+                "/login", data={"csrf": csrf_of(page), "username": "alice", "password": password}
+            )
+
+    world.hasher.verifications = 0
+    burst = await asyncio.gather(*(attempt(f"198.51.100.{i}", f"wrong-{i}") for i in range(12)))
+    right = await attempt("198.51.100.99", PASSWORD)
+    assert sorted(r.status_code for r in burst) == [401] * 2 + [429] * 10
+    assert world.hasher.verifications == 3
+    assert right.status_code == 429 and 0 < int(right.headers["retry-after"]) <= 60
 
 
 async def test_password_success_renews_the_session_cookie(world: World) -> None:

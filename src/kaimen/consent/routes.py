@@ -204,12 +204,12 @@ class Dashboard:
         customer_id = session.customer_id
         assert customer_id is not None
         try:
-            await self.customers.check_second_factor(customer_id, visit.client_ip)
+            attempt = await self.customers.check_second_factor(customer_id, visit.client_ip)
             if not await self.customers.verify_totp(customer_id, code):
-                raise await self.customers.record_failure(customer_id)
+                raise attempt.refused()
         except LoginRefused as refusal:
             return await self.refused(visit, session, refusal, SCA_FAILED, "error.code")
-        await self.customers.record_success(customer_id)
+        await self.customers.record_success(attempt)
         response = see_other(pages.HOME)
         moved = await self.sessions.advance(session, STEP_SIGNED_IN, response, customer_id)
         return response if moved else see_other(pages.OTP)

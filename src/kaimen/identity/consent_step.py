@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from starlette.responses import Response
 
-from kaimen.identity.customers import LoginRefused
+from kaimen.identity.customers import Attempt, LoginRefused
 from kaimen.identity.i18n import text
 from kaimen.identity.interactions import ACR_SCA, STEP_DONE, Flow, Interactions
 from kaimen.identity.pages.base import Page, page_response
@@ -36,11 +36,11 @@ def _unapprovable(summary: Any) -> str | None:
 
 
 class SecondFactor(Protocol):
-    async def check_second_factor(self, customer_id: str, client_ip: str) -> None: ...
+    async def check_second_factor(self, customer_id: str, client_ip: str) -> Attempt: ...
 
     async def verify_totp(self, customer_id: str, code: str) -> bool: ...
 
-    async def record_failure(self, customer_id: str) -> Any: ...
+    async def release(self, attempt: Attempt) -> None: ...
 
 
 class ConsentStep:
@@ -94,14 +94,14 @@ class ConsentStep:
         customer_id = visit.login.customer_id
         assert customer_id is not None  # the consent step comes after the login
         try:
-            await self.customers.check_second_factor(customer_id, visit.client_ip)
+            attempt = await self.customers.check_second_factor(customer_id, visit.client_ip)
         except LoginRefused as refusal:
             wait = refusal.retry_after or 1
             page = await self.page(visit, text(visit.locale, "error.locked", minutes=math.ceil(wait / 60)))
             return page_response(dataclasses.replace(page, status=429, retry_after=wait))
         if await self.customers.verify_totp(customer_id, code):
+            await self.customers.release(attempt)  # the login's SCA already reset the counters
             return None
-        await self.customers.record_failure(customer_id)
         page = await self.page(visit, text(visit.locale, "error.code"))
         return page_response(dataclasses.replace(page, status=401))
 

@@ -3,6 +3,13 @@
 Login is two steps and the counters see both: a wrong password, code or passkey is one failure of the
 customer (kaimen.identity.throttle); the counters are reset only when the second factor succeeds, so
 knowing the password never buys more guesses at the code.
+
+Every guess is claimed in the customer's row before it is checked (``claim``): the claim counts it as
+a failure up front, and the claim that uses up the allowance locks the customer there and then. So
+however many guesses arrive at once, in however many workers, at most ``max_login_failures`` of them
+are ever checked per lock (issue 3, item 5: "failed attempts throttled per customer ... then locked
+with back-off"). A right password gives its claim back (``release``); a right second factor resets
+the counters (``record_success``), but not a lock that other guesses, claimed after it, imposed.
 """
 
 from __future__ import annotations
@@ -54,6 +61,24 @@ class CustomerView:
     locks: int
     locked_until: datetime | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One guess the customer's allowance let through to be checked, already counted as a failure.
+
+    ``locks`` is the customer's lock count once the guess was claimed; ``locked_until`` is set when
+    this guess was the last one allowed and so locked the customer."""
+
+    customer_id: str
+    locks: int
+    locked_until: datetime | None
+
+    def refused(self) -> LoginRefused:
+        """The answer to this guess when it turns out wrong: it was counted when it was claimed."""
+        if self.locked_until is None:
+            return LoginRefused("invalid")
+        return LoginRefused("locked", _seconds_until(self.locked_until))
 
 
 def _view(row: Customer) -> CustomerView:
@@ -133,10 +158,10 @@ class Customers:
         if row is None:
             await asyncio.to_thread(self.passwords.verify_dummy, password)
             raise LoginRefused("invalid")
-        right = await asyncio.to_thread(self.passwords.verify, row.password_hash, password)
-        self._refuse_if_locked(row)
-        if not right:
-            raise await self.record_failure(row.id)
+        attempt = await self.claim(row.id)
+        if not await asyncio.to_thread(self.passwords.verify, row.password_hash, password):
+            raise attempt.refused()
+        await self.release(attempt)  # a right password is no failure, and no success yet either
         if self.passwords.needs_rehash(row.password_hash):  # the operator raised the Argon2 costs
             fresh = await asyncio.to_thread(self.passwords.hash, password)
             async with self.db.write() as session:
@@ -150,43 +175,64 @@ class Customers:
         if not verdict.allowed:
             raise LoginRefused("throttled", verdict.retry_after)
 
-    async def check_second_factor(self, customer_id: str, client_ip: str) -> None:
-        """Before a code or passkey is checked: the address is not throttled, the customer not locked."""
+    async def check_second_factor(self, customer_id: str, client_ip: str) -> Attempt:
+        """Before a code or passkey is checked: the address is not throttled, and the guess is claimed
+        from the customer's allowance (``claim``)."""
         await self.check_ip(client_ip)
-        async with self.db.read() as session:
-            row = await session.get(Customer, customer_id)
-        if row is None:
-            raise LoginRefused("invalid")
-        self._refuse_if_locked(row)
+        return await self.claim(customer_id)
 
-    def _refuse_if_locked(self, row: Customer) -> None:
-        if row.locked_until is not None and row.locked_until > utcnow():
-            raise LoginRefused("locked", _seconds_until(row.locked_until))
-
-    async def record_failure(self, customer_id: str) -> LoginRefused:
-        """Count one failure; the ``max_login_failures``-th locks the customer, each lock twice as long as
-        the one before. The row is locked for the update, so concurrent failures are all counted.
-        Returns the refusal to raise: ``invalid``, or ``locked`` when this failure locked the customer."""
+    async def claim(self, customer_id: str) -> Attempt:
+        """Count one guess as a failure before it is checked; LoginRefused ``locked`` when the customer
+        is locked, ``invalid`` for an unknown customer. The row is locked for the read and the update
+        (FOR UPDATE on PostgreSQL, BEGIN IMMEDIATE on SQLite), so concurrent claims, in any worker,
+        take turns: the ``max_login_failures``-th claim locks the customer, each lock twice as long as
+        the one before, and every later claim is refused until the lock runs out."""
         async with self.db.write() as session:
             row = (
                 await session.execute(select(Customer).where(Customer.id == customer_id).with_for_update())
-            ).scalar_one()
+            ).scalar()
+            if row is None:
+                raise LoginRefused("invalid")
+            now = utcnow()
+            if row.locked_until is not None and row.locked_until > now:
+                raise LoginRefused("locked", _seconds_until(row.locked_until))
             row.failed_logins += 1
-            if row.failed_logins < self.max_failures:
-                refusal = LoginRefused("invalid")
-            else:
-                row.locked_until = utcnow() + lock_duration(self.lock_seconds, row.locks)
+            locked_until = None
+            if row.failed_logins >= self.max_failures:
+                locked_until = now + lock_duration(self.lock_seconds, row.locks)
+                row.locked_until = locked_until
                 row.locks += 1
                 row.failed_logins = 0
-                refusal = LoginRefused("locked", _seconds_until(row.locked_until))
-        return refusal
+            return Attempt(customer_id, row.locks, locked_until)
 
-    async def record_success(self, customer_id: str) -> None:
-        """Both factors passed: the failure count and the back-off start again."""
+    async def release(self, attempt: Attempt) -> None:
+        """The guess was right but ends no login (a password, a step-up code): it was no failure, so
+        its claim is given back. Not when a lock was imposed since by other guesses (``locks`` moved
+        on): those failures, counted with this claim's, stand."""
+        if attempt.locked_until is None:
+            values: dict[str, object] = {"failed_logins": Customer.failed_logins - 1}
+            still = Customer.failed_logins > 0
+        else:  # this claim locked the customer: undo the lock it imposed
+            values = {
+                "failed_logins": self.max_failures - 1,
+                "locks": attempt.locks - 1,
+                "locked_until": None,
+            }
+            still = Customer.locked_until == attempt.locked_until
         async with self.db.write() as session:
             await session.execute(
                 update(Customer)
-                .where(Customer.id == customer_id)
+                .where(Customer.id == attempt.customer_id, Customer.locks == attempt.locks, still)
+                .values(**values)
+            )
+
+    async def record_success(self, attempt: Attempt) -> None:
+        """Both factors passed: the failure count and the back-off start again, unless other guesses
+        claimed after this one locked the customer meanwhile (their lock stands)."""
+        async with self.db.write() as session:
+            await session.execute(
+                update(Customer)
+                .where(Customer.id == attempt.customer_id, Customer.locks == attempt.locks)
                 .values(failed_logins=0, locks=0, locked_until=None)
             )
 

@@ -156,9 +156,9 @@ class LoginPages:
         if not code:
             return await self.again(visit, text(visit.locale, "error.missing"), 400)
 
-        async def check(customer_id: str) -> str:
+        async def check(customer_id: str) -> str | None:
             if not await self.customers.verify_totp(customer_id, code):
-                raise await self.customers.record_failure(customer_id)
+                return None
             return "otp"  # RFC 8176 §2: one-time password
 
         return await self.second_factor(visit, check, "error.code")
@@ -168,28 +168,32 @@ class LoginPages:
         if not credential:
             return await self.again(visit, text(visit.locale, "error.missing"), 400)
 
-        async def check(customer_id: str) -> str:
+        async def check(customer_id: str) -> str | None:
             try:
                 used = await self.passkeys.authenticate(customer_id, visit.login.id, credential)
             except PasskeyRefused as exc:
                 log.info("passkey refused", extra={"reason": str(exc)[:200]})
-                raise await self.customers.record_failure(customer_id) from None
+                return None
             # RFC 8176 §2: proof of possession of a hardware-secured (hwk) or software-secured key (swk).
             return "swk" if used.synced else "hwk"
 
         return await self.second_factor(visit, check, "error.passkey")
 
     async def second_factor(
-        self, visit: Visit, check: Callable[[str], Awaitable[str]], invalid_key: str
+        self, visit: Visit, check: Callable[[str], Awaitable[str | None]], invalid_key: str
     ) -> Response:
+        """``check`` answers the amr method of a right code or passkey, None for a wrong one; it runs
+        only once the guess is claimed from the customer's allowance."""
         login = visit.login
         assert login.customer_id is not None
         try:
-            await self.customers.check_second_factor(login.customer_id, visit.client_ip)
+            attempt = await self.customers.check_second_factor(login.customer_id, visit.client_ip)
             method = await check(login.customer_id)
+            if method is None:
+                raise attempt.refused()
         except LoginRefused as refusal:
             return await self.refused(visit, refusal, SCA_FAILED, invalid_key)
-        await self.customers.record_success(login.customer_id)
+        await self.customers.record_success(attempt)
         moved = await self.interactions.advance(
             login, STEP_CONSENT, amr=[*login.amr, method], auth_time=utcnow()
         )
