@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from kaimen.authz.codes import digest_of
-from kaimen.authz.errors import InvalidRequestUri
+from kaimen.authz.errors import InvalidRequestUri, UntrustedClient
 from kaimen.authz.pushed import request_id_of
 from kaimen.settings import Settings
 from kaimen.store.authz_models import AuthorizationCode, AuthorizationRequest
@@ -137,12 +137,21 @@ async def test_describe_tells_the_consent_page_what_is_asked(h: Harness) -> None
     assert summary.claims["id_token"]["openbanking_intent_id"]["value"] == h.intent_id
 
 
-async def test_a_client_suspended_during_login_gets_access_denied(h: Harness) -> None:
+@pytest.mark.parametrize("status", ["suspended", "revoked"])
+async def test_a_client_no_longer_approved_during_login_gets_no_redirect(h: Harness, status: str) -> None:
+    """RFC 6749 §4.1.2.1: "if the client identifier is missing or invalid, the authorization server ...
+    MUST NOT automatically redirect the user-agent": finish gives no URL, it raises UntrustedClient
+    (the page shows an error); the request is consumed and the denial recorded all the same."""
     from kaimen.tpp.registry import Registry, ReviewStatus
     from tests.tpp_support import seen_by
 
     tpp = await h.tpp()
     request_uri = await h.pushed(tpp, Pkce(), state="s1")
-    suspend = Registry(h.server.db).set_status(tpp.application_id, ReviewStatus.SUSPENDED)
-    await seen_by(h.server.db, h.app.components.watcher, suspend)
-    assert query_of(await h.finish(request_uri)) == {"error": "access_denied", "state": "s1", "iss": ISSUER}
+    change = Registry(h.server.db).set_status(tpp.application_id, ReviewStatus(status))
+    await seen_by(h.server.db, h.app.components.watcher, change)
+    with pytest.raises(UntrustedClient):
+        await h.finish(request_uri)
+    [(_, denied)] = [e for e in h.events if e[0] == "authorization.denied"]
+    assert (denied.client_id, denied.error) == (tpp.client_id, "unauthorized_client")
+    with pytest.raises(InvalidRequestUri):  # consumed: it cannot be finished later
+        await h.finish(request_uri)

@@ -73,3 +73,29 @@ async def test_deny_gives_the_client_access_denied(h: Harness, alice: tuple[str,
     assert answer.status_code == 303
     query = query_of(answer.headers["location"])
     assert query == {"error": "access_denied", "state": "st-deny", "iss": ISSUER}
+
+
+@pytest.mark.parametrize("status", ["suspended", "revoked"])
+@pytest.mark.parametrize("decision", ["approve", "deny"])
+async def test_a_client_no_longer_approved_at_consent_gets_an_error_page_not_a_redirect(
+    h: Harness, alice: tuple[str, str], status: str, decision: str
+) -> None:
+    """RFC 6749 §4.1.2.1: with an invalid client the authorization server "MUST NOT automatically
+    redirect the user-agent" (issue 3, item 5: until the client is trusted, errors show an error page):
+    an application suspended or revoked while its customer is on the consent page gets no redirect."""
+    from kaimen.tpp.registry import Registry, ReviewStatus
+    from tests.tpp_support import seen_by
+
+    account_id = (await h.accounts(alice[0]))[0]
+    tpp, csrf = await _walk_to_consent(h, alice[1], Pkce(), state="st-gone")
+    change = Registry(h.server.db).set_status(tpp.application_id, ReviewStatus(status))
+    await seen_by(h.server.db, h.app.components.watcher, change)
+    answer = await h.http.post(
+        "/login/consent", data={"csrf": csrf, "decision": decision, "account_id": account_id}
+    )
+    assert answer.status_code == 400
+    assert "location" not in answer.headers
+    assert "The application is unknown or not approved by the bank." in answer.text
+    assert "st-gone" not in answer.text and "tpp.example" not in answer.text
+    assert [e.error for n, e in h.events if n == "authorization.denied"] == ["unauthorized_client"]
+    assert not [e for n, e in h.events if n == "authorization.approved"]

@@ -59,6 +59,13 @@ class UnauthorizedClient(OAuthError):
     error = "unauthorized_client"
 
 
+class UntrustedClient(UnauthorizedClient):
+    """The client of an authorization request is unknown, or its application is no longer approved
+    (suspended, revoked, deleted). RFC 6749 §4.1.2.1: "if the client identifier is missing or invalid,
+    the authorization server SHOULD inform the resource owner of the error and MUST NOT automatically
+    redirect the user-agent". Never sent to the client: the customer is shown an error page."""
+
+
 class UnsupportedGrantType(OAuthError):
     """RFC 6749 §5.2 unsupported_grant_type."""
 

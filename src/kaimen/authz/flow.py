@@ -7,7 +7,12 @@ authorization response, error responses included). The pushed request is consume
 that stores the code (RFC 9126 §4: one-time use), so a second ``finish`` for it is refused.
 
 ``finish`` raises InvalidRequestUri when the request is unknown, already completed, or older than the
-PAR lifetime plus the login session lifetime: the page must then show an error, never redirect.
+PAR lifetime plus the login session lifetime: the page must then show an error, never redirect. It
+raises UntrustedClient when the client is unknown or its application no longer approved (suspended,
+revoked or deleted while the customer was on the pages): /oauth2/authorize would no longer redirect to
+it, so neither does the answer (RFC 6749 §4.1.2.1: with an invalid client the server "MUST NOT
+automatically redirect the user-agent"; issue 3, item 5). The request is consumed and its consent
+rejected all the same, so it cannot be completed later.
 
 The consent the request names (``openbanking_intent_id``, checked at PAR) is read again for the page
 and again when the customer answers: it may have been deleted, or have expired, meanwhile. Approving it
@@ -28,12 +33,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 from urllib.parse import urlencode
 
 from kaimen.authz import acr as acr_values
 from kaimen.authz.codes import AuthorizationCodes
-from kaimen.authz.errors import AccessDenied, InvalidRequestUri, OAuthError
+from kaimen.authz.errors import AccessDenied, InvalidRequestUri, OAuthError, UntrustedClient
 from kaimen.authz.ports import Clients, ClientView, Events, IntentKind
 from kaimen.authz.pushed import PushedRequest, PushedRequests
 from kaimen.authz.subject import PairwiseSubjects
@@ -208,17 +213,18 @@ class AuthorizationFlow:
         """The URL to send the customer back to the client with (303)."""
         pushed = await self._request(request_id)
         client = await self.clients.get(pushed.client_id)
-        if client is not None:
-            mismatch = requested_sub_mismatch(pushed, client, customer_id, self.subjects)
-            if mismatch is not None:
-                return await self._deny(pushed, customer_id, mismatch)
+        if client is None or client.status != "approved":
+            await self._end_untrusted(pushed, customer_id)
+        mismatch = requested_sub_mismatch(pushed, client, customer_id, self.subjects)
+        if mismatch is not None:
+            return await self._deny(pushed, customer_id, mismatch)
         acr_claim = acr_values.returned(pushed.params.claims, acr)
         if acr_claim is None:
             # OIDC Core §5.5.1.1: "treat that outcome as a failed authentication attempt".
             failed = AccessDenied("the essential acr requested was not met")
             return await self._deny(pushed, customer_id, failed)
         found = await self._intent(pushed)
-        if not approved or found is None or client is None or client.status != "approved":
+        if not approved or found is None:
             if found is not None:
                 await found[0].reject(found[1])
             return await self._deny(pushed, customer_id)
@@ -266,6 +272,22 @@ class AuthorizationFlow:
         redirect, the request consumed, no customer, the consent untouched."""
         return await self._deny(pushed, None, error)
 
+    async def _end_untrusted(self, pushed: PushedRequest, customer_id: str) -> NoReturn:
+        """The client is no longer trusted: reject the consent, consume the request, record the
+        denial, and raise UntrustedClient for the page to show, instead of a redirect."""
+        refusal = UntrustedClient("the client is unknown or not approved")
+        found = await self._intent(pushed)
+        if found is not None:
+            await found[0].reject(found[1])
+        await self._consume(pushed)
+        self.events.emit(AUTHORIZATION_DENIED, Decision.of(pushed, customer_id, error=refusal.error))
+        raise refusal
+
+    async def _consume(self, pushed: PushedRequest) -> None:
+        async with self.db.write() as session:
+            if not await PushedRequests.consume(session, pushed.id):
+                raise InvalidRequestUri("the authorization request is already completed")
+
     async def _deny(
         self, pushed: PushedRequest, customer_id: str | None, error: OAuthError | None = None
     ) -> str:
@@ -273,9 +295,7 @@ class AuthorizationFlow:
         authorization server denied the request") with state and iss; no code is issued and the
         request is consumed."""
         code = (error or AccessDenied()).error
-        async with self.db.write() as session:
-            if not await PushedRequests.consume(session, pushed.id):
-                raise InvalidRequestUri("the authorization request is already completed")
+        await self._consume(pushed)
         self.events.emit(AUTHORIZATION_DENIED, Decision.of(pushed, customer_id, error=code))
         return authorization_response(
             pushed.params.redirect_uri, {"error": code, "state": pushed.params.state, "iss": self.issuer}

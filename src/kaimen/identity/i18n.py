@@ -304,6 +304,11 @@ TEXTS: dict[str, dict[Locale, str]] = {
         "from and start again.",
         "zh-Hant": "您的登入工作階段已過期或不存在。請返回原本的應用程式並重新開始。",
     },
+    "error.client": {
+        "en": "The application is unknown or not approved by the bank. Go back to the application you "
+        "came from.",
+        "zh-Hant": "此應用程式不明或未獲銀行核准。請返回原本的應用程式。",
+    },
     "error.server": {
         "en": "Something went wrong on our side. Go back to the application and try again.",
         "zh-Hant": "系統發生錯誤。請返回原本的應用程式再試一次。",

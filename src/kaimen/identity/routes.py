@@ -11,7 +11,8 @@ the status and the form):
 - 429  the customer is locked, or this address made too many attempts; with ``Retry-After``
 
 No session (no cookie, unknown, expired, already answered) shows the error page with 400, a body that
-is not a plain form the error page with 400, anything unexpected the error page with 500. None of them
+is not a plain form the error page with 400, a client whose application was suspended, revoked or
+deleted meanwhile the error page with 400, anything unexpected the error page with 500. None of them
 redirects. No password or code is ever logged, put in a URL or shown on a page.
 """
 
@@ -28,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from kaimen.authz.errors import OAuthError
+from kaimen.authz.errors import OAuthError, UntrustedClient
 from kaimen.events import LOGIN_FAILED, SCA_FAILED
 from kaimen.identity.consent_step import ConsentStep
 from kaimen.identity.customers import Customers, LoginRefused
@@ -97,6 +98,9 @@ class LoginPages:
                 return await handler(visit)
             except FormError:
                 return page_response(error_page(locale, "error.missing", 400))
+            except UntrustedClient:
+                # RFC 6749 §4.1.2.1: the client is no longer valid, so "MUST NOT automatically redirect".
+                return page_response(error_page(locale, "error.client", 400))
             except OAuthError:
                 # The authorization request behind the session expired or was completed meanwhile.
                 return page_response(error_page(locale, "error.session", 400))
