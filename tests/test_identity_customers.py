@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from kaimen.identity import totp
 from kaimen.identity.customers import CustomerError, Customers, LoginRefused, totp_context
+from kaimen.identity.throttle import throttle_key
 from kaimen.store.identity_models import Customer
 from kaimen.store.types import utcnow
 from tests.identity_support import PASSWORD, World, make_world, world
@@ -178,6 +179,41 @@ async def test_per_ip_throttle_refuses_past_the_rate_and_spares_other_addresses(
     assert await world.customers.verify_password("alice", PASSWORD, "198.51.100.10") == customer_id
 
 
+def test_throttle_key_is_the_ipv6_64_or_the_ipv4_address() -> None:
+    assert throttle_key("2001:db8:1:2::1") == "2001:db8:1:2::/64"
+    assert throttle_key("2001:DB8:1:2:ffff:ffff:ffff:ffff") == "2001:db8:1:2::/64"
+    assert throttle_key("2001:db8:1:3::1") == "2001:db8:1:3::/64"
+    assert throttle_key("fe80::1%eth0") == "fe80::/64"
+    assert throttle_key("::ffff:192.0.2.1") == "192.0.2.1"
+    assert throttle_key("192.0.2.1") == "192.0.2.1"
+    assert throttle_key("unknown") == "unknown"
+
+
+async def test_per_ip_throttle_counts_every_address_of_one_ipv6_64_together(
+    make_world: Any, database_url: str
+) -> None:
+    """A client that rotates the interface id of its IPv6 address gets no fresh allowance: the /64 is
+    one bucket (RFC 6177 §2, RFC 4291 §2.5.1); the next /64 is another."""
+    world: World = make_world(database_url, ip_login_rate="2/minute", max_login_failures=10)
+    customer_id, _ = await world.customers.create("alice", PASSWORD)
+    assert (await _refusal(world, "alice", "wrong", "2001:db8:1:2::1")).reason == "invalid"
+    assert await world.customers.verify_password("alice", PASSWORD, "2001:db8:1:2::2") == customer_id
+    throttled = await _refusal(world, "alice", PASSWORD, "2001:db8:1:2:abcd:ef01:2345:6789")
+    assert throttled.reason == "throttled"
+    assert throttled.retry_after is not None and throttled.retry_after >= 1
+    assert await world.customers.verify_password("alice", PASSWORD, "2001:db8:1:3::1") == customer_id
+
+
+async def test_per_ip_throttle_counts_an_ipv4_mapped_address_as_its_ipv4_address(
+    make_world: Any, database_url: str
+) -> None:
+    world: World = make_world(database_url, ip_login_rate="2/minute", max_login_failures=10)
+    customer_id, _ = await world.customers.create("alice", PASSWORD)
+    assert await world.customers.verify_password("alice", PASSWORD, "192.0.2.1") == customer_id
+    assert await world.customers.verify_password("alice", PASSWORD, "::ffff:192.0.2.1") == customer_id
+    assert (await _refusal(world, "alice", PASSWORD, "192.0.2.1")).reason == "throttled"
+
+
 async def test_create_refuses_a_taken_or_malformed_username(world: World) -> None:
     await world.customers.create("alice", PASSWORD)
     with pytest.raises(CustomerError, match="taken"):
@@ -268,7 +304,7 @@ async def test_per_ip_throttle_holds_across_workers_with_redis(
     workers = [
         Customers(db, sealer_for(settings), settings, passwords=Passwords(CountingHasher())) for _ in "ab"
     ]
-    ip = f"2001:db8::{secrets.token_hex(2)}"  # a fresh bucket in the shared Redis
+    ip = f"2001:db8:{secrets.token_hex(2)}:{secrets.token_hex(2)}::1"  # a fresh /64 bucket in Redis
     try:
         customer_id, _ = await workers[0].create("alice", PASSWORD)
         assert await workers[0].verify_password("alice", PASSWORD, ip) == customer_id
