@@ -537,6 +537,37 @@ async def test_a_step_up_asks_for_a_fresh_code_before_approving(world: World) ->
     assert [f["approved"] for f in world.flow.finished] == [True]
 
 
+async def test_a_wrong_step_up_code_is_an_audited_sca_failure_and_the_lock_answers_429(
+    world: World,
+) -> None:
+    """Issue 3, item 9 ("SCA failed" is an audit event) and item 5 (locked with back-off): a wrong
+    step-up code emits sca.failed like a wrong login code, and the failure that locks the customer,
+    and every attempt while locked, answers 429 with Retry-After, the consent form shown again."""
+    customer_id, secret = await _customer(world)
+    world.flow.summary.intent = Intent(step_up=True)
+    async with browser(world.app()) as http:
+        consent = await _to_consent(world, http, secret)
+        form = {"csrf": csrf_of(consent), "decision": "approve", "account_id": "acc-main"}
+        wrong = [await http.post("/login/consent", data={**form, "otp": "000000"}) for _ in range(3)]
+        fresh = totp.code_at(secret, totp.current_step() + 1)
+        right = await http.post("/login/consent", data={**form, "otp": fresh})
+    assert [r.status_code for r in wrong] == [401, 401, 429]
+    assert "That code is not right, or it was already used." in wrong[0].text
+    assert "retry-after" not in wrong[0].headers
+    for locked in (wrong[2], right):
+        assert locked.status_code == 429
+        assert 0 < int(locked.headers["retry-after"]) <= 60
+        assert "your login is locked. Try again in 1 minute(s)" in locked.text
+        assert 'name="decision"' in locked.text
+    assert [(name, p.customer_id, p.reason) for name, p in world.events] == [
+        ("sca.failed", customer_id, "invalid"),
+        ("sca.failed", customer_id, "invalid"),
+        ("sca.failed", customer_id, "locked"),
+        ("sca.failed", customer_id, "locked"),
+    ]
+    assert world.flow.finished == []
+
+
 async def test_a_step_up_does_not_stand_in_the_way_of_denying(world: World) -> None:
     _, secret = await _customer(world)
     world.flow.summary.intent = Intent(step_up=True)

@@ -3,16 +3,21 @@ authorization flow, which answers with the redirect back to the client (code, or
 
 The answer is given once: the session moves to ``done`` with a conditional UPDATE before the flow is
 told, so two submissions cannot both finish. Only accounts the page offered may be chosen.
+
+A step-up code is a second factor like the login's: a wrong one, a locked customer or a throttled
+address goes through the login pages' refusal (``Refuse``), so it emits ``sca.failed`` (issue 3, item 9:
+"SCA failed" is an audit event) and answers as they do: 401, or 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from starlette.responses import Response
 
+from kaimen.events import SCA_FAILED
 from kaimen.identity.customers import Attempt, LoginRefused
 from kaimen.identity.i18n import text
 from kaimen.identity.interactions import ACR_SCA, STEP_DONE, Flow, Interactions
@@ -43,11 +48,19 @@ class SecondFactor(Protocol):
     async def release(self, attempt: Attempt) -> None: ...
 
 
+# The login pages' answer to a refused attempt: emit the event, show the form again with the message
+# and status of the refusal (kaimen.identity.routes.LoginPages.refused).
+Refuse = Callable[[Visit, LoginRefused, str, str], Awaitable[Response]]
+
+
 class ConsentStep:
-    def __init__(self, flow: Flow, interactions: Interactions, customers: SecondFactor) -> None:
+    def __init__(
+        self, flow: Flow, interactions: Interactions, customers: SecondFactor, refuse: Refuse
+    ) -> None:
         self.flow = flow
         self.interactions = interactions
         self.customers = customers
+        self.refuse = refuse
 
     async def _describe(self, visit: Visit) -> Any:
         return await self.flow.describe(visit.login.request_id, visit.login.customer_id)
@@ -95,15 +108,12 @@ class ConsentStep:
         assert customer_id is not None  # the consent step comes after the login
         try:
             attempt = await self.customers.check_second_factor(customer_id, visit.client_ip)
+            if not await self.customers.verify_totp(customer_id, code):
+                raise attempt.refused()
         except LoginRefused as refusal:
-            wait = refusal.retry_after or 1
-            page = await self.page(visit, text(visit.locale, "error.locked", minutes=math.ceil(wait / 60)))
-            return page_response(dataclasses.replace(page, status=429, retry_after=wait))
-        if await self.customers.verify_totp(customer_id, code):
-            await self.customers.release(attempt)  # the login's SCA already reset the counters
-            return None
-        page = await self.page(visit, text(visit.locale, "error.code"))
-        return page_response(dataclasses.replace(page, status=401))
+            return await self.refuse(visit, refusal, SCA_FAILED, "error.code")
+        await self.customers.release(attempt)  # the login's SCA already reset the counters
+        return None
 
     async def submit(self, visit: Visit) -> Response:
         decision = visit.one("decision")

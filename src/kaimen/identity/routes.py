@@ -79,7 +79,7 @@ class LoginPages:
         self.passkeys = passkeys
         self.flow = flow
         self.events = events
-        self.consent = ConsentStep(flow, interactions, customers)
+        self.consent = ConsentStep(flow, interactions, customers, self.refused)
 
     def step(self, step: str, handler: Handler, *, post: bool) -> Endpoint:
         """The steps every page shares around ``handler``: locale, session, step, form, CSRF token."""
