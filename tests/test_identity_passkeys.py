@@ -203,3 +203,86 @@ async def test_registration_from_another_origin_or_a_reused_challenge_is_refused
             Fido2Authenticator().credential_create({**options, "origin": BASE}, atteStmtFmt="none"),
             start.challenge,
         )
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+async def test_a_user_handle_of_another_customer_is_refused(world: World) -> None:
+    """WebAuthn Level 3 §7.2 step 6: "If response.userHandle is present, verify that it equals the
+    user handle of the user account" (alice's id, as registered); the field is not signed, so a
+    client can put any value in it."""
+    _, authenticator = await _enrolled(world)
+    bob_id, _ = await world.customers.create("bob", PASSWORD, "Bob")
+    async with browser(world.app()) as http:
+        csrf, options = await _second_factor_page(http)
+        credential = json.loads(_sign(authenticator, options))
+        credential["response"]["userHandle"] = _b64(bob_id.encode())
+        await _refused(world, http, csrf, json.dumps(credential))
+
+
+async def test_a_response_without_a_user_handle_is_still_accepted(world: World) -> None:
+    _, authenticator = await _enrolled(world)
+    async with browser(world.app()) as http:
+        csrf, options = await _second_factor_page(http)
+        credential = json.loads(_sign(authenticator, options))
+        assert credential["response"].pop("userHandle")
+        answer = await http.post("/login/passkey", data={"csrf": csrf, "credential": json.dumps(credential)})
+    assert (answer.status_code, answer.headers["location"]) == (303, "/login/consent")
+
+
+def _framed(authenticator: Fido2Authenticator, members: dict[str, Any]) -> None:
+    """Make the authenticator's client data say the ceremony ran in a frame (as a browser would)."""
+    build = authenticator.build_client_data_JSON
+
+    def framed(pk: dict[str, Any]) -> str:
+        return json.dumps({**json.loads(build(pk)), **members})
+
+    authenticator.build_client_data_JSON = framed  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        {"crossOrigin": True},
+        {"crossOrigin": True, "topOrigin": "https://evil.example"},
+        {"crossOrigin": False, "topOrigin": "https://evil.example"},
+    ],
+)
+async def test_an_assertion_made_in_a_cross_origin_frame_is_refused(
+    world: World, members: dict[str, Any]
+) -> None:
+    """WebAuthn Level 3 §7.2: with C.topOrigin present (or C.crossOrigin true) the RP must "verify
+    that the Relying Party expects this credential to be used within an iframe"; Kaimen's pages send
+    frame-ancestors 'none', so it never does."""
+    _, authenticator = await _enrolled(world)
+    _framed(authenticator, members)
+    async with browser(world.app()) as http:
+        csrf, options = await _second_factor_page(http)
+        await _refused(world, http, csrf, _sign(authenticator, options))
+
+
+async def test_an_assertion_saying_crossorigin_false_is_accepted(world: World) -> None:
+    _, authenticator = await _enrolled(world)
+    _framed(authenticator, {"crossOrigin": False})
+    async with browser(world.app()) as http:
+        csrf, options = await _second_factor_page(http)
+        answer = await http.post(
+            "/login/passkey", data={"csrf": csrf, "credential": _sign(authenticator, options)}
+        )
+    assert (answer.status_code, answer.headers["location"]) == (303, "/login/consent")
+
+
+async def test_a_registration_made_in_a_cross_origin_frame_is_refused(world: World) -> None:
+    """WebAuthn Level 3 §7.1, the same check at registration."""
+    customer_id, _ = await world.customers.create("alice", PASSWORD)
+    start = await world.passkeys.begin_registration(customer_id, "alice", "Alice")
+    authenticator = Fido2Authenticator()
+    _framed(authenticator, {"crossOrigin": True, "topOrigin": "https://evil.example"})
+    created = authenticator.credential_create(
+        {**json.loads(start.options_json), "origin": BASE}, atteStmtFmt="none"
+    )
+    with pytest.raises(PasskeyRefused, match="cross-origin frame"):
+        await world.passkeys.finish_registration(customer_id, created, start.challenge)
+    assert not await world.passkeys.has_passkey(customer_id)

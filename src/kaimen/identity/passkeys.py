@@ -7,6 +7,10 @@
   the challenge *is* an AES-GCM sealed record of its expiry, sealed with the session id as associated
   data (kaimen.authz.sealing), so only a challenge issued for this session opens; it is then spent in
   the shared one-time store (kaimen.authz.once) so it works once across every worker.
+- Checks py_webauthn leaves to the relying party (WebAuthn Level 3 §7.2, and §7.1 for registration):
+  a ``userHandle`` in the response must be the customer's own (registration sets it to the customer
+  id), and a ceremony run in a frame of another origin (``crossOrigin`` true, or any ``topOrigin`` in
+  the client data) is refused, since Kaimen's pages are never framed (``frame-ancestors 'none'``).
 - Signature counter (WebAuthn §7.2 step 21): the stored count is raised with a conditional UPDATE that
   succeeds only for a larger count, so a cloned authenticator or a replay cannot pass twice.
 - Registration (for the customer dashboard and the tests): the caller keeps the challenge it was
@@ -16,6 +20,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import struct
 import time
@@ -32,7 +37,11 @@ from webauthn import (
     verify_authentication_response,
     verify_registration_response,
 )
-from webauthn.helpers import parse_authentication_credential_json, parse_client_data_json
+from webauthn.helpers import (
+    parse_authentication_credential_json,
+    parse_client_data_json,
+    parse_registration_credential_json,
+)
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AuthenticatorSelectionCriteria,
@@ -70,6 +79,30 @@ class PasskeyUsed:
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def refuse_framed(client_data_json: bytes) -> None:
+    """WebAuthn Level 3 §7.1 / §7.2: "If C.topOrigin is present: Verify that the Relying Party expects
+    this credential to be used within an iframe that is not same-origin with its ancestors", and
+    likewise for C.crossOrigin set to true. Kaimen's pages are never framed (frame-ancestors 'none'),
+    so it expects neither: a response made in such a frame is refused. py_webauthn 3.0.1 does not look
+    at either member, so the client data is read here."""
+    try:
+        data = json.loads(client_data_json)
+    except ValueError:
+        raise PasskeyRefused("malformed client data") from None
+    if not isinstance(data, dict):
+        raise PasskeyRefused("malformed client data")
+    if data.get("crossOrigin", False) is not False or "topOrigin" in data:
+        raise PasskeyRefused("ceremony ran in a cross-origin frame")
+
+
+def refuse_other_user(user_handle: bytes | None, customer_id: str) -> None:
+    """WebAuthn Level 3 §7.2 step 6, the user identified before the ceremony (by the login's
+    password): "If response.userHandle is present, verify that it equals the user handle of the user
+    account". The user handle of a Kaimen passkey is the customer id (``begin_registration``)."""
+    if user_handle is not None and user_handle != customer_id.encode():
+        raise PasskeyRefused("user handle names another user")
 
 
 class Passkeys:
@@ -112,8 +145,13 @@ class Passkeys:
         self, customer_id: str, credential: str | dict[str, Any], challenge: bytes
     ) -> str:
         try:
+            parsed = parse_registration_credential_json(credential)
+        except (WebAuthnException, ValueError, TypeError):
+            raise PasskeyRefused("malformed credential") from None
+        refuse_framed(parsed.response.client_data_json)
+        try:
             verified = verify_registration_response(
-                credential=credential,
+                credential=parsed,
                 expected_challenge=challenge,
                 expected_rp_id=self.rp_id,
                 expected_origin=self.origin,
@@ -176,6 +214,8 @@ class Passkeys:
         )
         if row is None:
             raise PasskeyRefused("not a passkey of this customer")
+        refuse_other_user(credential.response.user_handle, customer_id)
+        refuse_framed(credential.response.client_data_json)
         try:
             verified = verify_authentication_response(
                 credential=credential,
