@@ -39,6 +39,17 @@ def _generate(alg: str, kid: str) -> RSAKey | ECKey:
     return ECKey.generate_key("P-256", parameters=parameters, private=True)
 
 
+def _open(sealer: Sealer, row: SigningKey) -> bytes:
+    """The private key's PEM; SealingKeyMismatch when ``sealer`` is not the one that sealed it."""
+    try:
+        return sealer.open(row.private_sealed, f"signing-key:{row.kid}")
+    except InvalidTag:
+        raise SealingKeyMismatch(
+            f"signing key {row.kid} was sealed with another secret key: every worker of one "
+            "deployment needs the same KAIMEN_SECRET_KEY"
+        ) from None
+
+
 @dataclass(frozen=True)
 class _Loaded:
     kid: str
@@ -95,13 +106,7 @@ class SigningKeys:
             rows = (await session.execute(select(SigningKey).order_by(SigningKey.created_at))).scalars().all()
         loaded = []
         for row in rows:
-            try:
-                pem = self.sealer.open(row.private_sealed, f"signing-key:{row.kid}")
-            except InvalidTag:
-                raise SealingKeyMismatch(
-                    f"signing key {row.kid} was sealed with another secret key: every worker of one "
-                    "deployment needs the same KAIMEN_SECRET_KEY"
-                ) from None
+            pem = _open(self.sealer, row)
             parameters: KeyParameters = {"kid": row.kid, "alg": row.alg, "use": "sig"}
             key = (
                 RSAKey.import_key(pem, parameters)
@@ -157,6 +162,11 @@ async def rotate(
     activates_at = now + publish_for
     new: list[str] = []
     async with db.write() as session:
+        # Every worker opens every stored key (SigningKeys.load): keys sealed under another secret
+        # would make each of them fail on its next reload, and every restart after. Refuse before
+        # anything is written, with the message a worker would give.
+        for row in (await session.execute(select(SigningKey))).scalars():
+            _open(sealer, row)
         await session.execute(
             update(SigningKey)
             .where(SigningKey.retired_at.is_(None))

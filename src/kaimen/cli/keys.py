@@ -35,7 +35,7 @@ def rotate_command(ctx: click.Context, publish_for: int, keep_old_for: int | Non
     """Create new keys: published now, used after --publish-for; old keys retire when their
     signatures have expired."""
     from kaimen.authz.sealing import sealer_for
-    from kaimen.authz.signing import rotate
+    from kaimen.authz.signing import SealingKeyMismatch, rotate
 
     settings = settings_from(ctx)
     oauth = settings.oauth
@@ -53,7 +53,10 @@ def rotate_command(ctx: click.Context, publish_for: int, keep_old_for: int | Non
             keep_old_for=timedelta(seconds=keep),
         )
 
-    kids = run_with_db(ctx, work)
+    try:
+        kids = run_with_db(ctx, work)
+    except SealingKeyMismatch as exc:
+        raise click.ClickException(str(exc)) from None  # nothing written (kaimen.authz.signing.rotate)
     click.echo(
         f"new signing keys {', '.join(kids)}: published now, used in {publish_for} s; "
         f"old keys stay published {keep} s after that"
