@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from kaimen.authz import acr, endpoints
 from kaimen.authz.requests import PROMPTS
-from kaimen.authz.signing import SigningKeys
+from kaimen.authz.signing import JWKS_MAX_AGE_SECONDS, SigningKeys
 
 SIGNING_ALGS = ["PS256", "ES256"]
 DPOP_ALGS = ["PS256", "ES256", "EdDSA"]
@@ -91,7 +91,7 @@ def discovery_routes(issuer: str, keys: SigningKeys, consent_scopes: list[str]) 
         return Response(
             orjson.dumps(keys.jwks()),
             media_type="application/jwk-set+json",
-            headers={"cache-control": "max-age=300"},
+            headers={"cache-control": f"max-age={JWKS_MAX_AGE_SECONDS}"},
         )
 
     return [

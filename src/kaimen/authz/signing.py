@@ -26,6 +26,9 @@ from kaimen.store.watch import Watcher, bump
 
 ALGORITHMS = ("PS256", "ES256")
 GENERATION = "signing_keys"
+# /oauth2/jwks's Cache-Control max-age: how long a relying party may go on using a JWKS it fetched, so
+# the least time a new key must be published before it signs (kaimen keys rotate --publish-for).
+JWKS_MAX_AGE_SECONDS = 300
 
 
 class SealingKeyMismatch(RuntimeError):
@@ -50,6 +53,32 @@ def _open(sealer: Sealer, row: SigningKey) -> bytes:
         ) from None
 
 
+def _is_active(activates_at: datetime, retired_at: datetime | None, now: datetime) -> bool:
+    return activates_at <= now and (retired_at is None or retired_at > now)
+
+
+async def _lock_keys(session: Any, db: Database) -> None:
+    """Serialise key creation: workers starting together on a fresh database, or a rotation racing
+    them, each decide what to create from what they see (SQLite's write transaction takes its lock up
+    front; PostgreSQL needs the table lock)."""
+    if not db.is_sqlite:
+        await session.execute(text("LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE"))
+
+
+async def _algorithms_in_use(session: Any, now: datetime) -> set[str]:
+    """The algorithms with a key that signs now (SigningKeys.current would find it)."""
+    rows = await session.execute(select(SigningKey.alg, SigningKey.activates_at, SigningKey.retired_at))
+    return {alg for alg, activates_at, retired_at in rows if _is_active(activates_at, retired_at, now)}
+
+
+@dataclass(frozen=True)
+class NewKey:
+    kid: str
+    alg: str
+    activates_at: datetime
+    replaces: tuple[str, ...]  # the kids it retires (published until activates_at + keep_old_for)
+
+
 @dataclass(frozen=True)
 class _Loaded:
     kid: str
@@ -72,16 +101,16 @@ class SigningKeys:
         self._stale = True
 
     async def ensure(self) -> None:
-        """Create one key per algorithm when none exists (first start)."""
+        """Create a key, active at once, for each algorithm that has none active (first start; or a
+        database whose only keys are announced but not yet active, or all retired): the server never
+        starts unable to sign."""
         async with self.db.write() as session:
-            if not self.db.is_sqlite:
-                # Workers starting together on a fresh database: the first creates the keys, the others
-                # wait here and then see them (SQLite's write transaction takes its lock up front).
-                await session.execute(text("LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE"))
-            present = set((await session.execute(select(SigningKey.alg))).scalars())
-            missing = [alg for alg in ALGORITHMS if alg not in present]
+            await _lock_keys(session, self.db)
+            now = utcnow()
+            in_use = await _algorithms_in_use(session, now)
+            missing = [alg for alg in ALGORITHMS if alg not in in_use]
             for alg in missing:
-                self._add(session, alg, activates_at=utcnow())
+                self._add(session, alg, activates_at=now)
             if missing:
                 await bump(session, GENERATION)
         await self.load()
@@ -132,11 +161,7 @@ class SigningKeys:
     def current(self, alg: str) -> RSAKey | ECKey:
         """The newest key of ``alg`` that is already active."""
         now = utcnow()
-        active = [
-            k
-            for k in self._keys
-            if k.alg == alg and k.activates_at <= now and (k.retired_at is None or k.retired_at > now)
-        ]
+        active = [k for k in self._keys if k.alg == alg and _is_active(k.activates_at, k.retired_at, now)]
         if not active:
             raise LookupError(f"no active {alg} signing key")
         return max(active, key=lambda k: k.activates_at).key
@@ -154,25 +179,38 @@ class SigningKeys:
 
 async def rotate(
     db: Database, sealer: Sealer, *, publish_for: timedelta, keep_old_for: timedelta
-) -> list[str]:
+) -> list[NewKey]:
     """New PS256 and ES256 keys, used from ``now + publish_for``; the keys they replace stay published
-    until ``keep_old_for`` after that (the longest lifetime of anything they signed)."""
+    until ``keep_old_for`` after that (the longest lifetime of anything they signed).
+
+    An algorithm with no key active now (a rotation before the first start, or after a rotation whose
+    keys are not active yet on a fresh database) gets its new key active at once: nothing signs with
+    it yet, so there is no cached JWKS to wait for, and waiting would leave the server unable to sign.
+    The callers' minimums (kaimen.cli.keys) keep ``publish_for`` and ``keep_old_for`` meaningful."""
+    if publish_for < timedelta(0) or keep_old_for < timedelta(0):
+        raise ValueError("publish_for and keep_old_for cannot be negative")
     keys = SigningKeys(db, sealer)
     now = utcnow()
-    activates_at = now + publish_for
-    new: list[str] = []
+    new: list[NewKey] = []
     async with db.write() as session:
+        await _lock_keys(session, db)
         # Every worker opens every stored key (SigningKeys.load): keys sealed under another secret
         # would make each of them fail on its next reload, and every restart after. Refuse before
         # anything is written, with the message a worker would give.
         for row in (await session.execute(select(SigningKey))).scalars():
             _open(sealer, row)
-        await session.execute(
-            update(SigningKey)
-            .where(SigningKey.retired_at.is_(None))
-            .values(retired_at=activates_at + keep_old_for)
-        )
+        in_use = await _algorithms_in_use(session, now)
         for alg in ALGORITHMS:
-            new.append(keys._add(session, alg, activates_at=activates_at))
+            activates_at = now + publish_for if alg in in_use else now
+            # The old keys sign until the new one activates; what they signed last expires after that.
+            retired = await session.execute(
+                update(SigningKey)
+                .where(SigningKey.alg == alg, SigningKey.retired_at.is_(None))
+                .values(retired_at=activates_at + keep_old_for)
+                .returning(SigningKey.kid)
+            )
+            replaces = tuple(retired.scalars())
+            kid = keys._add(session, alg, activates_at=activates_at)
+            new.append(NewKey(kid, alg, activates_at, replaces))
         await bump(session, GENERATION)
     return new
