@@ -4,24 +4,31 @@ server unable to open or use its keys."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from joserfc import jwt
+from joserfc.jwk import KeySet
 from sqlalchemy import select, update
 
 from kaimen.authz.sealing import Sealer
 from kaimen.authz.signing import GENERATION, SealingKeyMismatch, SigningKeys, rotate
 from kaimen.cli.main import cli
+from kaimen.settings import Settings
 from kaimen.store.authz_models import SigningKey
 from kaimen.store.db import Database
 from kaimen.store.models import Generation
 from kaimen.store.types import utcnow
+from kaimen.store.watch import build_watcher
 
 
 async def _generation(db: Database) -> int | None:
@@ -149,3 +156,76 @@ def test_keys_rotate_refuses_to_drop_old_keys_before_what_they_signed_expires(tm
         retired, activates = (datetime.fromisoformat(rows[old["kid"]]["retired_at"]),
                               datetime.fromisoformat(new["activates_at"]))  # fmt: skip
         assert retired - activates == timedelta(seconds=900)
+
+
+async def test_an_idle_embedded_server_publishes_a_cli_rotation_on_the_next_jwks_read(
+    settings: Settings, client: Any
+) -> None:
+    """Publish before use: the JWKS must show the new keys during the publish window, in every
+    worker, without waiting for some other request to look at the database."""
+    before = {k["kid"] for k in (await client.get("/oauth2/jwks")).json()["keys"]}
+    base = ["--data-dir", str(settings.data_dir), "--database-url", settings.sqlalchemy_url]
+    # The real command, on its own connection (its asyncio.run needs a thread of its own).
+    rotated = await asyncio.to_thread(CliRunner().invoke, cli, [*base, "keys", "rotate"])
+    assert rotated.exit_code == 0, rotated.output
+    new = set(re.findall(r"signing key (\S+):", rotated.output))
+    assert len(new) == 2
+    after = await client.get("/oauth2/jwks")
+    assert after.status_code == 200
+    assert {k["kid"] for k in after.json()["keys"]} == before | new
+
+
+async def test_a_signature_after_a_rotation_on_another_connection_uses_the_new_key(
+    settings: Settings,
+) -> None:
+    sealer = Sealer(os.urandom(32))
+    db, other = Database(settings.sqlalchemy_url), Database(settings.sqlalchemy_url)
+    watcher = build_watcher(settings, db)
+    await watcher.start()
+    try:
+        keys = SigningKeys(db, sealer, watcher)
+        await keys.ensure()
+        old = keys.current("PS256").kid
+        new = await rotate(other, sealer, publish_for=timedelta(0), keep_old_for=timedelta(hours=1))
+        await keys.refresh()  # what IdTokens.issue and ResponseSigner.sign do before signing
+        signed = keys.sign({"sub": "x"}, "PS256")
+        verified = jwt.decode(signed, KeySet.import_key_set(keys.jwks()), algorithms=["PS256"])
+        assert verified.header["kid"] == next(k.kid for k in new if k.alg == "PS256") != old
+    finally:
+        await watcher.stop()
+        await other.dispose()
+        await db.dispose()
+
+
+class _ListenerDown:
+    """A PostgreSQL watcher whose LISTEN connection is down: no notification arrives."""
+
+    healthy = False
+
+    def on_change(self, name: str, callback: Callable[[], None]) -> None:
+        pass
+
+    def poll(self) -> None:
+        pass
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+
+async def test_while_the_watcher_cannot_vouch_a_rotation_is_read_from_the_database(
+    database_url: str,
+) -> None:
+    sealer = Sealer(os.urandom(32))
+    db, other = Database(database_url), Database(database_url)
+    try:
+        keys = SigningKeys(db, sealer, _ListenerDown())
+        await keys.ensure()
+        new = await rotate(other, sealer, publish_for=timedelta(0), keep_old_for=timedelta(hours=1))
+        await keys.refresh()
+        assert [keys.current(k.alg).kid for k in new] == [k.kid for k in new]
+    finally:
+        await other.dispose()
+        await db.dispose()

@@ -3,7 +3,8 @@ sealed at rest (kaimen.authz.sealing).
 
 Rotation (``kaimen keys rotate``): a new key is published in the JWKS at once but only used for
 signing from ``activates_at`` (so relying parties that cache the JWKS have fetched it first); the old
-key stays published until ``retired_at``, when everything it signed has expired.
+key stays published until ``retired_at``, when everything it signed has expired. Every worker sees a
+rotation on its next JWKS read or signature (:meth:`SigningKeys.refresh`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import select, text, update
 from kaimen.authz.sealing import Sealer
 from kaimen.store.authz_models import SigningKey
 from kaimen.store.db import Database
+from kaimen.store.models import Generation
 from kaimen.store.types import utcnow
 from kaimen.store.watch import Watcher, bump
 
@@ -71,6 +73,13 @@ async def _algorithms_in_use(session: Any, now: datetime) -> set[str]:
     return {alg for alg, activates_at, retired_at in rows if _is_active(activates_at, retired_at, now)}
 
 
+async def _read_generation(session: Any) -> int | None:
+    value: int | None = (
+        await session.execute(select(Generation.value).where(Generation.name == GENERATION))
+    ).scalar_one_or_none()
+    return value
+
+
 @dataclass(frozen=True)
 class NewKey:
     kid: str
@@ -92,8 +101,10 @@ class SigningKeys:
     def __init__(self, db: Database, sealer: Sealer, watcher: Watcher | None = None) -> None:
         self.db = db
         self.sealer = sealer
+        self.watcher = watcher
         self._keys: list[_Loaded] = []
         self._stale = True
+        self._generation: int | None = None  # the counter as the last load read it
         if watcher is not None:
             watcher.on_change(GENERATION, self._mark_stale)
 
@@ -131,8 +142,20 @@ class SigningKeys:
         return kid
 
     async def load(self) -> None:
+        # Fresh from here on: a change notified while this reads marks the keys stale again, so the
+        # next refresh reloads rather than keep a read that may have missed it.
+        self._stale = False
+        try:
+            self._keys, self._generation = await self._read()
+        except BaseException:
+            self._stale = True
+            raise
+
+    async def _read(self) -> tuple[list[_Loaded], int | None]:
         async with self.db.read() as session:
-            rows = (await session.execute(select(SigningKey).order_by(SigningKey.created_at))).scalars().all()
+            generation = await _read_generation(session)  # before the rows: never newer than them
+            query = select(SigningKey).order_by(SigningKey.created_at)
+            rows = (await session.execute(query)).scalars().all()
         loaded = []
         for row in rows:
             pem = _open(self.sealer, row)
@@ -143,10 +166,21 @@ class SigningKeys:
                 else ECKey.import_key(pem, parameters)
             )
             loaded.append(_Loaded(row.kid, row.alg, key, row.activates_at, row.retired_at))
-        self._keys = loaded
-        self._stale = False
+        return loaded, generation
 
     async def refresh(self) -> None:
+        """Reload when the keys changed since the last load, so the JWKS and every signature see a
+        rotation (``kaimen keys rotate``, another worker) on their next call, as other cached data does
+        (kaimen.store.watch): poll the watcher first (SQLite: another process's commit is seen only
+        when someone looks; PostgreSQL's NOTIFY needs no poll), and while it cannot vouch for memory
+        (PostgreSQL listener down) compare the counter in the database, one small read."""
+        watcher = self.watcher
+        if watcher is not None:
+            watcher.poll()
+            if not watcher.healthy and not self._stale:
+                async with self.db.read() as session:
+                    if await _read_generation(session) != self._generation:
+                        self._stale = True
         if self._stale:
             await self.load()
 
