@@ -1,6 +1,7 @@
 """Passkeys as the second factor (issue 3, item 5), driven at the HTTP level by a software
 authenticator (soft-fido2): the happy path, and the refusals of a wrong or foreign challenge, a wrong
-origin or RP id, a replay and a counter that did not grow. RP id "localhost", origin the public base URL.
+origin or RP id, a replay, a counter that did not grow and a backup-eligible flag that changed. RP id
+"localhost", origin the public base URL.
 """
 
 from __future__ import annotations
@@ -14,21 +15,24 @@ from typing import Any
 import httpx
 import pytest
 from soft_fido2 import Fido2Authenticator
+from sqlalchemy import select, update
 
 from kaimen.identity.passkeys import PasskeyRefused
+from kaimen.store.identity_models import Passkey
 from tests.identity_support import BASE, PASSWORD, World, browser, csrf_of, log_in, make_world, world
 
 __all__ = ["make_world", "world"]
 _OPTIONS = re.compile(r'<script type="application/json" id="passkey-options">(.*?)</script>', re.S)
 
 
-async def _enrolled(world: World) -> tuple[str, Fido2Authenticator]:
-    """Alice, with a passkey registered through the registration ceremony."""
+async def _enrolled(world: World, *, be: bool = False) -> tuple[str, Fido2Authenticator]:
+    """Alice, with a passkey registered through the registration ceremony; ``be``: the authenticator
+    sets the backup-eligible flag (soft-fido2 sets only the flags it is told to: UP, UV, AT here)."""
     customer_id, _ = await world.customers.create("alice", PASSWORD, "Alice Chen")
     start = await world.passkeys.begin_registration(customer_id, "alice", "Alice Chen")
     authenticator = Fido2Authenticator()
     options = {**json.loads(start.options_json), "origin": BASE}
-    credential = authenticator.credential_create(options, atteStmtFmt="none")
+    credential = authenticator.credential_create(options, atteStmtFmt="none", be=be)
     await world.passkeys.finish_registration(customer_id, credential, start.challenge)
     return customer_id, authenticator
 
@@ -42,8 +46,10 @@ async def _second_factor_page(http: httpx.AsyncClient) -> tuple[str, dict[str, A
     return csrf_of(page), json.loads(found.group(1))
 
 
-def _sign(authenticator: Fido2Authenticator, options: dict[str, Any], **override: Any) -> str:
-    return json.dumps(authenticator.credential_request({**options, "origin": BASE, **override}))
+def _sign(
+    authenticator: Fido2Authenticator, options: dict[str, Any], *, be: bool = False, **override: Any
+) -> str:
+    return json.dumps(authenticator.credential_request({**options, "origin": BASE, **override}, be=be))
 
 
 async def test_passkey_as_second_factor_reaches_consent_with_amr_hwk(world: World) -> None:
@@ -62,6 +68,69 @@ async def test_passkey_as_second_factor_reaches_consent_with_amr_hwk(world: Worl
         )
     assert world.flow.finished[0]["amr"] == ["pwd", "hwk"]
     assert world.flow.finished[0]["acr"] == "urn:openbanking:psd2:sca"
+
+
+async def _approve_with_passkey(world: World, authenticator: Fido2Authenticator, *, be: bool) -> None:
+    async with browser(world.app()) as http:
+        csrf, options = await _second_factor_page(http)
+        answer = await http.post(
+            "/login/passkey", data={"csrf": csrf, "credential": _sign(authenticator, options, be=be)}
+        )
+        assert (answer.status_code, answer.headers["location"]) == (303, "/login/consent")
+        consent = await http.get("/login/consent")
+        await http.post(
+            "/login/consent", data={"csrf": csrf_of(consent), "decision": "approve", "account_id": "acc-main"}
+        )
+
+
+async def test_a_backup_eligible_passkey_is_recorded_as_amr_swk(world: World) -> None:
+    """RFC 8176 §2 "swk": a synced (backup-eligible, WebAuthn Level 3 BE flag) passkey is a
+    software-secured key, not a hardware one."""
+    customer_id, authenticator = await _enrolled(world, be=True)
+    assert await _stored_backup_eligible(world, customer_id) is True
+    await _approve_with_passkey(world, authenticator, be=True)
+    assert world.flow.finished[0]["amr"] == ["pwd", "swk"]
+
+
+async def _stored_backup_eligible(world: World, customer_id: str) -> bool | None:
+    async with world.db.read() as session:
+        stored: bool | None = await session.scalar(
+            select(Passkey.backup_eligible).where(Passkey.customer_id == customer_id)
+        )
+    return stored
+
+
+@pytest.mark.parametrize(("registered", "asserted"), [(False, True), (True, False)])
+async def test_an_assertion_whose_backup_eligibility_differs_from_the_registered_one_is_refused(
+    world: World, registered: bool, asserted: bool
+) -> None:
+    """WebAuthn Level 3 §7.2: compare currentBe with credentialRecord.backupEligible ("If
+    credentialRecord.backupEligible is not set, verify that currentBe is not set", and the same way
+    round when it is set). A device-bound passkey (hwk) cannot turn into a synced one, or back."""
+    customer_id, authenticator = await _enrolled(world, be=registered)
+    async with browser(world.app()) as http:
+        csrf, options = await _second_factor_page(http)
+        await _refused(world, http, csrf, _sign(authenticator, options, be=asserted))
+    assert await _stored_backup_eligible(world, customer_id) is registered
+    async with world.db.read() as session:  # the refused assertion (count 1) did not move the counter
+        assert await session.scalar(select(Passkey.sign_count)) == 0  # registration's
+
+
+async def test_a_passkey_registered_before_the_flag_was_kept_records_it_at_its_next_use(
+    world: World,
+) -> None:
+    """Migration 0020 leaves the flag unknown (NULL) on passkeys registered before it: the first
+    assertion records its BE, as registration would have, and from then on a different one is refused."""
+    customer_id, authenticator = await _enrolled(world, be=False)
+    async with world.db.write() as session:
+        await session.execute(update(Passkey).values(backup_eligible=None))
+    await _approve_with_passkey(world, authenticator, be=True)
+    assert world.flow.finished[0]["amr"] == ["pwd", "swk"]
+    assert await _stored_backup_eligible(world, customer_id) is True
+    world.flow.finished.clear()
+    async with browser(world.app()) as http:
+        csrf, options = await _second_factor_page(http)
+        await _refused(world, http, csrf, _sign(authenticator, options, be=False))
 
 
 async def test_second_factor_page_carries_the_script_under_the_csp_nonce(world: World) -> None:

@@ -13,6 +13,11 @@
   the client data) is refused, since Kaimen's pages are never framed (``frame-ancestors 'none'``).
 - Signature counter (WebAuthn §7.2 step 21): the stored count is raised with a conditional UPDATE that
   succeeds only for a larger count, so a cloned authenticator or a replay cannot pass twice.
+- Backup eligibility (the BE flag): kept at registration and fixed for the credential's life, so an
+  assertion whose BE differs from the stored one is refused (``refuse_changed_backup_eligibility``).
+  The amr Kaimen records depends on it (RFC 8176 "swk" for a backup-eligible, synced passkey, "hwk"
+  otherwise), and it is the stored value that decides it. A passkey registered before the flag was
+  kept (migration 0020) records the BE of its next assertion, in the same conditional UPDATE.
 - Registration (for the customer dashboard and the tests): the caller keeps the challenge it was
   given and hands it back; it too is spent once.
 """
@@ -74,7 +79,7 @@ class RegistrationStart:
 @dataclass(frozen=True, slots=True)
 class PasskeyUsed:
     passkey_id: str
-    synced: bool  # a multi-device (synced) credential: RFC 8176 "swk" rather than "hwk"
+    synced: bool  # backup eligible (BE), a multi-device credential: RFC 8176 "swk" rather than "hwk"
 
 
 def _b64(data: bytes) -> str:
@@ -103,6 +108,26 @@ def refuse_other_user(user_handle: bytes | None, customer_id: str) -> None:
     account". The user handle of a Kaimen passkey is the customer id (``begin_registration``)."""
     if user_handle is not None and user_handle != customer_id.encode():
         raise PasskeyRefused("user handle names another user")
+
+
+def backup_eligible(device_type: CredentialDeviceType) -> bool:
+    """The BE flag of the authenticator data, as py_webauthn reports it (BE set: a multi-device
+    credential). py_webauthn has already refused BS without BE (WebAuthn Level 3 §7.1 and §7.2: "If
+    the BE bit of the flags in authData is not set, verify that the BS bit is not set")."""
+    return device_type == CredentialDeviceType.MULTI_DEVICE
+
+
+def refuse_changed_backup_eligibility(stored: bool | None, current: bool) -> None:
+    """WebAuthn Level 3 §7.2 (verifying an authentication assertion): "If the credential backup state
+    is used as part of Relying Party business logic or policy, let currentBe and currentBs be the
+    values of the BE and BS bits, respectively, of the flags in authData. Compare currentBe and
+    currentBs with credentialRecord.backupEligible and credentialRecord.backupState": "If
+    credentialRecord.backupEligible is not set, verify that currentBe is not set", and the sub-step
+    before it the same way round for a record whose backupEligible is set. Kaimen's policy uses it: it
+    decides between amr "hwk" and "swk". ``stored`` None: registered before the flag was kept, so any
+    value is taken (and recorded by the caller)."""
+    if stored is not None and stored != current:
+        raise PasskeyRefused("backup eligibility differs from the one registered")
 
 
 class Passkeys:
@@ -169,6 +194,7 @@ class Passkeys:
                     credential_id=verified.credential_id,
                     public_key=verified.credential_public_key,
                     sign_count=verified.sign_count,
+                    backup_eligible=backup_eligible(verified.credential_device_type),
                 )
             )
         return passkey_id
@@ -227,18 +253,25 @@ class Passkeys:
             )
         except WebAuthnException as exc:
             raise PasskeyRefused(str(exc)) from None
+        eligible = backup_eligible(verified.credential_device_type)
+        refuse_changed_backup_eligibility(row.backup_eligible, eligible)
         if not await self.once.use("webauthn", _b64(challenge), CHALLENGE_SECONDS):
             raise PasskeyRefused("challenge already used")
-        await self._advance_count(row.id, verified.new_sign_count)
-        return PasskeyUsed(row.id, verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE)
+        await self._advance(row.id, verified.new_sign_count, eligible)
+        return PasskeyUsed(row.id, synced=eligible)
 
-    async def _advance_count(self, passkey_id: str, new_count: int) -> None:
-        """WebAuthn §7.2 step 21: a non-zero counter must grow; an authenticator that keeps none reports 0."""
+    async def _advance(self, passkey_id: str, new_count: int, eligible: bool) -> None:
+        """WebAuthn §7.2 step 21: a non-zero counter must grow; an authenticator that keeps none reports 0.
+        The stored BE must still be ``eligible`` (or unknown, and then it is recorded), so two first
+        uses racing with different flags cannot both pass."""
         grows = Passkey.sign_count < new_count
         allowed = or_(grows, Passkey.sign_count == 0) if new_count == 0 else grows
+        same_be = or_(Passkey.backup_eligible.is_(None), Passkey.backup_eligible == eligible)
         async with self.db.write() as session:
             result = await session.execute(
-                update(Passkey).where(Passkey.id == passkey_id, allowed).values(sign_count=new_count)
+                update(Passkey)
+                .where(Passkey.id == passkey_id, allowed, same_be)
+                .values(sign_count=new_count, backup_eligible=eligible)
             )
         if not result.rowcount:  # type: ignore[attr-defined]
-            raise PasskeyRefused("signature counter did not increase")
+            raise PasskeyRefused("signature counter did not increase, or backup eligibility changed")

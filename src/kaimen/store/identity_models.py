@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kaimen.store.models import Base
@@ -36,6 +36,10 @@ class Passkey(Base):
     credential_id: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
     public_key: Mapped[bytes] = mapped_column(LargeBinary)
     sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    # WebAuthn Level 3 credential record "backupEligible": the BE flag seen at registration, fixed for
+    # the credential's life. NULL only for a passkey registered before it was stored (migration 0020):
+    # its first assertion since records it (kaimen.identity.passkeys).
+    backup_eligible: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
