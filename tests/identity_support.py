@@ -73,13 +73,23 @@ class Summary:
 
 @dataclass
 class FakeFlow:
-    """Stands in for kaimen.authz.flow.AuthorizationFlow: describe() and finish() of the contract."""
+    """Stands in for kaimen.authz.flow.AuthorizationFlow: describe(), authenticated() and finish() of
+    the contract. ``refuse_authenticated``: authenticated() ends the authorization (as the real flow
+    does for a requested sub of someone else, or an Essential acr not met)."""
 
     summary: Summary = field(default_factory=Summary)
     finished: list[dict[str, Any]] = field(default_factory=list)
+    authentications: list[dict[str, Any]] = field(default_factory=list)
+    refuse_authenticated: bool = False
+    described_for: list[str | None] = field(default_factory=list)  # customer_id of each describe()
 
     async def describe(self, request_id: str, customer_id: str | None = None) -> Summary:
+        self.described_for.append(customer_id)
         return self.summary
+
+    async def authenticated(self, *, request_id: str, customer_id: str, acr: str) -> str | None:
+        self.authentications.append({"request_id": request_id, "customer_id": customer_id, "acr": acr})
+        return f"{CALLBACK}?error=access_denied&state=s&iss={BASE}" if self.refuse_authenticated else None
 
     async def finish(
         self,

@@ -155,3 +155,28 @@ async def test_a_client_no_longer_approved_during_login_gets_no_redirect(h: Harn
     assert (denied.client_id, denied.error) == (tpp.client_id, "unauthorized_client")
     with pytest.raises(InvalidRequestUri):  # consumed: it cannot be finished later
         await h.finish(request_uri)
+
+
+async def test_a_client_no_longer_approved_when_the_customer_authenticates_gets_no_redirect(
+    h: Harness,
+) -> None:
+    """The same as at finish, right after the second factor (``authenticated``): no URL, the request
+    consumed, the denial recorded, so the consent page is not shown for that client."""
+    from kaimen.tpp.registry import Registry, ReviewStatus
+    from tests.tpp_support import seen_by
+
+    tpp = await h.tpp()
+    request_uri = await h.pushed(tpp, Pkce(), state="s1")
+    change = Registry(h.server.db).set_status(tpp.application_id, ReviewStatus("suspended"))
+    await seen_by(h.server.db, h.app.components.watcher, change)
+    request_id = request_id_of(request_uri)
+    assert request_id is not None
+    with pytest.raises(UntrustedClient):
+        await h.server.flow.authenticated(
+            request_id=request_id, customer_id="cust-1", acr="urn:openbanking:psd2:sca"
+        )
+    [(_, denied)] = [e for e in h.events if e[0] == "authorization.denied"]
+    assert (denied.client_id, denied.error) == (tpp.client_id, "unauthorized_client")
+    assert denied.customer_id == "cust-1"
+    with pytest.raises(InvalidRequestUri):
+        await h.finish(request_uri)

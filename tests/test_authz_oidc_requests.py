@@ -5,7 +5,6 @@ would, and answered on the client's redirect URI with iss and state (RFC 9207 §
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -15,6 +14,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import func, select
 
+from kaimen.authz.errors import InvalidRequestUri
 from kaimen.authz.pushed import request_id_of
 from kaimen.settings import Settings
 from kaimen.store.authz_models import AuthorizationCode
@@ -74,6 +74,42 @@ async def log_in_and_approve(h: Harness, tpp: Tpp, request_uri: str, person: Cus
     return location
 
 
+async def log_in_with_code(
+    h: Harness, tpp: Tpp, request_uri: str, person: Customer
+) -> tuple[str, httpx.Response]:
+    """The customer logs in and passes the one-time code: where that answer sends the browser, and what
+    the consent page's address shows afterwards."""
+    async with browser(h) as session:
+        start = await session.get(AUTHORIZE, params={"client_id": tpp.client_id, "request_uri": request_uri})
+        otp_page = await post_form(
+            session, start.headers["location"], username=person.username, password=PASSWORD
+        )
+        after_code = await post_form(session, otp_page.headers["location"], otp=person.totp.now())
+        consent_page = await session.get("/login/consent")
+    return after_code.headers["location"], consent_page
+
+
+async def assert_ended_before_consent(
+    h: Harness, tpp: Tpp, request_uri: str, person: Customer, location: str, consent_page: httpx.Response
+) -> None:
+    """The authorization ended right after the one-time code: the error redirect with state and iss,
+    the consent page never rendered (nothing of the TPP's request shown), no code, the request_uri
+    consumed, authorization.denied recorded, and the consent left as it was."""
+    assert location.startswith(REDIRECT_URI + "?")
+    assert query_of(location) == {"error": "access_denied", "state": "st-1", "iss": ISSUER}
+    client = await h.server.clients.get(tpp.client_id)
+    assert consent_page.status_code == 400
+    assert client.name not in consent_page.text and h.intent_id not in consent_page.text
+    assert await codes_stored(h) == 0
+    again = await h.http.get(AUTHORIZE, params={"client_id": tpp.client_id, "request_uri": request_uri})
+    assert (again.status_code, "location" in again.headers) == (400, False)
+    [(event, decision)] = [e for e in h.events if e[0].startswith("authorization.")]
+    assert (event, decision.error) == ("authorization.denied", "access_denied")
+    assert decision.customer_id == person.customer_id
+    consent = await h.app.components.consents.get(h.intent_id, tpp.client_id)
+    assert consent.status == "AwaitingAuthorisation"  # their answer would not be the consent owner's
+
+
 async def codes_stored(h: Harness) -> int:
     async with h.server.db.read() as session:
         return int((await session.execute(select(func.count()).select_from(AuthorizationCode))).scalar_one())
@@ -86,17 +122,15 @@ async def id_token_claims(h: Harness, tpp: Tpp, callback: str, pkce: Pkce) -> di
     return dict(jwt.decode(response.json()["id_token"], jwks, algorithms=["PS256"]).claims)
 
 
-async def test_a_sub_requested_for_another_customer_ends_with_access_denied_and_no_code(h: Harness) -> None:
+async def test_a_sub_requested_for_another_customer_ends_before_the_consent_page(h: Harness) -> None:
     """OIDC Core §5.5.1: "The Authorization Server MUST NOT reply with an ID Token or Access Token for
-    a different user"."""
+    a different user". Checked as soon as the customer has authenticated, so the person who is not
+    the requested subject is never shown the TPP's request."""
     tpp, alice, bob = await h.tpp(), await customer(h, "alice"), await customer(h, "bob")
     bobs_sub = h.server.subjects.sub(tpp.application_id, bob.customer_id)
     request_uri = await push(h, tpp, Pkce(), sub={"value": bobs_sub})
-    callback = await log_in_and_approve(h, tpp, request_uri, alice)
-    assert query_of(callback) == {"error": "access_denied", "state": "st-1", "iss": ISSUER}
-    assert await codes_stored(h) == 0
-    consent = await h.app.components.consents.get(h.intent_id, tpp.client_id)
-    assert consent.status == "AwaitingAuthorisation"  # alice's answer is not the consent owner's
+    location, consent_page = await log_in_with_code(h, tpp, request_uri, alice)
+    await assert_ended_before_consent(h, tpp, request_uri, alice, location, consent_page)
 
 
 async def test_a_sub_requested_for_the_customer_who_logs_in_is_honoured(h: Harness) -> None:
@@ -113,9 +147,8 @@ async def test_the_sub_of_the_same_customer_at_another_client_is_not_theirs_here
     tpp, other, alice = await h.tpp(), await h.tpp(), await customer(h, "alice")
     sub_at_other = h.server.subjects.sub(other.application_id, alice.customer_id)
     request_uri = await push(h, tpp, Pkce(), sub={"value": sub_at_other})
-    callback = await log_in_and_approve(h, tpp, request_uri, alice)
-    assert query_of(callback) == {"error": "access_denied", "state": "st-1", "iss": ISSUER}
-    assert await codes_stored(h) == 0
+    location, consent_page = await log_in_with_code(h, tpp, request_uri, alice)
+    await assert_ended_before_consent(h, tpp, request_uri, alice, location, consent_page)
 
 
 SCA, CA = "urn:openbanking:psd2:sca", "urn:openbanking:psd2:ca"
@@ -174,20 +207,30 @@ async def test_an_essential_acr_no_login_can_meet_is_refused_at_par(
 async def test_an_essential_acr_the_authentication_did_not_meet_ends_with_access_denied(h: Harness) -> None:
     """OIDC Core §5.5.1.1: "the Authorization Server MUST treat that outcome as a failed authentication
     attempt". The pages always perform SCA, so a customer authentication alone is handed to the flow
-    the way the consent page hands over its answer."""
+    the way the login pages hand over after the second factor: the authorization ends there."""
     tpp = await h.tpp()
     request_uri = await push(h, tpp, Pkce(), acr={"essential": True, "values": [SCA]})
-    callback = await h.server.flow.finish(
-        request_id=request_id_of(request_uri),
-        customer_id="cust-1",
-        amr=["pwd"],
-        acr=CA,
-        auth_time=datetime.now(UTC),
-        approved=True,
-        consent={"account_ids": (await h.accounts("cust-1"))[:1]},
-    )
+    request_id = request_id_of(request_uri)
+    assert request_id is not None
+    callback = await h.server.flow.authenticated(request_id=request_id, customer_id="cust-1", acr=CA)
+    assert callback is not None and callback.startswith(REDIRECT_URI + "?")
     assert query_of(callback) == {"error": "access_denied", "state": "st-1", "iss": ISSUER}
     assert await codes_stored(h) == 0
+    [(event, decision)] = h.events
+    assert (event, decision.error) == ("authorization.denied", "access_denied")
+    assert decision.customer_id == "cust-1"
+    with pytest.raises(InvalidRequestUri):  # consumed: no consent answer can complete it later
+        await h.finish(request_uri, customer_id="cust-1")
+
+
+async def test_an_essential_acr_the_authentication_meets_goes_on_to_consent(h: Harness) -> None:
+    tpp = await h.tpp()
+    request_uri = await push(h, tpp, Pkce(), acr={"essential": True, "values": [CA]})
+    request_id = request_id_of(request_uri)
+    assert request_id is not None
+    assert await h.server.flow.authenticated(request_id=request_id, customer_id="cust-1", acr=SCA) is None
+    assert h.events == []
+    assert set(query_of(await h.finish(request_uri, customer_id="cust-1"))) == {"code", "state", "iss"}
 
 
 async def test_prompt_none_ends_with_login_required_without_showing_a_page(h: Harness) -> None:

@@ -75,6 +75,43 @@ async def test_full_way_through_password_code_and_consent_answers_303_each_time(
     assert abs((utcnow() - finished["auth_time"]).total_seconds()) < 30
 
 
+async def test_the_flow_is_asked_after_the_second_factor_whether_the_customer_may_see_consent(
+    world: World,
+) -> None:
+    customer_id, secret = await _customer(world)
+    async with browser(world.app()) as http:
+        await _to_consent(world, http, secret)
+    assert world.flow.authentications == [
+        {"request_id": "req-1", "customer_id": customer_id, "acr": "urn:openbanking:psd2:sca"}
+    ]
+
+
+async def test_an_authentication_the_flow_ends_goes_back_to_the_client_without_the_consent_page(
+    world: World,
+) -> None:
+    """A requested sub of someone else or an unmet Essential acr (kaimen.authz.flow): the redirect the
+    flow answers comes right after the one-time code, the session is over, and the consent page (the
+    TPP's request) is never rendered for this person."""
+    world.flow.refuse_authenticated = True
+    customer_id, secret = await _customer(world)
+    async with browser(world.app()) as http:
+        await log_in(http, "alice")
+        page = await http.get("/login/otp")
+        code = totp.code_at(secret, totp.current_step())
+        done = await http.post("/login/otp", data={"csrf": csrf_of(page), "otp": code})
+        assert done.status_code == 303
+        assert done.headers["location"] == f"{CALLBACK}?error=access_denied&state=s&iss=http://localhost:8000"
+        assert 'kaimen_login=""' in done.headers["set-cookie"]  # cleared
+        consent = await http.get("/login/consent")
+    assert consent.status_code == 400
+    assert "aac-1234" not in consent.text and "Acme" not in consent.text
+    assert world.flow.described_for == [None]  # the login page's client name, never the consent's
+    assert world.flow.finished == []
+    async with world.db.read() as session:
+        row = (await session.execute(select(AuthSession))).scalar_one()
+    assert (row.step, row.customer_id, row.amr) == ("done", customer_id, ["pwd", "otp"])
+
+
 async def test_deny_is_handed_to_the_flow_as_not_approved(world: World) -> None:
     _, secret = await _customer(world)
     async with browser(world.app()) as http:

@@ -19,7 +19,17 @@ from sqlalchemy import select, update
 
 from kaimen.identity.passkeys import PasskeyRefused
 from kaimen.store.identity_models import Passkey
-from tests.identity_support import BASE, PASSWORD, World, browser, csrf_of, log_in, make_world, world
+from tests.identity_support import (
+    BASE,
+    CALLBACK,
+    PASSWORD,
+    World,
+    browser,
+    csrf_of,
+    log_in,
+    make_world,
+    world,
+)
 
 __all__ = ["make_world", "world"]
 _OPTIONS = re.compile(r'<script type="application/json" id="passkey-options">(.*?)</script>', re.S)
@@ -81,6 +91,26 @@ async def _approve_with_passkey(world: World, authenticator: Fido2Authenticator,
         await http.post(
             "/login/consent", data={"csrf": csrf_of(consent), "decision": "approve", "account_id": "acc-main"}
         )
+
+
+async def test_an_authentication_the_flow_ends_redirects_right_after_the_passkey(world: World) -> None:
+    """The flow ends the authorization (a requested sub of someone else, an unmet Essential acr): the
+    passkey's answer is the client's error redirect, and the consent page is never shown."""
+    customer_id, authenticator = await _enrolled(world)
+    world.flow.refuse_authenticated = True
+    async with browser(world.app()) as http:
+        csrf, options = await _second_factor_page(http)
+        answer = await http.post(
+            "/login/passkey", data={"csrf": csrf, "credential": _sign(authenticator, options)}
+        )
+        assert answer.status_code == 303
+        assert answer.headers["location"] == f"{CALLBACK}?error=access_denied&state=s&iss={BASE}"
+        assert (await http.get("/login/consent")).status_code == 400  # no session left to show it in
+    assert world.flow.authentications == [
+        {"request_id": "req-1", "customer_id": customer_id, "acr": "urn:openbanking:psd2:sca"}
+    ]
+    assert world.flow.described_for == [None]  # the login page only
+    assert world.flow.finished == []
 
 
 async def test_a_backup_eligible_passkey_is_recorded_as_amr_swk(world: World) -> None:

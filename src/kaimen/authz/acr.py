@@ -29,19 +29,27 @@ def requested(claims: Mapping[str, Any]) -> tuple[tuple[str, ...], bool]:
     return tuple(v for v in values if v is not None), request.get("essential") is True
 
 
-def returned(claims: Mapping[str, Any], performed: str) -> str | None:
-    """The acr the ID token carries for an authentication that achieved ``performed``, or None when an
-    Essential request cannot be met.
+def _met(claims: Mapping[str, Any], performed: str) -> str | None:
+    """A requested value the authentication that achieved ``performed`` meets (SCA first), or None."""
+    values, _ = requested(claims)
+    return next((value for value in MEETS.get(performed, (performed,)) if value in values), None)
+
+
+def unmet(claims: Mapping[str, Any], performed: str) -> bool:
+    """Whether an Essential acr request is not met by an authentication that achieved ``performed``.
+
+    OIDC Core §5.5.1.1: "If this is an Essential Claim and the requirement cannot be met, then the
+    Authorization Server MUST treat that outcome as a failed authentication attempt." The flow asks
+    right after the customer authenticated (kaimen.authz.flow, ``authenticated``)."""
+    values, essential = requested(claims)
+    return essential and bool(values) and _met(claims, performed) is None
+
+
+def returned(claims: Mapping[str, Any], performed: str) -> str:
+    """The acr the ID token carries for an authentication that achieved ``performed``.
 
     OIDC Core §5.5.1.1: "If the acr Claim was requested as Essential with a values parameter ... the
-    Authorization Server MUST return an acr Claim Value that matches one of the requested values ...
-    If this is an Essential Claim and the requirement cannot be met, then the Authorization Server
-    MUST treat that outcome as a failed authentication attempt." A Voluntary request that cannot be met
-    gets the truth: the performed value."""
-    values, essential = requested(claims)
-    if not values:
-        return performed
-    met = next((value for value in MEETS.get(performed, (performed,)) if value in values), None)
-    if met is not None:
-        return met
-    return None if essential else performed
+    Authorization Server MUST return an acr Claim Value that matches one of the requested values" (an
+    Essential request that is not met never gets this far: ``unmet``). A Voluntary request that cannot
+    be met gets the truth: the performed value."""
+    return _met(claims, performed) or performed

@@ -1,5 +1,6 @@
 """Where the customer's pages (identity/) hand the authorization back: ``describe`` tells the consent page
-what is asked, ``finish`` turns the customer's decision into the authorization response.
+what is asked, ``authenticated`` says whether the customer who just authenticated may go on to it, and
+``finish`` turns the customer's decision into the authorization response.
 
 Every authorization response is a 303 to the pushed, registered redirect URI with ``state`` exactly as
 sent and ``iss`` (RFC 9207 §2: "the authorization server MUST ... include the iss parameter" in every
@@ -20,12 +21,14 @@ moves the consent on (its kind's ``approve``, with the accounts the customer cho
 the accounts offered) before the code is stored; if the consent can no longer be approved, the answer
 is ``access_denied``. Denying it rejects it.
 
-Before the decision is looked at, the authentication must be the one the client asked for: a ``sub``
-requested with a value in ``claims.id_token`` must be the authenticated customer's (OIDC Core §5.5.1).
-When it is not, the answer is an error and the consent is left as it was: the person who logged in is
-not the one the client meant, so their answer is not the consent's owner's. Likewise an Essential
-``acr`` the authentication does not meet fails the authorization (OIDC Core §5.5.1.1,
-kaimen.authz.acr); otherwise the code's grant carries the acr the ID token will.
+Right after the customer authenticated (password and second factor), before the consent page shows
+anything of the request, the authentication must be the one the client asked for (``authenticated``):
+a ``sub`` requested with a value in ``claims.id_token`` must be the authenticated customer's (OIDC Core
+§5.5.1), and an Essential ``acr`` must be met (OIDC Core §5.5.1.1, kaimen.authz.acr). When either is
+not, the authorization ends there with the error redirect, and the consent is left as it was: the
+person who logged in is not the one the client meant, so they are shown neither the TPP's request nor
+the consent. The login pages are the only way to the consent step, so ``finish`` does not check them
+again; the code's grant carries the acr the ID token will.
 """
 
 from __future__ import annotations
@@ -115,6 +118,15 @@ def requested_sub_mismatch(
     return AccessDenied("the authenticated customer is not the requested sub")
 
 
+def unmet_essential_acr(pushed: PushedRequest, performed: str) -> OAuthError | None:
+    """OIDC Core §5.5.1.1: an Essential acr the authentication did not meet: "the Authorization Server
+    MUST treat that outcome as a failed authentication attempt", which ends the authorization with
+    access_denied (RFC 6749 §4.1.2.1)."""
+    if acr_values.unmet(pushed.params.claims, performed):
+        return AccessDenied("the essential acr requested was not met")
+    return None
+
+
 def authorization_response(redirect_uri: str, params: dict[str, str | None]) -> str:
     """RFC 6749 §4.1.2: parameters added to the query component of the redirect URI, keeping any query
     it already has (§3.1.2: "MUST retain the query component")."""
@@ -199,6 +211,21 @@ class AuthorizationFlow:
             debtor_accounts=offered if debtor else (),
         )
 
+    async def authenticated(self, *, request_id: str, customer_id: str, acr: str) -> str | None:
+        """The customer has just authenticated, with an authentication that achieved ``acr``: None when
+        they may go on to the consent page, else the URL of the error redirect (303) that ends the
+        authorization (request consumed, no code, ``authorization.denied``), before the page shows them
+        anything of the request. A client no longer trusted raises UntrustedClient, as in ``finish``."""
+        pushed = await self._request(request_id)
+        client = await self.clients.get(pushed.client_id)
+        if client is None or client.status != "approved":
+            await self._end_untrusted(pushed, customer_id)
+        refusal = requested_sub_mismatch(pushed, client, customer_id, self.subjects)
+        refusal = refusal or unmet_essential_acr(pushed, acr)
+        if refusal is None:
+            return None
+        return await self._deny(pushed, customer_id, refusal)
+
     async def finish(
         self,
         *,
@@ -215,14 +242,6 @@ class AuthorizationFlow:
         client = await self.clients.get(pushed.client_id)
         if client is None or client.status != "approved":
             await self._end_untrusted(pushed, customer_id)
-        mismatch = requested_sub_mismatch(pushed, client, customer_id, self.subjects)
-        if mismatch is not None:
-            return await self._deny(pushed, customer_id, mismatch)
-        acr_claim = acr_values.returned(pushed.params.claims, acr)
-        if acr_claim is None:
-            # OIDC Core §5.5.1.1: "treat that outcome as a failed authentication attempt".
-            failed = AccessDenied("the essential acr requested was not met")
-            return await self._deny(pushed, customer_id, failed)
         found = await self._intent(pushed)
         if not approved or found is None:
             if found is not None:
@@ -240,7 +259,7 @@ class AuthorizationFlow:
         expires_at = intent.expires_at
         grant = {
             "nonce": pushed.params.nonce,
-            "acr": acr_claim,
+            "acr": acr_values.returned(pushed.params.claims, acr),
             "amr": list(amr),
             "auth_time": int(auth_time.timestamp()),
             "claims": pushed.params.claims,

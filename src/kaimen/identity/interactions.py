@@ -52,6 +52,10 @@ class Flow(Protocol):
 
     async def describe(self, request_id: str, customer_id: str | None = None) -> Any: ...
 
+    # None when the customer who just authenticated may go on to consent; else the URL of the error
+    # redirect that has ended the authorization
+    async def authenticated(self, *, request_id: str, customer_id: str, acr: str) -> str | None: ...
+
     async def finish(
         self,
         *,

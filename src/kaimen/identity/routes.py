@@ -1,5 +1,10 @@
 """The /login endpoints: login (password), second factor (one-time code or passkey), consent.
 
+Once the second factor passes, the authorization flow is asked whether this customer may see the
+consent page at all (a ``sub`` or Essential ``acr`` the client required, kaimen.authz.flow); when not,
+the answer is the flow's error redirect back to the client, the session is done and the consent page
+is never rendered.
+
 GET renders the page of the session's current step (a GET or POST for another step answers 303 to the
 right page). Every POST checks the CSRF token, then either moves the session on and answers **303**,
 or shows the same form again with the error. Statuses of a form shown again (a scripted client reads
@@ -34,7 +39,16 @@ from kaimen.events import LOGIN_FAILED, SCA_FAILED
 from kaimen.identity.consent_step import ConsentStep
 from kaimen.identity.customers import Customers, LoginRefused
 from kaimen.identity.i18n import Locale, negotiate, text
-from kaimen.identity.interactions import STEP_CONSENT, STEP_LOGIN, STEP_SECOND_FACTOR, Flow, Interactions
+from kaimen.identity.interactions import (
+    ACR_SCA,
+    STEP_CONSENT,
+    STEP_DONE,
+    STEP_LOGIN,
+    STEP_SECOND_FACTOR,
+    Flow,
+    Interactions,
+    LoginSession,
+)
 from kaimen.identity.pages.base import Page, page_response
 from kaimen.identity.pages.consent import CONSENT_PATH
 from kaimen.identity.pages.error import error_page
@@ -198,10 +212,23 @@ class LoginPages:
         except LoginRefused as refusal:
             return await self.refused(visit, refusal, SCA_FAILED, invalid_key)
         await self.customers.record_success(attempt)
-        moved = await self.interactions.advance(
-            login, STEP_CONSENT, amr=[*login.amr, method], auth_time=utcnow()
+        authenticated = {"amr": [*login.amr, method], "auth_time": utcnow()}
+        ended = await self.flow.authenticated(
+            request_id=login.request_id, customer_id=login.customer_id, acr=ACR_SCA
         )
+        if ended is not None:
+            return await self.end(login, ended, authenticated)
+        moved = await self.interactions.advance(login, STEP_CONSENT, **authenticated)
         return see_other(CONSENT_PATH if moved else OTP_PATH)
+
+    async def end(self, login: LoginSession, location: str, values: dict[str, Any]) -> Response:
+        """The flow ended the authorization right after authentication (kaimen.authz.flow,
+        ``authenticated``): the session is done, so the consent page is never shown, and the browser
+        goes back to the client with the error."""
+        await self.interactions.advance(login, STEP_DONE, **values)
+        response = see_other(location)
+        self.interactions.clear_cookie(response)
+        return response
 
     def routes(self) -> list[Route]:
         def route(path: str, step: str, handler: Handler, method: str) -> Route:
