@@ -62,20 +62,24 @@ async def test_a_client_not_registered_for_refresh_tokens_gets_none(h: Harness) 
     assert "refresh_token" not in body
 
 
-async def test_pkce_verifier_missing_is_refused(h: Harness) -> None:
+async def test_pkce_verifier_missing_is_invalid_grant_and_leaves_the_code(h: Harness) -> None:
+    """RFC 7636 §4.6: a code with a challenge redeemed without a verifier fails verification ->
+    invalid_grant (FAPI2SPFinalPAREnsurePKCECodeVerifierRequired); like a wrong verifier, it does not
+    consume the code."""
     tpp, pkce = await h.tpp(), Pkce()
-    form = {
-        "grant_type": "authorization_code",
-        "code": await h.code(tpp, pkce),
-        "redirect_uri": tpp.redirect_uri,
-    }
-    assert_oauth_error(await h.token(tpp, form), 400, "invalid_request")
+    code = await h.code(tpp, pkce)
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": tpp.redirect_uri}
+    body = assert_oauth_error(await h.token(tpp, form), 400, "invalid_grant")
+    description = "code_verifier is required: the authorization code has a code_challenge"
+    assert body["error_description"] == description
+    assert (await h.redeem(tpp, code, pkce)).status_code == 200
 
 
 async def test_a_wrong_pkce_verifier_is_refused(h: Harness) -> None:
     tpp, pkce = await h.tpp(), Pkce()
     code = await h.code(tpp, pkce)
     assert_oauth_error(await h.redeem(tpp, code, Pkce()), 400, "invalid_grant")
+    assert (await h.redeem(tpp, code, pkce)).status_code == 200  # not consumed by the failed check
 
 
 async def test_the_challenge_itself_as_verifier_is_refused(h: Harness) -> None:

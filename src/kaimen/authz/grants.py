@@ -88,13 +88,12 @@ class AuthorizationCodeGrant:
         self.refresh_ttl = timedelta(seconds=refresh_ttl_seconds)
 
     async def __call__(self, form: Mapping[str, str], client: ClientView, jkt: str) -> dict[str, Any]:
-        code, verifier = _required(form, "code"), _required(form, "code_verifier")
-        found = await self.codes.find(code)
+        found = await self.codes.find(_required(form, "code"))
         if found is None:
             raise InvalidGrant("the authorization code is invalid")
         if found.consumed_at is not None:
             await self._reused(found)
-        self.check_binding(found, form, client, verifier, jkt)
+        self.check_binding(found, form, client, form.get("code_verifier"), jkt)
         if not await self.codes.consume(found.digest):
             await self._reused(found)  # lost the race to another redemption, or expired meanwhile
         body = await self._issue(found, client, jkt)
@@ -114,18 +113,25 @@ class AuthorizationCodeGrant:
 
     @staticmethod
     def check_binding(
-        found: CodeGrant, form: Mapping[str, str], client: ClientView, verifier: str, jkt: str
+        found: CodeGrant, form: Mapping[str, str], client: ClientView, verifier: str | None, jkt: str
     ) -> None:
         """RFC 6749 §4.1.3: the code was issued to this client, for this redirect_uri ("ensure that the
         redirect_uri parameter is present ... and if included ensure that their values are
         identical"), is unexpired (FAPI 2.0 §5.3.2.1: ≤ 60 s); RFC 7636 §4.6: the verifier matches the
-        challenge; RFC 9449 §10: the proof's key is the one the code is bound to."""
+        challenge ("If the values are not equal, an error response indicating "invalid_grant" as
+        described in Section 5.2 of [RFC6749] MUST be returned"): every code carries a challenge, so a
+        redemption without a verifier fails that check too (the FAPI 2.0 conformance module
+        FAPI2SPFinalPAREnsurePKCECodeVerifierRequired expects invalid_grant); RFC 9449 §10: the proof's
+        key is the one the code is bound to. A refusal here leaves the code unconsumed, so a request
+        without the verifier cannot burn the legitimate client's code."""
         if found.expired:
             raise InvalidGrant("the authorization code has expired")
         if found.client_id != client.client_id:
             raise InvalidGrant("the authorization code was issued to another client")
         if form.get("redirect_uri") != found.redirect_uri:
             raise InvalidGrant("redirect_uri does not match the authorization request")
+        if not verifier:
+            raise InvalidGrant("code_verifier is required: the authorization code has a code_challenge")
         if not pkce.verifies(verifier, found.code_challenge):
             raise InvalidGrant("code_verifier does not match the code_challenge")
         if found.dpop_jkt is not None and found.dpop_jkt != jkt:
