@@ -177,9 +177,18 @@ async def test_a_redirect_uri_other_than_the_requested_one_is_refused(
 
 
 async def test_a_dpop_proof_is_always_required(h: Harness) -> None:
+    """No DPoP header: a missing required parameter, invalid_request (RFC 6749 §5.2)."""
     tpp, pkce = await h.tpp(), Pkce()
     code = await h.code(tpp, pkce)
-    assert_oauth_error(await h.redeem(tpp, code, pkce, dpop=None), 400, "invalid_dpop_proof")
+    body = assert_oauth_error(await h.redeem(tpp, code, pkce, dpop=None), 400, "invalid_request")
+    assert body["error_description"] == "a DPoP proof is required"
+
+
+async def test_an_empty_dpop_header_is_an_invalid_proof(h: Harness) -> None:
+    """A DPoP header that is present is judged as a proof (RFC 9449 §5: invalid_dpop_proof)."""
+    tpp, pkce = await h.tpp(), Pkce()
+    code = await h.code(tpp, pkce)
+    assert_oauth_error(await h.redeem(tpp, code, pkce, dpop=""), 400, "invalid_dpop_proof")
 
 
 async def test_a_dpop_proof_for_another_url_is_refused(h: Harness) -> None:

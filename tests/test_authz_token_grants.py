@@ -15,6 +15,7 @@ from tests.authz_flow_support import (
     assert_oauth_error,
     dpop_key,
     harness,
+    proof,
     thumbprint,
 )
 
@@ -73,10 +74,25 @@ async def test_an_unknown_refresh_token_is_refused(h: Harness) -> None:
     assert_oauth_error(await refresh(h, tpp, "A" * 43), 400, "invalid_grant")
 
 
-async def test_a_refresh_without_a_dpop_proof_is_refused(h: Harness) -> None:
+async def test_a_refresh_without_a_dpop_header_is_invalid_request(h: Harness) -> None:
+    """RFC 6749 §5.2 (a required parameter is missing); FAPI2SPFinalRefreshToken's step "without proof
+    of possession" accepts invalid_request, invalid_grant or invalid_client, not invalid_dpop_proof."""
     tpp = await h.tpp()
     first = await tokens_for(h, tpp)
-    assert_oauth_error(await refresh(h, tpp, first["refresh_token"], dpop=None), 400, "invalid_dpop_proof")
+    response = await refresh(h, tpp, first["refresh_token"], dpop=None)
+    assert assert_oauth_error(response, 400, "invalid_request")["error_description"] == (
+        "a DPoP proof is required"
+    )
+
+
+async def test_a_refresh_with_a_bad_dpop_proof_is_invalid_dpop_proof(h: Harness) -> None:
+    """RFC 9449 §5: a proof that is present but invalid is invalid_dpop_proof."""
+    tpp = await h.tpp()
+    first = await tokens_for(h, tpp)
+    response = await refresh(h, tpp, first["refresh_token"], dpop=proof(dpop_key(), "/oauth2/par"))
+    assert assert_oauth_error(response, 400, "invalid_dpop_proof")["error_description"] == (
+        "htu does not match the request URL"
+    )
 
 
 async def test_a_refresh_may_narrow_the_scope_but_never_widen_it(h: Harness) -> None:
@@ -121,4 +137,4 @@ async def test_client_credentials_stay_within_the_registered_scope(h: Harness) -
 async def test_client_credentials_need_a_dpop_proof(h: Harness) -> None:
     tpp = await h.tpp()
     response = await h.token(tpp, {"grant_type": "client_credentials", "scope": "accounts"}, dpop=None)
-    assert_oauth_error(response, 400, "invalid_dpop_proof")
+    assert_oauth_error(response, 400, "invalid_request")

@@ -33,9 +33,7 @@ class TokenEndpoint:
         form = await read_form(request)
         client = await self.client_auth.authenticate(form, headers=request.headers)
         grant = self.grant_for(form, registered_grant_types(client))
-        jkt = await self.dpop.verify(
-            single_proof(request.headers.getlist("dpop")), method="POST", url=endpoints.TOKEN
-        )
+        jkt = await self.dpop.verify(required_proof(request), method="POST", url=endpoints.TOKEN)
         body = await grant(form, client, jkt)
         return json_response(orjson.dumps(body), headers=self.dpop.nonce_header())
 
@@ -51,3 +49,16 @@ class TokenEndpoint:
         if grant_type not in registered:
             raise UnauthorizedClient("the client is not registered for this grant type")
         return grant
+
+
+def required_proof(request: Request) -> str:
+    """RFC 9449 §5: the client "MUST provide a valid DPoP proof JWT in a DPoP header" with a token
+    request; "If the DPoP proof is invalid, the authorization server issues an error response per
+    Section 5.2 of [RFC6749] with invalid_dpop_proof". A request with no DPoP header has no proof to
+    be invalid: it "is missing a required parameter", RFC 6749 §5.2 invalid_request (the FAPI 2.0
+    conformance condition CheckTokenEndpointReturnedInvalidClientGrantOrRequestError). A header that
+    is present, empty or not, is a proof and is judged as one."""
+    proof = single_proof(request.headers.getlist("dpop"))
+    if proof is None:
+        raise InvalidRequest("a DPoP proof is required")
+    return proof
