@@ -164,8 +164,8 @@ async def test_authorization_server_lines_carry_the_interaction_id(
     lines they log themselves (here the token endpoint failing) carry the call's interaction id."""
     from kaimen.app import create_app
 
-    class Failing:
-        async def authenticate(self, *_: Any, **__: Any) -> Any:
+    class Failing:  # the token endpoint's first step of client authentication fails
+        async def verify(self, *_: Any, **__: Any) -> Any:
             raise RuntimeError("client store failed")
 
     app = create_app(make_settings(database_url=sqlite_url, access_log=True))

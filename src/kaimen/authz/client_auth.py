@@ -35,6 +35,10 @@
    maintaining the set of used "jti" values for the length of time for which the JWT would be
    considered valid").
 
+Steps 1-7 are ``verify`` and step 8 is ``use``, so an endpoint can refuse a request for another reason
+that the client is expected to retry (RFC 9449 §8 use_dpop_nonce, at the token endpoint and PAR) before
+the assertion is used up; ``authenticate`` runs both.
+
 All JWS work (header read to pick the key, signature check) is joserfc's; descriptions never echo
 attacker input.
 """
@@ -43,7 +47,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from joserfc import jws
 from joserfc.errors import JoseError
@@ -64,6 +68,14 @@ MAX_ASSERTION_BYTES = 8 << 10
 ONCE_NAMESPACE = "client_assertion"
 
 
+class VerifiedAssertion(NamedTuple):
+    """A client whose assertion passed steps 1-7; ``use`` records its jti (step 8)."""
+
+    client: Client
+    jti_key: str  # client_id:jti, the key of the one-time record
+    ttl_seconds: int  # until the assertion expires, plus the allowed clock skew
+
+
 class ClientAuthenticator:
     def __init__(self, clients: ClientRegistry, once: OnceStore, settings: Settings) -> None:
         self.clients = clients
@@ -75,8 +87,16 @@ class ClientAuthenticator:
     async def authenticate(
         self, form: Mapping[str, str], *, headers: Mapping[str, str] | None = None
     ) -> Client:
-        """The authenticated client; raises InvalidClient. ``headers`` (optional) lets the caller pass
-        the request headers so HTTP Basic sent alongside is refused as a second method."""
+        """The authenticated client, its assertion used up; raises InvalidClient. ``headers``
+        (optional) lets the caller pass the request headers so HTTP Basic sent alongside is refused as
+        a second method."""
+        return await self.use(await self.verify(form, headers=headers))
+
+    async def verify(
+        self, form: Mapping[str, str], *, headers: Mapping[str, str] | None = None
+    ) -> VerifiedAssertion:
+        """Steps 1-7: the client, once its assertion passed every check but the one-time use of its
+        jti; raises InvalidClient."""
         self._single_method(form, headers or {})
         assertion = self._assertion_present(form)
         try:
@@ -89,8 +109,14 @@ class ClientAuthenticator:
         claims = await self._verified(client, parsed)
         now = int(time.time())
         self._claims(client, claims, now)
-        await self._used_once(client, claims, now)
-        return client
+        ttl = max(1, int(claims["exp"]) - now + FUTURE_SKEW_SECONDS)
+        return VerifiedAssertion(client, f"{client.client_id}:{claims['jti']}", ttl)
+
+    async def use(self, verified: VerifiedAssertion) -> Client:
+        """Step 8: the assertion's jti is recorded, across every worker, until it expires."""
+        if not await self.once.use(ONCE_NAMESPACE, verified.jti_key, verified.ttl_seconds):
+            raise InvalidClient("client_assertion jti has already been used")
+        return verified.client
 
     def _single_method(self, form: Mapping[str, str], headers: Mapping[str, str]) -> None:
         scheme = headers.get("authorization", "").strip().partition(" ")[0]
@@ -189,8 +215,3 @@ class ClientAuthenticator:
         jti = claims.get("jti")
         if not isinstance(jti, str) or not jti or len(jti) > 256:
             raise InvalidClient("client_assertion jti is required")
-
-    async def _used_once(self, client: Client, claims: dict[str, Any], now: int) -> None:
-        ttl = max(1, int(claims["exp"]) - now + FUTURE_SKEW_SECONDS)
-        if not await self.once.use(ONCE_NAMESPACE, f"{client.client_id}:{claims['jti']}", ttl):
-            raise InvalidClient("client_assertion jti has already been used")

@@ -137,6 +137,13 @@ class DpopNonces:
         return any(hmac.compare_digest(nonce, self._for(i)) for i in (index, index - 1))
 
 
+class CheckedProof(NamedTuple):
+    """A proof that passed every §4.3 check except the one-time use of its jti (DpopVerifier.use)."""
+
+    jkt: str  # the RFC 7638 SHA-256 thumbprint of its key
+    jti: str
+
+
 class ProofKey(NamedTuple):
     key: Key
     jkt: str  # its RFC 7638 SHA-256 thumbprint
@@ -285,8 +292,27 @@ class DpopVerifier:
         access_token: str | None = None,
         expected_jkt: str | None = None,
     ) -> str:
-        """Check ``proof`` for a ``method`` request to ``url`` (a path, or a URL built by url_for) and
-        return the RFC 7638 SHA-256 thumbprint of its key. Raises InvalidDpopProof or UseDpopNonce."""
+        """Check ``proof`` for a ``method`` request to ``url`` (a path, or a URL built by url_for), use
+        it up, and return the RFC 7638 SHA-256 thumbprint of its key. Raises InvalidDpopProof or
+        UseDpopNonce."""
+        checked = self.check(
+            proof, method=method, url=url, access_token=access_token, expected_jkt=expected_jkt
+        )
+        return await self.use(checked)
+
+    def check(
+        self,
+        proof: str | None,
+        *,
+        method: str,
+        url: str,
+        access_token: str | None = None,
+        expected_jkt: str | None = None,
+    ) -> CheckedProof:
+        """Every §4.3 check that needs no shared state, the server nonce included; the proof is not
+        used up, so an endpoint can check it before anything else of the request is (the token
+        endpoint and PAR check it before the client assertion's jti is recorded). Raises
+        InvalidDpopProof or UseDpopNonce."""
         if not proof:
             raise InvalidDpopProof("a DPoP proof is required")
         claims, key = _signed_claims(proof.strip())
@@ -303,8 +329,12 @@ class DpopVerifier:
         jkt = key.jkt
         if expected_jkt is not None and not hmac.compare_digest(jkt, expected_jkt):
             raise InvalidDpopProof("the DPoP key is not the bound key")
-        # §11.1: a proof is accepted once: its jti is kept, across every worker, for as long as a
-        # proof with that iat could still be accepted (the window on either side of now).
-        if not await self.once.use("dpop", f"{jkt}:{jti}", 2 * self.window + 5):
+        return CheckedProof(jkt, jti)
+
+    async def use(self, checked: CheckedProof) -> str:
+        """§11.1: a proof is accepted once: its jti is kept, across every worker, for as long as a
+        proof with that iat could still be accepted (the window on either side of now). Returns the
+        thumbprint of its key."""
+        if not await self.once.use("dpop", f"{checked.jkt}:{checked.jti}", 2 * self.window + 5):
             raise InvalidDpopProof("the DPoP proof was already used")
-        return jkt
+        return checked.jkt

@@ -1,9 +1,12 @@
 """The pushed authorization request endpoint (RFC 9126 §2), the only way into the authorization
 endpoint (FAPI 2.0 §5.3.2.2: "shall require the use of pushed authorization requests").
 
-Pipeline: read the form -> authenticate the client (private_key_jwt) -> the request checks shared with
-the authorization endpoint (kaimen.authz.requests) -> the consent it names -> the DPoP binding of the
-code -> store -> 201.
+Pipeline: read the form -> verify the client's assertion (private_key_jwt) -> check the DPoP proof, when
+one is sent, server nonce included -> use up the assertion's jti -> the request checks shared with the
+authorization endpoint (kaimen.authz.requests) -> the consent it names -> the DPoP binding of the code
+(uses up the proof's jti) -> store -> 201. The assertion is used up only after the proof's check, for the
+reason kaimen.authz.token gives (RFC 9449 §8): a request refused with use_dpop_nonce uses up neither the
+assertion nor the proof, so the client's retry with the nonce may resend the same form.
 
 The consent travels as the essential ``openbanking_intent_id`` claim (DESIGN.md sandbox contract; UK OB
 v3.1.11 Security Profile: the TPP "MUST" pass the ConsentId as that claim). A request without one, or
@@ -21,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from kaimen.authz import endpoints
-from kaimen.authz.dpop import single_proof
+from kaimen.authz.dpop import CheckedProof, single_proof
 from kaimen.authz.errors import InvalidDpopProof, InvalidRequest, InvalidScope
 from kaimen.authz.http import json_response, oauth_endpoint, read_form
 from kaimen.authz.ports import ClientAuth, Dpop, IntentKind
@@ -49,10 +52,12 @@ class ParEndpoint:
 
     async def _handle(self, request: Request) -> Response:
         form = await read_form(request)
-        client = await self.client_auth.authenticate(form, headers=request.headers)
+        verified = await self.client_auth.verify(form, headers=request.headers)
+        proof = self.checked_proof(request)
+        client = await self.client_auth.use(verified)
         params = validate(form, client)
         await self.check_intent(params, client.client_id)
-        jkt = await self.dpop_binding(request, form.get("dpop_jkt"))
+        jkt = await self.dpop_binding(proof, form.get("dpop_jkt"))
         request_uri = await self.pushed.push(client.client_id, params, jkt)
         # RFC 9126 §2.2: "201 Created" with request_uri and expires_in.
         body = {"request_uri": request_uri, "expires_in": self.pushed.ttl_seconds}
@@ -70,17 +75,24 @@ class ParEndpoint:
                 "openbanking_intent_id does not name a consent of this client that awaits authorisation"
             )
 
-    async def dpop_binding(self, request: Request, dpop_jkt: str | None) -> str | None:
+    def checked_proof(self, request: Request) -> CheckedProof | None:
+        """The DPoP proof sent to PAR, checked but not yet used up; None when there is none (neither a
+        proof nor dpop_jkt is required at PAR: FAPI 2.0 §5.3.3.1)."""
+        proof = single_proof(request.headers.getlist("dpop"))
+        if proof is None:
+            return None
+        checked: CheckedProof = self.dpop.check(proof, method="POST", url=endpoints.PAR)
+        return checked
+
+    async def dpop_binding(self, proof: CheckedProof | None, dpop_jkt: str | None) -> str | None:
         """RFC 9449 §10: a dpop_jkt parameter or a DPoP proof at PAR binds the authorization code to
         that key. §10.1: "If both mechanisms are used at the same time, the authorization server MUST
         reject the request if the JWK Thumbprint in dpop_jkt does not match the public key in the DPoP
-        header." Neither is required (FAPI 2.0 §5.3.3.1); the token endpoint always asks for a proof."""
+        header." The token endpoint always asks for a proof."""
         if dpop_jkt is not None and not _JKT.fullmatch(dpop_jkt):
             raise InvalidRequest("dpop_jkt must be a base64url SHA-256 JWK thumbprint")
-        proof = single_proof(request.headers.getlist("dpop"))
         if proof is None:
             return dpop_jkt
-        proof_jkt = await self.dpop.verify(proof, method="POST", url=endpoints.PAR)
-        if dpop_jkt is not None and dpop_jkt != proof_jkt:
+        if dpop_jkt is not None and dpop_jkt != proof.jkt:
             raise InvalidDpopProof("dpop_jkt does not match the key of the DPoP proof")
-        return proof_jkt
+        return await self.dpop.use(proof)

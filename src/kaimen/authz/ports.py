@@ -41,6 +41,12 @@ class ClientAuth(Protocol):
         self, form: Mapping[str, str], *, headers: Mapping[str, str] | None = None
     ) -> Any: ...  # a ClientView; raises InvalidClient
 
+    async def verify(
+        self, form: Mapping[str, str], *, headers: Mapping[str, str] | None = None
+    ) -> Any: ...  # a client_auth.VerifiedAssertion, its jti not yet used up; raises InvalidClient
+
+    async def use(self, verified: Any) -> Any: ...  # the ClientView, once the jti is recorded
+
 
 class Dpop(Protocol):
     async def verify(
@@ -52,6 +58,10 @@ class Dpop(Protocol):
         access_token: str | None = None,
         expected_jkt: str | None = None,
     ) -> str: ...
+
+    def check(self, proof: str | None, *, method: str, url: str) -> Any: ...  # a dpop.CheckedProof
+
+    async def use(self, checked: Any) -> str: ...  # the key's thumbprint, once the proof is used up
 
     def nonce_header(self) -> dict[str, str]: ...
 

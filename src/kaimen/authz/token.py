@@ -1,9 +1,16 @@
 """The token endpoint (RFC 6749 §3.2).
 
-Pipeline: read the form -> authenticate the client (private_key_jwt, FAPI 2.0 §5.3.2.1) -> the grant
-type is supported and registered for the client -> the DPoP proof (always required: FAPI 2.0
-§5.3.3.1 "shall only issue sender-constrained access tokens", RFC 9449 §5) -> the grant -> 200 with
-Cache-Control: no-store (RFC 6749 §5.1). Every refusal is an RFC 6749 §5.2 error (kaimen.authz.http).
+Pipeline: read the form -> verify the client's assertion (private_key_jwt, FAPI 2.0 §5.3.2.1) -> the
+grant type is supported and registered for the client -> check the DPoP proof (always required: FAPI
+2.0 §5.3.3.1 "shall only issue sender-constrained access tokens", RFC 9449 §5), server nonce included
+-> use up the assertion's jti, then the proof's -> the grant -> 200 with Cache-Control: no-store (RFC
+6749 §5.1). Every refusal is an RFC 6749 §5.2 error (kaimen.authz.http).
+
+Why both jtis are used up only after both checks: RFC 9449 §8, when the server asks for a nonce
+(use_dpop_nonce), "the client is expected to retry its token request using a DPoP proof including the
+supplied nonce value"; a client may resend the same form, client assertion included (the FAPI 2.0
+conformance suite does). A request refused for its nonce uses up neither jti, so the retry is judged on
+its own; each jti is still accepted once.
 """
 
 from __future__ import annotations
@@ -31,9 +38,11 @@ class TokenEndpoint:
 
     async def _handle(self, request: Request) -> Response:
         form = await read_form(request)
-        client = await self.client_auth.authenticate(form, headers=request.headers)
-        grant = self.grant_for(form, registered_grant_types(client))
-        jkt = await self.dpop.verify(required_proof(request), method="POST", url=endpoints.TOKEN)
+        verified = await self.client_auth.verify(form, headers=request.headers)
+        grant = self.grant_for(form, registered_grant_types(verified.client))
+        proof = self.dpop.check(required_proof(request), method="POST", url=endpoints.TOKEN)
+        client = await self.client_auth.use(verified)
+        jkt = await self.dpop.use(proof)
         body = await grant(form, client, jkt)
         return json_response(orjson.dumps(body), headers=self.dpop.nonce_header())
 
