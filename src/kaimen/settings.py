@@ -154,6 +154,9 @@ class OAuthSettings(BaseModel):
     dpop_iat_window_seconds: int = Field(default=60, ge=5)
     # RFC 9449 §8: server-provided nonces, when the operator wants them.
     dpop_nonce_required: bool = False
+    # Conformance testing only (README, "Running the OpenID Foundation conformance suite"): a PAR request
+    # for `accounts` without the UK OB openbanking_intent_id claim gets a consent minted for it.
+    conformance_mint_account_consent: bool = False
     login_session_ttl_seconds: int = Field(default=600, ge=60)
     # Credential stuffing: failures before a customer is locked, and the first lock length (doubles).
     max_login_failures: int = Field(default=5, ge=1)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from joserfc.jwk import KeySet
 from starlette.responses import Response
@@ -164,3 +164,12 @@ class IntentKind(Protocol):
     async def reject(self, intent: Any) -> bool: ...
 
     # the customer denied it; False when there was nothing to reject (e.g. already authorised)
+
+
+@runtime_checkable
+class MintsIntent(Protocol):
+    """A kind of consent the authorization server may create itself, for a PAR request that names none
+    (settings.oauth.conformance_mint_account_consent): only where a consent needs nothing the TPP or
+    the customer must choose."""
+
+    async def mint(self, client_id: str) -> str: ...  # the id of a new AwaitingAuthorisation consent

@@ -169,7 +169,11 @@ class AuthorizationServer:
             "client_credentials": ClientCredentialsGrant(tokens=self.tokens, events=events),
         }
         self.par = ParEndpoint(
-            client_auth=self.client_auth, dpop=self.dpop, pushed=self.pushed, intents=self.intents
+            client_auth=self.client_auth,
+            dpop=self.dpop,
+            pushed=self.pushed,
+            intents=self.intents,
+            mint_account_consent=oauth.conformance_mint_account_consent,
         )
         self.token = TokenEndpoint(client_auth=self.client_auth, dpop=self.dpop, grants=grants)
 

@@ -12,14 +12,21 @@ AwaitingAuthorisation consent becomes Rejected.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from kaimen.apis.accounts.consent_request import ConsentRequest, DateTimeField
 from kaimen.apis.accounts.consents import AccountAccessConsents, Consent, Status
+from kaimen.apis.accounts.permissions import SUPPORTED
+from kaimen.store.types import utcnow
 
 # OBAccountStatus1Code: the accounts a customer may share (a deleted or pending account has no data
 # a TPP could read yet, or any more).
 _SHAREABLE = frozenset({"Enabled"})
+# A consent minted for a PAR request that names none (conformance testing, README): every permission
+# Kaimen serves, for a day.
+MINTED_PERMISSIONS = tuple(sorted(SUPPORTED))
+MINTED_LIFETIME = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,16 @@ class AccountIntents:
     async def for_authorisation(self, intent_id: str, client_id: str) -> AccountIntent | None:
         consent = await self.consents.get_for_authorisation(intent_id, client_id)
         return AccountIntent.of(consent) if consent is not None else None
+
+    async def mint(self, client_id: str) -> str:
+        """A new consent of ``client_id``, AwaitingAuthorisation, as POST /account-access-consents
+        would make it with MINTED_PERMISSIONS and an ExpirationDateTime MINTED_LIFETIME from now."""
+        expires = (utcnow() + MINTED_LIFETIME).replace(microsecond=0)
+        expiration = DateTimeField(expires.isoformat().replace("+00:00", "Z"), expires)
+        consent = await self.consents.create(
+            client_id, ConsentRequest(MINTED_PERMISSIONS, expiration, None, None)
+        )
+        return consent.consent_id
 
     def offers(self, intent: Any, account: Any) -> bool:
         return str(account.status) in _SHAREABLE
