@@ -306,14 +306,20 @@ async def test_other_methods_and_unserved_endpoints(server: tuple[Any, httpx.Asy
     assert_ob_error(await alice.call("GET", "/open-banking/v3.1/aisp/beneficiaries"), 404, NOT_FOUND)
 
 
-async def test_an_aisp_policy_without_dpop_is_refused_at_start_up(
-    make_settings: Callable[..., Settings], sqlite_url: str
+@pytest.mark.parametrize(
+    "policy",
+    [{"tier": "PUBLIC"}, {"tier": "ACQUAINTANCE", "auth": "dpop", "scopes": ["openid"]}],
+)
+def test_an_aisp_policy_without_dpop_is_refused_at_start_up(
+    make_settings: Callable[..., Settings], sqlite_url: str, policy: dict[str, object]
 ) -> None:
-    from kaimen.app import create_app
-
-    settings = make_settings(database_url=sqlite_url, apis={"aisp": {"tier": "PUBLIC"}})
-    with pytest.raises(SettingsError, match="KAIMEN_APIS__AISP"):
-        create_app(settings)
+    # kaimen.settings.OB_APIS: refused when the settings are read, before any worker starts.
+    with pytest.raises(SettingsError) as caught:
+        make_settings(database_url=sqlite_url, apis={"aisp": policy})
+    assert str(caught.value) == (
+        "invalid configuration:\n  KAIMEN_APIS__AISP: "
+        "the Account API needs auth \"dpop\" and scope 'accounts'"
+    )
 
 
 @pytest.mark.skipif(

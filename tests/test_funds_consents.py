@@ -274,14 +274,20 @@ async def test_other_methods_and_unserved_paths(server: tuple[Any, httpx.AsyncCl
     assert_ob_error(await alice.call("GET", "/open-banking/v3.1/cbpii/accounts"), 404, NOT_FOUND)
 
 
-async def test_a_cbpii_policy_without_dpop_is_refused_at_start_up(
-    make_settings: Callable[..., Settings], sqlite_url: str
+@pytest.mark.parametrize(
+    "policy",
+    [{"tier": "PUBLIC"}, {"tier": "ACQUAINTANCE", "auth": "dpop", "scopes": ["openid"]}],
+)
+def test_a_cbpii_policy_without_dpop_is_refused_at_start_up(
+    make_settings: Callable[..., Settings], sqlite_url: str, policy: dict[str, object]
 ) -> None:
-    from kaimen.app import create_app
-
-    settings = make_settings(database_url=sqlite_url, apis={"cbpii": {"tier": "PUBLIC"}})
-    with pytest.raises(SettingsError, match="KAIMEN_APIS__CBPII"):
-        create_app(settings)
+    # kaimen.settings.OB_APIS: refused when the settings are read, before any worker starts.
+    with pytest.raises(SettingsError) as caught:
+        make_settings(database_url=sqlite_url, apis={"cbpii": policy})
+    assert str(caught.value) == (
+        "invalid configuration:\n  KAIMEN_APIS__CBPII: "
+        "the Confirmation of Funds API needs auth \"dpop\" and scope 'fundsconfirmations'"
+    )
 
 
 def test_the_demo_credentials_publish_the_cbpii_base_path() -> None:

@@ -449,14 +449,20 @@ async def test_funds_confirmation_needs_the_customer_token_of_that_consent(
 # --- wiring ---------------------------------------------------------------------------------------------
 
 
-async def test_a_pisp_policy_without_dpop_is_refused_at_start_up(
-    make_settings: Callable[..., Settings], sqlite_url: str
+@pytest.mark.parametrize(
+    "policy",
+    [{"tier": "PUBLIC"}, {"tier": "ACQUAINTANCE", "auth": "dpop", "scopes": ["openid"]}],
+)
+def test_a_pisp_policy_without_dpop_is_refused_at_start_up(
+    make_settings: Callable[..., Settings], sqlite_url: str, policy: dict[str, object]
 ) -> None:
-    from kaimen.app import create_app
-
-    settings = make_settings(database_url=sqlite_url, apis={"pisp": {"tier": "PUBLIC"}})
-    with pytest.raises(SettingsError, match="KAIMEN_APIS__PISP"):
-        create_app(settings)
+    # kaimen.settings.OB_APIS: refused when the settings are read, before any worker starts.
+    with pytest.raises(SettingsError) as caught:
+        make_settings(database_url=sqlite_url, apis={"pisp": policy})
+    assert str(caught.value) == (
+        "invalid configuration:\n  KAIMEN_APIS__PISP: "
+        "the Payment Initiation API needs auth \"dpop\" and scope 'payments'"
+    )
 
 
 def test_the_demo_credentials_publish_pisp_and_the_trust_anchor() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from kaimen.settings import SettingsError, load_settings
@@ -103,3 +105,129 @@ async def test_the_database_pool_size_is_a_setting(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("KAIMEN_DATABASE_POOL_SIZE", "0")
     with pytest.raises(SettingsError, match="KAIMEN_DATABASE_POOL_SIZE"):
         load_settings()
+
+
+# README, configuration reference: "a wrong value stops start-up with a message naming the variable".
+# Each of these used to pass start-up and fail later with a traceback (or, for a policy, a worker that
+# crash-looped); each is now one line naming the variable, and the command exits 1.
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        (
+            "KAIMEN_TRUSTED_PROXIES",
+            "10.0.0.1",
+            "KAIMEN_TRUSTED_PROXIES: must be JSON (Extra data: line 1 column 5 (char 4))",
+        ),
+        (
+            "KAIMEN_METRICS_NETWORKS",
+            "10.0.0.0/8",
+            "KAIMEN_METRICS_NETWORKS: must be JSON (Extra data: line 1 column 5 (char 4))",
+        ),
+        ("KAIMEN_APIS", "notjson", "KAIMEN_APIS: must be JSON (Expecting value: line 1 column 1 (char 0))"),
+        (
+            "KAIMEN_TRUSTED_PROXIES",
+            '["10.0.0.0/8", "10.0.0.1/8"]',
+            "KAIMEN_TRUSTED_PROXIES__1: 10.0.0.1/8 has host bits set "
+            "(a network such as 10.0.0.0/8 or ::1/128)",
+        ),
+        (
+            "KAIMEN_METRICS_NETWORKS",
+            "[1]",
+            "KAIMEN_METRICS_NETWORKS__0: must be a network such as 10.0.0.0/8 or ::1/128",
+        ),
+        (
+            "KAIMEN_SECRET_KEY",
+            "short",
+            "KAIMEN_SECRET_KEY must be 32 random bytes in base64url (secrets.token_urlsafe(32))",
+        ),
+        (
+            "KAIMEN_REDIS_URL",
+            "notaurl",
+            "KAIMEN_REDIS_URL must be redis://[:password@]host[:port][/db], rediss://... or unix://path",
+        ),
+        (
+            "KAIMEN_DATABASE_URL",
+            "notaurl",
+            "KAIMEN_DATABASE_URL is not a database URL: expected postgresql://user@host:5432/name or sqlite:///path",
+        ),
+        (
+            "KAIMEN_DATABASE_URL",
+            "mysql://kaimen:hunter2@db.internal/kaimen",
+            "KAIMEN_DATABASE_URL names 'mysql': Kaimen runs on PostgreSQL or SQLite "
+            "(postgresql://user@host:5432/name or sqlite:///path)",
+        ),
+        ("KAIMEN_DIRECTORY_JWKS", "notjson", 'KAIMEN_DIRECTORY_JWKS must be a JWK Set: {"keys": [...]}'),
+        (
+            "KAIMEN_DIRECTORY_JWKS",
+            '{"keys": [{"kty": "RSA", "n": "AQAB"}]}',
+            "KAIMEN_DIRECTORY_JWKS holds a key that cannot be used: key_parameter: 'e' is required",
+        ),
+        (
+            "KAIMEN_HOST",
+            "999.1.1.1",
+            "KAIMEN_HOST: must be an IP address to bind, such as 127.0.0.1, 0.0.0.0 or ::",
+        ),
+        (
+            "KAIMEN_APIS",
+            '{"aisp": {"tier": "PUBLIC"}}',
+            "KAIMEN_APIS__AISP: the Account API needs auth \"dpop\" and scope 'accounts'",
+        ),
+        (
+            "KAIMEN_APIS__PISP__TIER",
+            "PUBLIC",
+            "KAIMEN_APIS__PISP: the Payment Initiation API needs auth \"dpop\" and scope 'payments'",
+        ),
+    ],
+)
+def test_a_wrong_value_stops_every_command_with_one_line_naming_it(
+    variable: str, value: str, message: str, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from kaimen.cli.main import cli
+
+    env = {"KAIMEN_DATA_DIR": str(tmp_path), variable: value}
+    result = CliRunner().invoke(cli, ["db", "upgrade"], env=env)
+    assert (result.exit_code, result.output) == (1, f"Error: invalid configuration:\n  {message}\n")
+    assert list(tmp_path.iterdir()) == []  # nothing was created before the refusal
+
+
+def test_the_database_url_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAIMEN_DATABASE_URL", "mysql://kaimen:hunter2@db.internal/kaimen")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///kaimen.db",
+        "sqlite+aiosqlite:///kaimen.db",
+        "postgresql://kaimen@db.internal/kaimen",
+        "postgres://kaimen@db.internal/kaimen",
+        "postgresql+asyncpg://kaimen:pw@db.internal:5432/kaimen",
+    ],
+)
+def test_every_supported_database_url_is_accepted(url: str) -> None:
+    assert load_settings(database_url=url).database_url == url
+
+
+def test_a_valid_secret_key_jwks_redis_url_and_host_are_accepted(tmp_path: Path) -> None:
+    import json
+    import secrets
+
+    from joserfc.jwk import RSAKey
+
+    key = RSAKey.generate_key(2048, parameters={"kid": "directory"}, private=True)
+    jwks = json.dumps({"keys": [key.as_dict(private=False)]})
+    secret = secrets.token_urlsafe(32)
+    settings = load_settings(
+        data_dir=tmp_path, secret_key=secret, directory_jwks=jwks, redis_url="redis://:pw@r:6379/1", host="::"
+    )
+    assert (settings.secret_key.get_secret_value() if settings.secret_key else None) == secret
+    assert (settings.directory_jwks, settings.redis_url, settings.host) == (
+        jwks,
+        "redis://:pw@r:6379/1",
+        "::",
+    )

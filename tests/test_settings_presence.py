@@ -49,4 +49,4 @@ def test_the_rates_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
 def test_a_bad_rate_is_refused_naming_the_setting(field: str, value: object, message: str) -> None:
     with pytest.raises(SettingsError) as refused:
         load_settings(apis={"aisp": {**AISP, field: value}})
-    assert f"KAIMEN_APIS__AISP__{field.upper()}: Value error, {message}" in str(refused.value)
+    assert f"KAIMEN_APIS__AISP__{field.upper()}: {message}" in str(refused.value)

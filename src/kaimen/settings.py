@@ -14,8 +14,18 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    PlainValidator,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
 from kaimen.risk.config import RiskSettings
 from kaimen.tiers import Tier
@@ -37,11 +47,35 @@ class RedisDownPolicy(StrEnum):
 
 _RATE_PATTERN = r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?$"
 RateString = Annotated[str, Field(pattern=_RATE_PATTERN)]
+
+
+def _network(value: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    # One error per wrong entry, in ipaddress's own words ("10.0.0.1/8 has host bits set"), instead
+    # of one per member of an IPv4/IPv6 union.
+    if not isinstance(value, str | ipaddress.IPv4Network | ipaddress.IPv6Network):
+        raise ValueError("must be a network such as 10.0.0.0/8 or ::1/128")
+    try:
+        return ipaddress.ip_network(value)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (a network such as 10.0.0.0/8 or ::1/128)") from None
+
+
+Network = Annotated[ipaddress.IPv4Network | ipaddress.IPv6Network, PlainValidator(_network)]
 # The software-statement issuer of the directory Kaimen is in embedded mode (kaimen.authz.directory).
 SANDBOX_DIRECTORY_ISSUER = "kaimen-sandbox-directory"
 # The sandbox's message-signing identities (kaimen.jws); production mode refuses them.
 SANDBOX_JWS_TAN = "openbanking.kaimen.example"
 SANDBOX_JWS_ISS = "kaimen-sandbox-bank"
+# The UK OB APIs (KAIMEN_APIS names) and the scope each one's spec file asks for (security
+# TPPOAuth2Security): a policy that would let a call through without a DPoP-bound token holding that
+# scope is refused at start-up, here, for the parent process and every worker alike.
+OB_APIS = {
+    "aisp": ("the Account API", "accounts"),
+    "cbpii": ("the Confirmation of Funds API", "fundsconfirmations"),
+    "pisp": ("the Payment Initiation API", "payments"),
+}
+# What KAIMEN_DATABASE_URL may name: SQLite and PostgreSQL, with the drivers Kaimen runs them on.
+_DATABASE_DRIVERS = frozenset({"sqlite", "sqlite+aiosqlite", "postgresql", "postgres", "postgresql+asyncpg"})
 
 
 class ApiPolicy(BaseModel):
@@ -197,9 +231,9 @@ class Settings(BaseSettings):
     tls_certificate: Path | None = None
     tls_private_key: Path | None = None
     # Peers whose X-Forwarded-For is believed; anyone else's is ignored.
-    trusted_proxies: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = Field(default_factory=list)
+    trusted_proxies: list[Network] = Field(default_factory=list)
     # Who may read /metrics (operator networks).
-    metrics_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = Field(
+    metrics_networks: list[Network] = Field(
         default_factory=lambda: [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
     )
     apis: dict[str, ApiPolicy] = Field(default_factory=_default_apis)
@@ -234,6 +268,27 @@ class Settings(BaseSettings):
         # KAIMEN_APIS names only the APIs whose policy differs from the default.
         return {**_default_apis(), **value}
 
+    @field_validator("apis", mode="after")
+    @classmethod
+    def _ob_apis_need_their_token(cls, value: dict[str, ApiPolicy]) -> dict[str, ApiPolicy]:
+        for name, (title, scope) in OB_APIS.items():
+            policy = value[name]
+            if policy.auth != "dpop" or scope not in policy.scopes:
+                raise ValueError(
+                    f'KAIMEN_APIS__{name.upper()}: {title} needs auth "dpop" and scope {scope!r}'
+                )
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _bind_address(cls, value: str) -> str:
+        # granian binds an IP address, never a name.
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError("must be an IP address to bind, such as 127.0.0.1, 0.0.0.0 or ::") from None
+        return value
+
     @field_validator("public_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -264,24 +319,37 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _production_rules(self) -> Settings:
-        # Issue 6: production mode refuses SQLite, in-memory stores, default or missing secrets and the
-        # sandbox directory, naming every wrong setting at once.
-        if self.mode is not Mode.PRODUCTION:
-            return self
+    def _services_and_secrets(self) -> Settings:
+        # In every mode, what would otherwise fail later, in a worker or a command, with a traceback:
+        # the database and Redis URLs, the sealing key and the directory's keys. Production mode also
+        # refuses SQLite, in-memory stores, default or missing secrets and the sandbox directory (issue
+        # 6). Every wrong setting is named at once.
+        production = self.mode is Mode.PRODUCTION
         problems = []
-        if not self.database_url or self.sqlalchemy_url.startswith("sqlite"):
+        if self.database_url is not None and (problem := _database_url_problem(self.database_url)):
+            problems.append(problem)
+        elif production and (not self.database_url or self.sqlalchemy_url.startswith("sqlite")):
             problems.append("KAIMEN_DATABASE_URL must name PostgreSQL in production mode")
-        if not self.redis_url:
+        if self.redis_url is not None and (problem := _redis_url_problem(self.redis_url)):
+            problems.append(problem)
+        elif production and not self.redis_url:
             problems.append("KAIMEN_REDIS_URL is required in production mode")
-        if self.secret_key is None:
+        if self.secret_key is not None:
+            problems += _secret_key_problems(self.secret_key.get_secret_value(), production=production)
+        elif production:
             problems.append("KAIMEN_SECRET_KEY is required in production mode")
-        else:
-            problems += _secret_key_problems(self.secret_key.get_secret_value())
-        if not self.directory_jwks:
+        if self.directory_jwks is not None:
+            problems += _directory_problems(self.directory_jwks, self.data_dir if production else None)
+        elif production:
             problems.append("KAIMEN_DIRECTORY_JWKS is required in production mode")
-        else:
-            problems += _directory_problems(self.directory_jwks, self.data_dir)
+        if production:
+            problems += self._production_problems()
+        if problems:
+            raise ValueError("\n  ".join(problems))
+        return self
+
+    def _production_problems(self) -> list[str]:
+        problems = []
         if self.directory_issuer == SANDBOX_DIRECTORY_ISSUER:
             problems.append(
                 f"KAIMEN_DIRECTORY_ISSUER is the sandbox directory's ({SANDBOX_DIRECTORY_ISSUER}); "
@@ -305,9 +373,7 @@ class Settings(BaseSettings):
             problems.append(
                 "KAIMEN_DEMO_CREDENTIALS_OUT belongs to `kaimen demo`; unset it in production mode"
             )
-        if problems:
-            raise ValueError("\n  ".join(problems))
-        return self
+        return problems
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -329,23 +395,54 @@ _PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _SECRET_KEY = re.compile(r"^[A-Za-z0-9_-]{43}=?$")
 
 
-def _secret_key_problems(value: str) -> list[str]:
+def _secret_key_problems(value: str, *, production: bool) -> list[str]:
     """KAIMEN_SECRET_KEY seals private keys and TOTP seeds (kaimen.authz.sealing): AES-256, so 32
-    random bytes. A placeholder is refused: "AAAA..." or a repeated pattern (32 random bytes take
-    fewer than 16 distinct values with a probability below 10^-20) or an encoded phrase (all 32 bytes
-    printable ASCII: below 10^-13)."""
+    random bytes, in every mode. Production mode also refuses a placeholder: "AAAA..." or a repeated
+    pattern (32 random bytes take fewer than 16 distinct values with a probability below 10^-20) or an
+    encoded phrase (all 32 bytes printable ASCII: below 10^-13). No message echoes the key."""
     if not _SECRET_KEY.match(value):
         return ["KAIMEN_SECRET_KEY must be 32 random bytes in base64url (secrets.token_urlsafe(32))"]
     key = base64.urlsafe_b64decode(value.rstrip("=") + "=")
-    if len(set(key)) < 16 or all(0x20 <= byte < 0x7F for byte in key):
+    if production and (len(set(key)) < 16 or all(0x20 <= byte < 0x7F for byte in key)):
         return ["KAIMEN_SECRET_KEY is a placeholder, not 32 random bytes (secrets.token_urlsafe(32))"]
     return []
 
 
-def _directory_problems(jwks: str, data_dir: Path) -> list[str]:
+def _database_url_problem(url: str) -> str | None:
+    """A URL Kaimen can open: SQLite or PostgreSQL. No message echoes the URL (it may hold a password)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    expected = "postgresql://user@host:5432/name or sqlite:///path"
+    try:
+        driver = make_url(url).drivername
+    except (ArgumentError, ValueError):
+        return f"KAIMEN_DATABASE_URL is not a database URL: expected {expected}"
+    if driver not in _DATABASE_DRIVERS:
+        return f"KAIMEN_DATABASE_URL names {driver!r}: Kaimen runs on PostgreSQL or SQLite ({expected})"
+    return None
+
+
+def _redis_url_problem(url: str) -> str | None:
+    """A URL redis-py can connect to (redis.connection.parse_url is what the clients use). No message
+    echoes the URL (it may hold a password)."""
+    from redis.connection import parse_url
+
+    try:
+        parse_url(url)  # type: ignore[no-untyped-call]
+    except ValueError:
+        return "KAIMEN_REDIS_URL must be redis://[:password@]host[:port][/db], rediss://... or unix://path"
+    return None
+
+
+def _directory_problems(jwks: str, sandbox_data_dir: Path | None) -> list[str]:
     """The directory's public keys (RFC 7517 §5 JWK Set): at least one, none private (Kaimen only
-    verifies statements), and not the sandbox directory key ``kaimen demo`` keeps in the data dir
+    verifies statements), each a key Kaimen can import, and (``sandbox_data_dir`` given: production
+    mode) not the sandbox directory key ``kaimen demo`` keeps in that data dir
     (kaimen.authz.directory): statements it signed would pass as the real directory's."""
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
+
     try:
         keys = json.loads(jwks)["keys"]
         if not isinstance(keys, list) or not all(isinstance(key, dict) for key in keys):
@@ -357,7 +454,12 @@ def _directory_problems(jwks: str, data_dir: Path) -> list[str]:
         problems.append("KAIMEN_DIRECTORY_JWKS holds no key")
     if any(_PRIVATE_JWK_MEMBERS & set(key) for key in keys):
         problems.append("KAIMEN_DIRECTORY_JWKS must hold the directory's public keys only")
-    sandbox_kid = _sandbox_directory_kid(data_dir)
+    else:
+        try:
+            KeySet.import_key_set({"keys": keys})
+        except (JoseError, ValueError, TypeError, KeyError) as exc:
+            problems.append(f"KAIMEN_DIRECTORY_JWKS holds a key that cannot be used: {exc}")
+    sandbox_kid = _sandbox_directory_kid(sandbox_data_dir) if sandbox_data_dir is not None else None
     if sandbox_kid is not None and sandbox_kid in {key.get("kid") for key in keys}:
         problems.append(
             "KAIMEN_DIRECTORY_JWKS holds the sandbox directory key of KAIMEN_DATA_DIR; "
@@ -381,9 +483,23 @@ class SettingsError(Exception):
 def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except SourceError as exc:
+        # A JSON-valued variable (a list, a dict, a model) that is not JSON.
+        found = re.search(r'field "(\w+)"', str(exc))
+        where = f"KAIMEN_{found.group(1).upper()}" if found else "a KAIMEN_ variable"
+        reason = f" ({exc.__cause__})" if exc.__cause__ else ""
+        raise SettingsError(f"invalid configuration:\n  {where}: must be JSON{reason}") from None
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            where = "KAIMEN_" + "__".join(str(p) for p in err["loc"]).upper() if err["loc"] else "settings"
-            lines.append(f"{where}: {err['msg']}")
-        raise SettingsError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+        lines = "\n  ".join(_describe(error) for error in exc.errors())
+        raise SettingsError("invalid configuration:\n  " + lines) from None
+
+
+def _describe(error: ErrorDetails) -> str:
+    """One line per wrong setting, naming its variable (the field's path, ``__``-joined)."""
+    message = error["msg"]
+    if error["type"] == "value_error":
+        message = str(error["ctx"]["error"])  # the validator's own words, without "Value error, "
+    if message.startswith("KAIMEN_"):  # a rule across settings names its variables itself
+        return message
+    where = "__".join(str(part) for part in error["loc"]).upper()
+    return f"KAIMEN_{where}: {message}" if where else message

@@ -7,23 +7,16 @@ from starlette.routing import Route
 from kaimen.apis.funds.resource import BASE_PATH, CONFIRMATIONS_PATH, CONSENTS_PATH, FundsResource
 from kaimen.errors.render import Family
 from kaimen.gateway.apis import Api
-from kaimen.settings import Settings, SettingsError
+from kaimen.settings import Settings
 
 API_NAME = "cbpii"
-# The spec file's security, TPPOAuth2Security and PSUOAuth2Security: ["fundsconfirmations"].
-SCOPE = "fundsconfirmations"
 
 
 def funds_apis(settings: Settings) -> list[Api]:
     """Every path under the base path is the Confirmation of Funds API: DPoP-bound tokens with scope
-    ``fundsconfirmations``, errors as OBErrorResponse1. A policy that would let a call through without
-    that token is refused at start-up."""
+    ``fundsconfirmations``, errors as OBErrorResponse1. kaimen.settings (OB_APIS) refuses a policy that
+    would let a call through without that token."""
     policy = settings.apis[API_NAME]
-    if policy.auth != "dpop" or SCOPE not in policy.scopes:
-        raise SettingsError(
-            f"KAIMEN_APIS__{API_NAME.upper()}: the Confirmation of Funds API needs "
-            f'auth "dpop" and scope {SCOPE!r}'
-        )
     return [
         Api(
             name=API_NAME,

@@ -8,23 +8,16 @@ from kaimen.apis.payments.payment_resource import PAYMENTS_PATH, DomesticPayment
 from kaimen.apis.payments.resource import BASE_PATH, CONSENTS_PATH, PaymentsResource
 from kaimen.errors.render import Family
 from kaimen.gateway.apis import Api
-from kaimen.settings import Settings, SettingsError
+from kaimen.settings import Settings
 
 API_NAME = "pisp"
-# The spec file's security, TPPOAuth2Security and PSUOAuth2Security: ["payments"].
-SCOPE = "payments"
 
 
 def payment_apis(settings: Settings) -> list[Api]:
     """Every path under the base path is the Payment Initiation API: DPoP-bound tokens with scope
-    ``payments``, errors as OBErrorResponse1, every response signed (kaimen.jws.responses). A policy
-    that would let a call through without that token is refused at start-up."""
+    ``payments``, errors as OBErrorResponse1, every response signed (kaimen.jws.responses).
+    kaimen.settings (OB_APIS) refuses a policy that would let a call through without that token."""
     policy = settings.apis[API_NAME]
-    if policy.auth != "dpop" or SCOPE not in policy.scopes:
-        raise SettingsError(
-            f"KAIMEN_APIS__{API_NAME.upper()}: the Payment Initiation API needs "
-            f'auth "dpop" and scope {SCOPE!r}'
-        )
     return [
         Api(
             name=API_NAME,
