@@ -32,8 +32,12 @@ def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_bad_rate_string_is_refused() -> None:
-    with pytest.raises(SettingsError, match="KAIMEN_APIS"):
+    with pytest.raises(SettingsError) as caught:
         load_settings(apis={"opendata.atm": {"tier": "PUBLIC", "ip_rate": "lots"}})
+    assert str(caught.value) == (
+        "invalid configuration:\n  KAIMEN_APIS__OPENDATA.ATM__IP_RATE: "
+        "must be a rate such as '4/day' or '600/minute'"
+    )
 
 
 def test_unknown_setting_is_refused() -> None:
@@ -231,3 +235,43 @@ def test_a_valid_secret_key_jwks_redis_url_and_host_are_accepted(tmp_path: Path)
         "redis://:pw@r:6379/1",
         "::",
     )
+
+
+def test_an_unknown_api_name_is_refused_with_the_known_names() -> None:
+    # A typo in KAIMEN_APIS used to be ignored: the policy applied to no API, silently.
+    with pytest.raises(SettingsError) as caught:
+        load_settings(apis={"opendata.atmz": {"tier": "PUBLIC", "ip_rate": "60/minute"}})
+    assert str(caught.value) == (
+        "invalid configuration:\n  KAIMEN_APIS: no API is called 'opendata.atmz'; the APIs are aisp, cbpii, "
+        "login, oauth, opendata.atm, opendata.bca, opendata.branch, opendata.pca, pisp"
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "where"),
+    [
+        ({"ip_rate": "0/minute"}, "KAIMEN_APIS__OPENDATA.ATM__IP_RATE"),
+        ({"default_app_rate": "0 per day"}, "KAIMEN_APIS__OPENDATA.ATM__DEFAULT_APP_RATE"),
+        ({"app_rate": {"PARTNER": "00/second"}}, "KAIMEN_APIS__OPENDATA.ATM__APP_RATE__PARTNER"),
+    ],
+)
+def test_a_rate_of_zero_is_refused(policy: dict[str, object], where: str) -> None:
+    # "0/minute" used to be accepted and answered every call 429.
+    with pytest.raises(SettingsError) as caught:
+        load_settings(apis={"opendata.atm": {"tier": "PUBLIC", **policy}})
+    assert str(caught.value) == f"invalid configuration:\n  {where}: must allow at least 1 call"
+
+
+def test_the_login_rate_of_zero_is_refused_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAIMEN_OAUTH__IP_LOGIN_RATE", "0/minute")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert (
+        str(caught.value)
+        == "invalid configuration:\n  KAIMEN_OAUTH__IP_LOGIN_RATE: must allow at least 1 call"
+    )
+
+
+def test_a_rate_of_one_is_accepted() -> None:
+    settings = load_settings(apis={"opendata.atm": {"tier": "PUBLIC", "ip_rate": "1 per day"}})
+    assert settings.apis["opendata.atm"].ip_rate == "1 per day"

@@ -46,7 +46,22 @@ class RedisDownPolicy(StrEnum):
 
 
 _RATE_PATTERN = r"^\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?$"
-RateString = Annotated[str, Field(pattern=_RATE_PATTERN)]
+
+
+def _rate(value: object, *, unlimited: str = "") -> str:
+    """A rate such as "600/minute" or "4 per day" that allows at least one call: "0/minute" would
+    answer every call 429. ``unlimited`` says how to ask for no limit, where there is a way."""
+    rate = re.fullmatch(_RATE_PATTERN, value) if isinstance(value, str) else None
+    if rate is None:
+        raise ValueError(f"must be a rate such as '4/day' or '600/minute'{unlimited and ', or ' + unlimited}")
+    if int(rate.string[: rate.start(1)]) == 0:  # the amount, before "/" or "per"
+        raise ValueError(
+            f"must allow at least 1 call{unlimited and '; ' + unlimited.replace(' for ', ' means ')}"
+        )
+    return rate.string
+
+
+RateString = Annotated[str, PlainValidator(_rate)]
 
 
 def _network(value: object) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
@@ -104,14 +119,7 @@ class ApiPolicy(BaseModel):
     @field_validator("customer_present_rate", "unattended_rate", mode="before")
     @classmethod
     def _presence_rate(cls, value: object) -> object:
-        if value is None:
-            return None
-        rate = re.fullmatch(_RATE_PATTERN, value) if isinstance(value, str) else None
-        if rate is None:
-            raise ValueError("must be a rate such as '4/day' or '600/minute', or null for no limit")
-        if int(rate.string[: rate.start(1)]) == 0:  # the amount, before "/" or "per"
-            raise ValueError("must allow at least 1 call; null means no limit")
-        return value
+        return None if value is None else _rate(value, unlimited="null for no limit")
 
     def rate_for(self, tier: Tier | str | None) -> str:
         """``tier`` may be the tier's value as stored (a Tier is a str with the same hash)."""
@@ -265,8 +273,13 @@ class Settings(BaseSettings):
     @field_validator("apis", mode="after")
     @classmethod
     def _merge_api_defaults(cls, value: dict[str, ApiPolicy]) -> dict[str, ApiPolicy]:
-        # KAIMEN_APIS names only the APIs whose policy differs from the default.
-        return {**_default_apis(), **value}
+        # KAIMEN_APIS names only the APIs whose policy differs from the default. A name that is not
+        # one of them is a typo: its policy would apply to nothing, silently.
+        defaults = _default_apis()
+        if unknown := sorted(set(value) - set(defaults)):
+            names = ", ".join(map(repr, unknown))
+            raise ValueError(f"no API is called {names}; the APIs are {', '.join(sorted(defaults))}")
+        return {**defaults, **value}
 
     @field_validator("apis", mode="after")
     @classmethod
