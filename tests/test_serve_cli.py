@@ -19,7 +19,8 @@ WARNING = "plain HTTP with no KAIMEN_TRUSTED_PROXIES"
 
 
 @pytest.fixture
-def runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+def runs(monkeypatch: pytest.MonkeyPatch, sqlite_url: str) -> list[dict[str, Any]]:
+    # sqlite_url: the data dir (tmp_path) holds a migrated database, as `kaimen serve` requires.
     recorded: list[dict[str, Any]] = []
     monkeypatch.setattr(server, "run", lambda **kwargs: recorded.append(kwargs))
     return recorded

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from cryptography.exceptions import InvalidTag
 from joserfc import jwt
 from joserfc.jwk import KeyParameters, KeySet, RSAKey
 
-from kaimen.authz.sealing import sealer_for
+from kaimen.authz.sealing import SealingKeyMismatch, sealer_for
 from kaimen.settings import Mode, Settings
 from kaimen.store.files import create_once
 
@@ -75,6 +76,13 @@ def _load_or_create(settings: Settings) -> RSAKey:
         record = orjson.dumps({"kid": kid, "sealed": base64.b64encode(sealed).decode()})
         create_once(path, record)
     record = orjson.loads(path.read_bytes())
-    pem = sealer.open(base64.b64decode(record["sealed"]), f"{_CONTEXT}:{record['kid']}")
+    try:
+        pem = sealer.open(base64.b64decode(record["sealed"]), f"{_CONTEXT}:{record['kid']}")
+    except InvalidTag:
+        # A data dir made with one KAIMEN_SECRET_KEY (or none: the key kept beside it) opened with another.
+        raise SealingKeyMismatch(
+            f"directory key {record['kid']} in {path} was sealed with another secret key: every worker "
+            "of one deployment needs the same KAIMEN_SECRET_KEY, the one its data dir was created with"
+        ) from None
     parameters = {"kid": record["kid"], "alg": "PS256", "use": "sig"}
     return RSAKey.import_key(pem, parameters)

@@ -19,6 +19,11 @@ from kaimen.store.files import create_once
 _VERSION = b"\x01"
 
 
+class SealingKeyMismatch(RuntimeError):
+    """Values sealed at rest (signing keys, the sandbox directory key) cannot be opened with this
+    deployment's secret key: KAIMEN_SECRET_KEY changed, or differs between workers."""
+
+
 class Sealer:
     def __init__(self, key: bytes) -> None:
         if len(key) != 32:

@@ -19,7 +19,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, KeyParameters, KeySet, RSAKey
 from sqlalchemy import select, text, update
 
-from kaimen.authz.sealing import Sealer
+from kaimen.authz.sealing import Sealer, SealingKeyMismatch
 from kaimen.store.authz_models import SigningKey
 from kaimen.store.db import Database
 from kaimen.store.models import Generation
@@ -31,10 +31,6 @@ GENERATION = "signing_keys"
 # /oauth2/jwks's Cache-Control max-age: how long a relying party may go on using a JWKS it fetched, so
 # the least time a new key must be published before it signs (kaimen keys rotate --publish-for).
 JWKS_MAX_AGE_SECONDS = 300
-
-
-class SealingKeyMismatch(RuntimeError):
-    """The stored signing keys cannot be opened with this deployment's secret key."""
 
 
 def _generate(alg: str, kid: str) -> RSAKey | ECKey:

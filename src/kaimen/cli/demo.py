@@ -9,6 +9,7 @@ from typing import Any
 import click
 import orjson
 
+from kaimen.cli.common import check_ready_to_serve, migrate
 from kaimen.settings import SettingsError, load_settings
 
 # The demo shows every refusal: PCA for ACQUAINTANCE applications, BCA only for PARTNERs, ATMs and
@@ -42,7 +43,6 @@ def demo(ctx: click.Context, port: int, data_dir: Path, credentials_out: Path | 
     from kaimen.demo.tpps import seed_tpps
     from kaimen.identity.customers import Customers
     from kaimen.store.db import Database
-    from kaimen.store.migrate import upgrade
 
     data_dir = data_dir.resolve()
     out = (credentials_out or data_dir / "credentials.json").resolve()
@@ -79,7 +79,8 @@ def demo(ctx: click.Context, port: int, data_dir: Path, credentials_out: Path | 
         raise click.ClickException(str(exc)) from None
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.sqlalchemy_url)
+    migrate(settings)
+    check_ready_to_serve(settings)  # before anything is seeded under another secret key
 
     async def seed() -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
         db = Database(settings.sqlalchemy_url)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kaimen.cli.common import settings_from
+from kaimen.cli.common import migrate, settings_from
 
 
 @click.group()
@@ -32,10 +32,7 @@ def db() -> None:
 @click.pass_context
 def db_upgrade(ctx: click.Context) -> None:
     """Apply every pending migration."""
-    from kaimen.store.migrate import upgrade
-
-    settings = settings_from(ctx)
-    upgrade(settings.sqlalchemy_url)
+    migrate(settings_from(ctx))
     click.echo("database is at the latest revision")
 
 

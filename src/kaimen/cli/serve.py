@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from kaimen.cli.common import settings_from
+from kaimen.cli.common import check_ready_to_serve, settings_from
 
 
 @click.command("serve")
@@ -51,6 +51,7 @@ def serve(
     overrides = ctx.ensure_object(dict).setdefault("overrides", {})
     overrides.update({name: value for name, value in given.items() if value is not None})
     settings = settings_from(ctx)
+    check_ready_to_serve(settings)
     env = {
         "KAIMEN_HOST": settings.host,
         "KAIMEN_PORT": str(settings.port),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -42,3 +43,30 @@ def current_head() -> str:
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
     assert head is not None
     return head
+
+
+def current_revision(url: str) -> str | None:
+    """The revision the database at ``url`` is at, None when it holds no Kaimen schema (never
+    migrated). Blocking. A SQLite file that does not exist is not created."""
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import pool
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[1]
+        if path and path != ":memory:" and not Path(path).exists():
+            return None
+
+    def read(connection: Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    async def run() -> str | None:
+        engine = create_async_engine(url, poolclass=pool.NullPool)
+        try:
+            async with engine.connect() as connection:
+                return await connection.run_sync(read)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
