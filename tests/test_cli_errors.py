@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import secrets
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -139,4 +140,46 @@ def test_another_secret_key_on_the_sandbox_directory_key_is_refused(
         "every worker of one deployment needs the same KAIMEN_SECRET_KEY, the one its data dir was "
         "created with\n",
     )
+    assert runs == []
+
+
+@pytest.fixture
+def granian_like_listener() -> Iterator[int]:
+    """A port listened on as granian listens: with SO_REUSEPORT, which would let a second server bind."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+def test_a_port_in_use_is_found_even_when_listened_on_with_reuseport(granian_like_listener: int) -> None:
+    port = granian_like_listener
+    assert server.bind_problem("127.0.0.1", port) == f"port {port} on 127.0.0.1 is in use"
+    assert server.bind_problem("0.0.0.0", port) == f"port {port} on 0.0.0.0 is in use"
+    assert server.bind_problem("127.0.0.1", closed_port()) is None
+    assert server.bind_problem("127.0.0.1", 0) is None
+
+
+def test_serve_refuses_a_port_in_use(
+    granian_like_listener: int, tmp_path: Path, runs: list[dict[str, Any]], sqlite_url: str
+) -> None:
+    port = granian_like_listener
+    result = kaimen("serve", "--port", str(port), KAIMEN_DATA_DIR=str(tmp_path))
+    assert (result.exit_code, result.output) == (1, f"Error: port {port} on 127.0.0.1 is in use\n")
+    assert runs == []
+
+
+def test_demo_refuses_a_port_in_use_before_touching_the_data_dir(
+    granian_like_listener: int, tmp_path: Path, runs: list[dict[str, Any]]
+) -> None:
+    port = granian_like_listener
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    credentials = data_dir / "credentials.json"
+    credentials.write_text('{"the running demo": "its credentials"}')
+    result = kaimen("demo", "--port", str(port), "--data-dir", str(data_dir))
+    assert (result.exit_code, result.output) == (1, f"Error: port {port} on 127.0.0.1 is in use\n")
+    assert [path.name for path in data_dir.iterdir()] == ["credentials.json"]  # nothing migrated or seeded
+    assert credentials.read_text() == '{"the running demo": "its credentials"}'
     assert runs == []

@@ -159,3 +159,25 @@ def test_demo_rerun_keeps_data_and_issues_fresh_keys(demo: Demo) -> None:
         # ATMs are PUBLIC, but a revoked key presented is still refused rather than ignored.
         assert http.get(url, headers={"x-api-key": new_key}).status_code == 200
         assert http.get(url, headers={"x-api-key": old_key}).status_code == 401
+
+
+def test_a_second_demo_on_a_running_ones_port_is_refused_before_touching_its_data(demo: Demo) -> None:
+    # granian binds with SO_REUSEPORT: the second demo used to re-seed the shared data dir, rewrite
+    # the credentials file under the running demo and then split the connections with it.
+    creds = demo.start()
+    published = demo.creds.read_bytes()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAIMEN_")}
+    args = ["--port", str(demo.port), "--data-dir", str(demo.data_dir), "--credentials-out", str(demo.creds)]
+    second = subprocess.run(
+        [KAIMEN, "demo", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (second.returncode, second.stdout, second.stderr) == (
+        1,
+        "",
+        f"Error: port {demo.port} on 127.0.0.1 is in use\n",
+    )
+    assert demo.creds.read_bytes() == published
+    with httpx.Client(timeout=10) as http:  # the first demo still serves, with its keys
+        key = tpp(creds, "ACQUAINTANCE")["api_key"]
+        response = http.get(creds["apis"]["opendata"] + "/v2.3/atms", headers={"x-api-key": key})
+        assert response.status_code == 200

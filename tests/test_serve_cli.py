@@ -20,7 +20,9 @@ WARNING = "plain HTTP with no KAIMEN_TRUSTED_PROXIES"
 
 @pytest.fixture
 def runs(monkeypatch: pytest.MonkeyPatch, sqlite_url: str) -> list[dict[str, Any]]:
-    # sqlite_url: the data dir (tmp_path) holds a migrated database, as `kaimen serve` requires.
+    # sqlite_url: the data dir (tmp_path) holds a migrated database, as `kaimen serve` requires. The
+    # recorder binds nothing, so the ports these tests name need not be free (test_cli_errors checks it).
+    monkeypatch.setattr(server, "bind_problem", lambda host, port: None)
     recorded: list[dict[str, Any]] = []
     monkeypatch.setattr(server, "run", lambda **kwargs: recorded.append(kwargs))
     return recorded

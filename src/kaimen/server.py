@@ -6,8 +6,10 @@ whatever the command line overrides is put into the environment first.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +21,25 @@ class Tls(NamedTuple):
 
     certificate: Path
     private_key: Path
+
+
+def bind_problem(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be served, None when it can. granian binds with SO_REUSEPORT, so a second
+    server on a port another one listens on would start without a word and split the connections with
+    it; this plain bind (SO_REUSEADDR only: connections of a stopped server in TIME_WAIT do not count)
+    is refused instead. Port 0 (any free port) is always free."""
+    if port == 0:
+        return None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"port {port} on {host} is in use"
+            return f"cannot bind {host} port {port}: {exc.strerror}"
+    return None
 
 
 def run(

@@ -78,6 +78,10 @@ def demo(ctx: click.Context, port: int, data_dir: Path, credentials_out: Path | 
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from None
 
+    # Before anything is touched: a second demo on a running one's port would re-seed its data dir and
+    # rewrite its credentials file under it, then share its port (granian binds with SO_REUSEPORT).
+    if problem := server.bind_problem(settings.host, port):
+        raise click.ClickException(problem)
     data_dir.mkdir(parents=True, exist_ok=True)
     migrate(settings)
     check_ready_to_serve(settings)  # before anything is seeded under another secret key

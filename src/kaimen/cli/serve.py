@@ -51,6 +51,8 @@ def serve(
     overrides = ctx.ensure_object(dict).setdefault("overrides", {})
     overrides.update({name: value for name, value in given.items() if value is not None})
     settings = settings_from(ctx)
+    if problem := server.bind_problem(settings.host, settings.port):
+        raise click.ClickException(problem)
     check_ready_to_serve(settings)
     env = {
         "KAIMEN_HOST": settings.host,
