@@ -9,7 +9,7 @@ from typing import Any
 import click
 import orjson
 
-from kaimen.cli.common import check_ready_to_serve, migrate
+from kaimen.cli.common import check_ready_to_serve, migrate, settings_from
 from kaimen.settings import SettingsError, load_settings
 
 # The demo shows every refusal: PCA for ACQUAINTANCE applications, BCA only for PARTNERs, ATMs and
@@ -24,7 +24,13 @@ DEMO_API_TIERS = {
 
 @click.command("demo")
 @click.option("--port", type=int, default=8000, show_default=True, help="Binds 127.0.0.1:PORT.")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=Path(".kaimen-data"), show_default=True)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the sandbox bank's data lives (default: the global --data-dir, else KAIMEN_DATA_DIR, "
+    "else .kaimen-data).",
+)
 @click.option(
     "--credentials-out",
     type=click.Path(path_type=Path),
@@ -32,7 +38,7 @@ DEMO_API_TIERS = {
     help="Where to write the credentials file (default: DATA_DIR/credentials.json).",
 )
 @click.pass_context
-def demo(ctx: click.Context, port: int, data_dir: Path, credentials_out: Path | None) -> None:
+def demo(ctx: click.Context, port: int, data_dir: Path | None, credentials_out: Path | None) -> None:
     """Seed the sandbox bank on the embedded default (SQLite, no services) and serve it."""
     from kaimen import server
     from kaimen.authz.clients import ClientRegistry
@@ -44,7 +50,8 @@ def demo(ctx: click.Context, port: int, data_dir: Path, credentials_out: Path | 
     from kaimen.identity.customers import Customers
     from kaimen.store.db import Database
 
-    data_dir = data_dir.resolve()
+    # The settings' data dir unless this command names one, as every other command does.
+    data_dir = (data_dir or settings_from(ctx).data_dir).resolve()
     out = (credentials_out or data_dir / "credentials.json").resolve()
     base_url = f"http://localhost:{port}"
     env = {
