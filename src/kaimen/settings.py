@@ -511,7 +511,8 @@ def _describe(error: ErrorDetails) -> str:
     """One line per wrong setting, naming its variable (the field's path, ``__``-joined)."""
     message = error["msg"]
     if error["type"] == "value_error":
-        message = str(error["ctx"]["error"])  # the validator's own words, without "Value error, "
+        # The validator's own words, without pydantic's "Value error, " before them.
+        message = str(error.get("ctx", {}).get("error", message))
     if message.startswith("KAIMEN_"):  # a rule across settings names its variables itself
         return message
     where = "__".join(str(part) for part in error["loc"]).upper()
