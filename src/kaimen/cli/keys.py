@@ -54,8 +54,8 @@ def longest_signed_lifetime(oauth: OAuthSettings) -> int:
 def rotate_command(ctx: click.Context, publish_for: int, keep_old_for: int | None) -> None:
     """Create new keys: published now, used after --publish-for; old keys retire when their
     signatures have expired."""
-    from kaimen.authz.sealing import sealer_for
-    from kaimen.authz.signing import JWKS_MAX_AGE_SECONDS, SealingKeyMismatch, rotate
+    from kaimen.authz.sealing import SealingKeyMismatch, sealer_for
+    from kaimen.authz.signing import JWKS_MAX_AGE_SECONDS, rotate
 
     settings = settings_from(ctx)
     if publish_for < JWKS_MAX_AGE_SECONDS:
