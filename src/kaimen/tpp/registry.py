@@ -86,10 +86,16 @@ def _application_query() -> Select[Application]:
     )
 
 
-async def _application(session: AsyncSession, application_id: str) -> Application:
-    found = (
-        await session.execute(_application_query().where(Application.id == application_id))
-    ).scalar_one_or_none()
+async def _application(session: AsyncSession, application_id: str, *, lock: bool = False) -> Application:
+    """``lock``: in a write transaction that decides from what it read, hold the row until commit
+    (``SELECT ... FOR UPDATE``). Under PostgreSQL's READ COMMITTED two workers would otherwise both
+    read "suspended", one revoke and the other reinstate, and the application end approved after the
+    revocation was answered. A second writer waits, then reads the committed row and decides again.
+    SQLite has no row locks and needs none: ``BEGIN IMMEDIATE`` already serialises its writers."""
+    query = _application_query().where(Application.id == application_id)
+    if lock:
+        query = query.with_for_update(of=Application)
+    found = (await session.execute(query)).scalar_one_or_none()
     if found is None:
         raise RegistryError(f"no application with id {application_id!r}")
     return found
@@ -157,7 +163,7 @@ class Registry:
         """A review decision. Setting the current status again changes nothing; revoked is final."""
         status = ReviewStatus(status)
         async with self.db.write() as session:
-            app = await _application(session, application_id)
+            app = await _application(session, application_id, lock=True)
             current = ReviewStatus(app.status)
             if status is current:
                 return _application_view(app)
@@ -172,7 +178,7 @@ class Registry:
     async def set_tier(self, application_id: str, tier: Tier) -> ApplicationView:
         tier = Tier(tier)
         async with self.db.write() as session:
-            app = await _application(session, application_id)
+            app = await _application(session, application_id, lock=True)
             _not_revoked(app, "change its tier")
             if app.tier != tier.value:
                 app.tier = tier.value
@@ -184,7 +190,7 @@ class Registry:
         """A new API key; several may be active at once (rotation). The plaintext is returned only here."""
         new = keys.generate()
         async with self.db.write() as session:
-            app = await _application(session, application_id)
+            app = await _application(session, application_id, lock=True)
             _not_revoked(app, "create a key")
             key = ApiKey(
                 id=keys.new_id("key"),
@@ -215,7 +221,7 @@ class Registry:
     async def revoke_key(self, key_id: str) -> KeyView:
         """Revokes one key for good; the application's other keys keep working."""
         async with self.db.write() as session:
-            key = await session.get(ApiKey, key_id)
+            key = await session.get(ApiKey, key_id, with_for_update=True)
             if key is None:
                 raise RegistryError(f"no API key with id {key_id!r}")
             if key.revoked_at is not None:
