@@ -201,16 +201,13 @@ class RefreshTokenGrant:
                 raise InvalidScope("scope exceeds the scope originally granted")
             scopes = asked
         scope = " ".join(sorted(scopes))
-        issued = await self.tokens.issue(
-            client_id=client.client_id,
-            customer_id=found.customer_id,
-            scope=scope,
-            jkt=jkt,
-            grant_id=found.grant_id,
-            consent_id=found.consent_id,
-            details=found.details,
-            refresh=False,
+        # Checked again, atomically with the insert: a revocation of the grant or consent may have
+        # landed since the read above, and no token may be minted after it answered.
+        issued = await self.tokens.issue_refreshed(
+            form["refresh_token"], client_id=client.client_id, scope=scope, jkt=jkt
         )
+        if issued is None:
+            raise InvalidGrant("the refresh token is invalid")
         self.events.emit(
             TOKEN_REFRESHED, TokenIssued("refresh_token", client.client_id, found.grant_id, scope, False)
         )

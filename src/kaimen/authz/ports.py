@@ -113,6 +113,10 @@ class Tokens(Protocol):
 
     async def refresh(self, token: str) -> Any: ...  # a RefreshTokenView or None
 
+    async def issue_refreshed(
+        self, refresh_token: str, *, client_id: str, scope: str, jkt: str
+    ) -> Any: ...  # an IssuedTokensView, or None when the refresh token no longer holds
+
     async def revoke_grant(self, grant_id: str) -> None: ...
 
 
