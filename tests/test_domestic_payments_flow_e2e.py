@@ -26,7 +26,7 @@ from tests.authz_flow_support import Harness, claims_for, harness
 from tests.domestic_payments_support import PAYMENTS, payment_body
 from tests.fapi_client_support import authorise, call, tpp_token
 from tests.payments_support import CONSENTS, assert_valid, consent_body
-from tests.test_ledger_support import book
+from tests.test_ledger_support import hold_at_least
 from tests.test_payments_flow_e2e import SCOPE, alice, payment_consent, payment_consent_of, signed
 
 # The risk engine is on, as in the sandbox bank, with its two clock-bound rules made neutral so the
@@ -42,12 +42,13 @@ async def h(make_settings: Callable[..., Settings], database_url: str) -> AsyncI
 
 
 async def funded_pick(h: Harness, consent_id: str) -> str:
-    """The account the customer picked on the consent page, paid the consent's 165.88 a day ago:
-    seed_history's balances follow the customer's (random) id, and after its 30 days about a third of
-    the GBP accounts it makes hold less than that, so a payment from them would be Rejected."""
+    """The account the customer picked on the consent page, paid a day ago what it takes to hold at
+    least the consent's 165.88: seed_history's balances follow the customer's (random) id, and after
+    its 30 days about a third of the GBP accounts it makes hold less than that (some are overdrawn), so
+    a payment from them would be Rejected."""
     consent = await h.app.components.payment_consents.authorised(consent_id)
     assert consent is not None and consent.debtor_account_id is not None
-    await book(h.app.components.db, consent.debtor_account_id, 16_588, utcnow() - timedelta(days=1))
+    await hold_at_least(h.app.components.db, consent.debtor_account_id, 16_588, utcnow() - timedelta(days=1))
     return consent.debtor_account_id
 
 

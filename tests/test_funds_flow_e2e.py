@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 
 import pytest
 
 from kaimen.ledger.history import seed_history
 from kaimen.settings import Settings
+from kaimen.store.types import utcnow
 from tests.authz_flow_support import Harness, Tpp, harness
 from tests.fapi_client_support import CHECKBOX, Customer, authorise, call, customer, tpp_token
 from tests.funds_support import CONFIRMATIONS, CONSENTS, assert_answer
+from tests.test_ledger_support import hold_at_least
 
 SCOPE = "fundsconfirmations"
 
@@ -56,6 +59,7 @@ async def test_a_tpp_confirms_funds_on_the_account_the_customer_approved(h: Harn
     await seed_history(h.app.components.db, [person.customer_id], seed=11, days=30)
     accounts = await h.app.components.core_banking.accounts(person.customer_id)
     current = next(a for a in accounts if a.currency == "GBP")
+    await hold_at_least(h.app.components.db, current.account_id, 100, utcnow() - timedelta(days=1))  # 1.00
     consent_id = await funds_consent(h, tpp, current.identification)
 
     token, page = await authorise(h, tpp, person, consent_id, scope="openid " + SCOPE)

@@ -115,6 +115,16 @@ async def book(
     return f"txn_{n}"
 
 
+async def hold_at_least(db: Database, account_id: str, minor: int, at: datetime) -> None:
+    """Book, at ``at``, what it takes for the account's booked balance (every booked entry, as
+    InterimBooked counts them) to be at least ``minor``: seeded histories follow the customer's id, and
+    some leave an account short or overdrawn."""
+    async with db.read() as session:
+        booked = (await account_totals(session, account_id, at)).booked
+    if booked < minor:
+        await book(db, account_id, minor - booked, at)
+
+
 def counterparty(identification: str, name: str = "Payee") -> Any:
     from kaimen.ledger.core import CounterpartyAccount
 
