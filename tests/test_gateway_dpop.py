@@ -1,8 +1,10 @@
 """DpopAuth: protected APIs take Authorization: DPoP <token> plus a DPoP proof (issue 3 item 8).
 
 A gateway of the real steps (Entry -> ErrorBoundary -> Identify -> DpopAuth -> TierPolicy -> RateLimit)
-in front of a probe handler, on a real database; each refusal is asserted exactly (status, error,
-WWW-Authenticate challenge, body in the API family's shape)."""
+in front of a probe handler, on a real database holding two approved TPP applications with their OAuth
+clients (a and b); each refusal is asserted exactly (status, error, WWW-Authenticate challenge, body in
+the API family's shape). Review decisions and tier changes go through the real TPP registry, as an
+operator's would."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import httpx
 import orjson
 import pytest
 
+from kaimen.authz.clients import Client, ClientRegistry
 from kaimen.authz.dpop import DpopVerifier
 from kaimen.authz.once import DatabaseOnce
 from kaimen.authz.tokens import TokenService
@@ -35,6 +38,8 @@ from kaimen.store.db import Database
 from kaimen.store.watch import build_watcher
 from kaimen.tiers import Tier
 from kaimen.tpp.directory import CallerDirectory
+from kaimen.tpp.registry import Registry, ReviewStatus
+from tests.authz_clients_support import client_metadata
 from tests.dpop_support import BASE, ec_key, proof, tokens_seen
 
 OB_PATH = "/open-banking/v3.1/aisp/accounts"
@@ -58,21 +63,6 @@ APIS = [
 ]
 
 
-@dataclass
-class FakeClient:
-    application_id: str
-    status: str = "approved"
-    tier: str = Tier.PARTNER
-
-
-class FakeClients:
-    def __init__(self) -> None:
-        self.known: dict[str, FakeClient] = {"client-a": FakeClient("app-a")}
-
-    async def get(self, client_id: str) -> FakeClient | None:
-        return self.known.get(client_id)
-
-
 async def probe(scope: dict[str, Any], receive: Any, send: Any) -> None:
     call: Call = scope["kaimen"]
     token = call.token
@@ -94,15 +84,14 @@ async def probe(scope: dict[str, Any], receive: Any, send: Any) -> None:
 class Stack:
     http: httpx.AsyncClient
     tokens: TokenService
-    clients: FakeClients
+    registry: Registry
+    tpps: dict[str, Client]  # "a" and "b": approved PARTNER applications' clients
     db: Database
     watcher: Any
 
-    async def token(
-        self, scope: str = "openid accounts", client_id: str = "client-a", key: Any = None
-    ) -> str:
+    async def token(self, scope: str = "openid accounts", tpp: str = "a", key: Any = None) -> str:
         issued = await self.tokens.issue(
-            client_id=client_id,
+            client_id=self.tpps[tpp].client_id,
             customer_id="cust-1",
             scope=scope,
             jkt=(key or ec_key()).thumbprint(),
@@ -125,14 +114,29 @@ class Stack:
         return await self.http.get(path, headers=headers)
 
 
+async def approved_tpp(registry: Registry, clients: ClientRegistry, name: str) -> Client:
+    """An approved PARTNER application of ``name`` and its OAuth client, made as the operator would."""
+    app = await registry.register(
+        organisation=f"TPP {name} Ltd",
+        application=f"TPP {name}",
+        tier=Tier.PARTNER,
+        status=ReviewStatus.APPROVED,
+    )
+    return await clients.create_for_application(app.id, client_metadata())
+
+
 @asynccontextmanager
-async def gateway(settings: Settings) -> AsyncIterator[Stack]:
+async def gateway(settings: Settings, tpps: dict[str, Client] | None = None) -> AsyncIterator[Stack]:
+    """The gateway of one worker; ``tpps``: those another worker on the same database already made."""
     db = Database(settings.sqlalchemy_url)
     watcher = build_watcher(settings, db)
     await watcher.start()
     tokens = TokenService(db, watcher, settings)
     dpop = DpopVerifier(DatabaseOnce(db), settings, nonce_key=b"k" * 32)
-    clients = FakeClients()
+    registry = Registry(db)
+    clients = ClientRegistry(db, settings, watcher=watcher)
+    if tpps is None:
+        tpps = {name: await approved_tpp(registry, clients, name) for name in ("a", "b")}
     app: Any = RateLimit(
         probe, limiter=Limiter(LocalCounters()), on_store_down=RedisDownPolicy.REFUSE, events=EventBus()
     )
@@ -144,7 +148,7 @@ async def gateway(settings: Settings) -> AsyncIterator[Stack]:
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 51234))
     try:
         async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
-            yield Stack(http, tokens, clients, db, watcher)
+            yield Stack(http, tokens, registry, tpps, db, watcher)
     finally:
         await watcher.stop()
         await db.dispose()
@@ -173,9 +177,9 @@ async def test_a_bound_token_with_a_good_proof_reaches_the_handler(stack: Stack)
     assert response.status_code == 200
     assert response.json() == {
         "customer": "cust-1",
-        "client": "client-a",
+        "client": stack.tpps["a"].client_id,
         "consent": "aac-1",
-        "application": "app-a",
+        "application": stack.tpps["a"].application_id,
     }
 
 
@@ -276,16 +280,23 @@ async def test_insufficient_scope(stack: Stack) -> None:
     )
 
 
-async def test_client_no_longer_approved(stack: Stack) -> None:
+@pytest.mark.parametrize("status", [ReviewStatus.SUSPENDED, ReviewStatus.REVOKED])
+async def test_client_no_longer_approved(stack: Stack, status: ReviewStatus) -> None:
+    # Suspensions take effect at once: the next call is refused, though the client was just served and
+    # cached. (Before another worker has heard of it: tests/test_client_standing_window.py.)
     token = await stack.token()
-    stack.clients.known["client-a"].status = "suspended"
+    assert (await stack.get(PLAIN_PATH, token)).status_code == 200
+    await stack.registry.set_status(stack.tpps["a"].application_id, status)
     response = await stack.get(PLAIN_PATH, token)
     assert_oauth_refusal(response, 401, "invalid_token", "the client is not approved")
 
 
 async def test_client_tier_too_open_for_the_api(stack: Stack) -> None:
-    stack.clients.known["client-a"].tier = Tier.ACQUAINTANCE
-    response = await stack.get(PLAIN_PATH, await stack.token())
+    # A PARTNER API; the application, just served at PARTNER, is moved to the more open ACQUAINTANCE.
+    token = await stack.token()
+    assert (await stack.get(PLAIN_PATH, token)).status_code == 200
+    await stack.registry.set_tier(stack.tpps["a"].application_id, Tier.ACQUAINTANCE)
+    response = await stack.get(PLAIN_PATH, token)
     assert response.status_code == 403
     assert response.json()["title"] == "Forbidden"
 
@@ -295,8 +306,7 @@ async def test_dpop_callers_are_rate_limited_per_client(stack: Stack) -> None:
     statuses = [(await stack.get(PLAIN_PATH, token)).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
     # Another client has its own count.
-    stack.clients.known["client-b"] = FakeClient("app-b")
-    assert (await stack.get(PLAIN_PATH, await stack.token(client_id="client-b"))).status_code == 200
+    assert (await stack.get(PLAIN_PATH, await stack.token(tpp="b"))).status_code == 200
 
 
 async def test_an_api_key_does_not_open_a_dpop_api(stack: Stack) -> None:
@@ -333,10 +343,10 @@ async def test_revoked_token_refused_at_once_by_another_instance(
     make_settings: Callable[..., Settings], database_url: str
 ) -> None:
     settings = make_settings(database_url=database_url)
-    async with gateway(settings) as first, gateway(settings) as second:
+    async with gateway(settings) as first, gateway(settings, first.tpps) as second:
         token = await first.token()
         assert (await second.get(PLAIN_PATH, token)).status_code == 200  # cached by the second
-        await first.tokens.revoke(token, "client-a")
+        await first.tokens.revoke(token, first.tpps["a"].client_id)
         await tokens_seen(second.db, second.watcher)
         response = await second.get(PLAIN_PATH, token)
         assert_oauth_refusal(

@@ -16,7 +16,8 @@
    is looked at.
 4. ``known_client``: ``sub`` names a client (RFC 7523 §3 item 2: "For client authentication, the
    subject MUST be the client_id of the OAuth client"); a ``client_id`` form parameter, when sent,
-   must be the same; the client's application must be approved.
+   must be the same; the client's application must be approved, as the database holds it now
+   (:meth:`kaimen.authz.clients.ClientRegistry.current`: another worker's suspension counts at once).
 5. ``registered_alg``: when the client registered ``token_endpoint_auth_signing_alg``, the header's
    ``alg`` is that one. OIDC Dynamic Client Registration 1.0 §2: "All Token Requests using these
    authentication methods from this Client MUST be rejected, if the JWT is not signed with this
@@ -153,7 +154,7 @@ class ClientAuthenticator:
             raise InvalidClient("client_assertion sub is required and must be the client_id")
         if "client_id" in form and form["client_id"] != sub:
             raise InvalidClient("client_id does not match the client_assertion sub")
-        client = await self.clients.get(sub)
+        client = await self.clients.current(sub)
         if client is None:
             raise InvalidClient("unknown client")
         # Before any key is looked at: a client under review (or suspended) never makes Kaimen fetch

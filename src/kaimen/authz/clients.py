@@ -5,13 +5,16 @@ status governs the client: only a client of an ``approved`` application may auth
 (:mod:`kaimen.authz.client_auth` checks ``Client.approved``), so suspending or revoking an application
 in the TPP registry stops its client at once, in every worker: lookups are cached per worker and the
 cache drops whenever the ``registry`` generation moves (kaimen.store.watch), which the TPP registry
-bumps on every review decision and this module bumps on every client change.
+bumps on every review decision and this module bumps on every client change. On PostgreSQL that
+drop comes by NOTIFY, milliseconds late, so the callers that decide on status or tier confirm it in
+the database: client authentication through :meth:`ClientRegistry.current`, the resource APIs
+through the token read they make on every call anyway (kaimen.authz.tokens, ``AccessToken.standing``).
 """
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -31,6 +34,11 @@ from kaimen.tpp.views import ReviewStatus
 
 GENERATION = "registry"
 MAX_CACHED = 10_000
+_STANDING = (
+    "SELECT applications.status, applications.tier FROM oauth_clients"
+    " JOIN applications ON applications.id = oauth_clients.application_id"
+    " WHERE oauth_clients.client_id = :client_id"
+)
 
 
 class ClientError(Exception):
@@ -118,6 +126,22 @@ class ClientRegistry:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[client_id] = found
         return found
+
+    async def current(self, client_id: str) -> Client | None:
+        """:meth:`get`, with the application's status and tier confirmed by one indexed read where the
+        cache can lag another worker's change (PostgreSQL: the NOTIFY arrives milliseconds after the
+        suspending worker answered). For the endpoints that authenticate a client (token, PAR); the
+        resource APIs take status and tier from their per-call token read (kaimen.authz.tokens)."""
+        client = await self.get(client_id)
+        if client is None or self.db.is_sqlite:
+            return client
+        rows = await self.db.direct.rows(_STANDING, {"client_id": client_id})
+        if not rows:
+            return None  # deleted by another worker
+        status, tier = rows[0]
+        if (status, tier) == (client.status, client.tier):
+            return client
+        return replace(client, status=status, tier=tier)
 
     async def _read(self, client_id: str) -> Client | None:
         query = (

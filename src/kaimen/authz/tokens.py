@@ -19,7 +19,10 @@ and every worker sees the bump on its next call (``PRAGMA data_version``). On Po
 reaches other workers by NOTIFY, a few milliseconds after the revoking worker has answered, so a
 cached "valid" could outlive the revocation (tests/test_multiprocess.py caught one call in ~150): there
 a cached token is served only after one indexed read without the ORM confirms it is still unrevoked
-(refusals, unknown or revoked digests, never become valid and are served from the cache). Expiry is
+(refusals, unknown or revoked digests, never become valid and are served from the cache). The same
+read returns the token's client's application status and tier (``AccessToken.standing``), which the
+resource gateway uses instead of its cached client, so a suspension, deletion or tier change made in
+another worker counts on the very next call without another round trip. Expiry is
 checked on every lookup, cached or not; while the watcher is unhealthy the cache is bypassed.
 """
 
@@ -28,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -37,10 +40,11 @@ from sqlalchemy import insert, select, update
 
 from kaimen.events import TOKEN_REVOKED
 from kaimen.settings import Settings
-from kaimen.store.authz_models import Token
+from kaimen.store.authz_models import OAuthClient, Token
 from kaimen.store.bounded import BoundedDict
 from kaimen.store.db import Database
 from kaimen.store.direct import Statement
+from kaimen.store.models import Application
 from kaimen.store.types import utcnow
 from kaimen.store.watch import Watcher, bump
 
@@ -48,6 +52,15 @@ GENERATION = "tokens"
 ACCESS = "access"
 REFRESH = "refresh"
 MAX_TOKEN_LENGTH = 512
+
+
+@dataclass(frozen=True, slots=True)
+class ClientStanding:
+    """The token's client's application as the database holds it at this call: its review status
+    and tier (both None when the client or its application no longer exists)."""
+
+    status: str | None
+    tier: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +74,10 @@ class AccessToken:
     expires_at: datetime
     details: dict[str, Any] = field(default_factory=dict)
     issued_at: datetime | None = None
+    # Read with the token on every call where per-process caches are not exact (PostgreSQL), so a
+    # suspension or tier change made by another worker counts at once; None on SQLite, where the
+    # client cache is exact (see the module docstring).
+    standing: ClientStanding | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +118,14 @@ class Revocation(StrEnum):
     OTHER_CLIENT = "other_client"  # issued to another client: left alone
 
 
-_LIVE = "SELECT 1 FROM tokens WHERE digest = :digest AND revoked_at IS NULL"
+# The per-call liveness read on PostgreSQL: the token is unrevoked, and its client's application's
+# status and tier as they are now; one round trip, primary-key lookups only.
+_LIVE = (
+    "SELECT applications.status, applications.tier FROM tokens"
+    " LEFT JOIN oauth_clients ON oauth_clients.client_id = tokens.client_id"
+    " LEFT JOIN applications ON applications.id = oauth_clients.application_id"
+    " WHERE tokens.digest = :digest AND tokens.revoked_at IS NULL"
+)
 _INSERT_ROW = (
     "INSERT INTO tokens (digest, kind, grant_id, client_id, customer_id, scope, jkt, consent_id, details,"
     " created_at, expires_at) VALUES (:digest, :kind, :grant_id, :client_id, :customer_id, :scope, :jkt,"
@@ -270,8 +294,10 @@ class TokenService:
             entries = self._valid.entries
             if digest in entries:
                 found = entries[digest]
-                if not self._cache_exact and not await self.db.direct.rows(_LIVE, {"digest": digest}):
-                    found = None  # revoked by another worker whose NOTIFY has not arrived yet
+                if found is not None and not self._cache_exact:
+                    live = await self.db.direct.rows(_LIVE, {"digest": digest})
+                    # None: revoked by another worker whose NOTIFY has not arrived yet.
+                    found = replace(found, standing=ClientStanding(*live[0])) if live else None
             elif digest in self._refused.entries:
                 found = None
             else:
@@ -286,8 +312,22 @@ class TokenService:
         return found
 
     async def _read_access(self, digest: str) -> AccessToken | None:
-        view = await self._read(digest)
-        return view if isinstance(view, AccessToken) else None
+        """The live access token ``digest``; where caches are not exact, with its client's standing,
+        read in the same query (a cached copy's standing is replaced on every hit, see :meth:`access`)."""
+        if self._cache_exact:
+            view = await self._read(digest)
+            return view if isinstance(view, AccessToken) else None
+        query = (
+            select(Token, Application.status, Application.tier)
+            .outerjoin(OAuthClient, OAuthClient.client_id == Token.client_id)
+            .outerjoin(Application, Application.id == OAuthClient.application_id)
+            .where(Token.digest == digest, Token.revoked_at.is_(None))
+        )
+        async with self.db.read() as session:
+            row = (await session.execute(query)).first()
+        if row is None or not isinstance(view := _view(row[0]), AccessToken):
+            return None
+        return replace(view, standing=ClientStanding(row[1], row[2]))
 
     async def _read(self, digest: str) -> AccessToken | RefreshToken | None:
         """The live (unrevoked) token with ``digest``, expired or not."""

@@ -9,7 +9,10 @@ For an API whose policy says ``auth: dpop`` the gateway checks, before any handl
   the public key from the DPoP proof" (refused as invalid_token, as §7.1's example does);
 - the scope: the API's ``policy.scopes`` all in the token's scope, else 403 insufficient_scope;
 - the client: still an approved application, whose tier and rate limits then apply (TierPolicy and
-  RateLimit read ``call.caller``, filled in here from the client).
+  RateLimit read ``call.caller``, filled in here from the client). Status and tier come from the
+  token's own lookup where the per-process client cache could lag a change made by another worker
+  (``AccessToken.standing``, PostgreSQL), so a suspension counts on the next call without another
+  database round trip.
 It hands the handler the token (customer, client, consent id) in ``call.token``.
 
 RFC 9449 §7.1: a 401 carries ``WWW-Authenticate: DPoP`` with the error and ``algs``; RFC 6750 §3.1:
@@ -190,11 +193,15 @@ class DpopAuth:
     async def _caller(self, token: AccessToken) -> Caller:
         """The client's application, for TierPolicy and RateLimit (counted per client)."""
         client = await self.clients.get(token.client_id)
-        if client is None or str(client.status) != _APPROVED:
+        # Status and tier as read with the token on this very call where the client cache can lag
+        # another worker's suspension or tier change (PostgreSQL, kaimen.authz.tokens); the cache's
+        # where it is exact (SQLite, ``standing`` is None).
+        standing = token.standing or client
+        if client is None or str(standing.status) != _APPROVED:
             raise ResourceRefusal("invalid_token", 401, "the client is not approved")
         return Caller(
             application_id=client.application_id,
             organisation_id=str(getattr(client, "organisation_id", "")),
-            tier=client.tier,
+            tier=str(standing.tier),
             key_id="dpop:" + token.client_id,
         )

@@ -9,7 +9,8 @@ NOTIFY drives it), and while the watcher is unhealthy the cache is bypassed and 
 On PostgreSQL the NOTIFY reaches other workers milliseconds after the revoking command has answered,
 so a cached admission could outlive the revocation (tests/test_revocation_window.py): there a cached
 admitted key is served only after one indexed read without the ORM confirms the key is unrevoked and
-its application still approved; refusals never turn into admissions and are served from the cache.
+its application still approved, and returns its tier, so a tier change counts at once too; refusals
+never turn into admissions and are served from the cache.
 On SQLite every process sees a commit on its next poll, so the cache alone is exact.
 
 A cache hit costs a dict lookup and one SHA-256 (plus that read on PostgreSQL). The cache is
@@ -19,7 +20,7 @@ random keys can neither grow memory nor push working keys out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 
@@ -34,7 +35,7 @@ from kaimen.tpp.views import ReviewStatus
 
 GENERATION = "registry"
 _LIVE = (
-    "SELECT 1 FROM api_keys JOIN applications ON applications.id = api_keys.application_id "
+    "SELECT applications.tier FROM api_keys JOIN applications ON applications.id = api_keys.application_id "
     "WHERE api_keys.id = :key_id AND api_keys.revoked_at IS NULL AND applications.status = :approved"
 )
 
@@ -74,8 +75,11 @@ class CallerDirectory:
         if watcher.healthy:
             entry = self._admitted.entries.get(prefix) or self._refused.entries.get(prefix)
             if entry is not None and entry.caller is not None and not self._cache_exact:
-                if not await self._still_admitted(entry.caller):
+                tier = await self._still_admitted(entry.caller)
+                if tier is None:
                     return None  # revoked or suspended by another worker whose NOTIFY is on its way
+                if tier != entry.caller.tier:  # changed by another worker: this call uses the new tier
+                    entry = replace(entry, caller=replace(entry.caller, tier=Tier(tier)))
             if entry is None:
                 epoch = self._epoch
                 entry = await self._read(prefix)
@@ -87,9 +91,11 @@ class CallerDirectory:
             return None
         return entry.caller
 
-    async def _still_admitted(self, caller: Caller) -> bool:
+    async def _still_admitted(self, caller: Caller) -> str | None:
+        """The application's tier now, if the key is unrevoked and the application approved."""
         params = {"key_id": caller.key_id, "approved": ReviewStatus.APPROVED.value}
-        return bool(await self.db.direct.rows(_LIVE, params))
+        rows = await self.db.direct.rows(_LIVE, params)
+        return str(rows[0][0]) if rows else None
 
     async def _read(self, prefix: str) -> _Entry:
         query = (
