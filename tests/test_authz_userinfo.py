@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
+from kaimen.tpp.registry import Registry, ReviewStatus
 from tests.dpop_support import BASE, ec_key, issue_for, proof, tpp
 
 USERINFO = "/oauth2/userinfo"
@@ -112,3 +114,18 @@ async def test_revoked_token(server: tuple[Any, httpx.AsyncClient]) -> None:
     await app.components.authz.tokens.revoke(issued.access_token, alice.client.client_id)
     response = await http.get(USERINFO, headers=headers(issued.access_token))
     assert_refused(response, 401, "invalid_token", "the access token is invalid, expired or revoked")
+
+
+@pytest.mark.parametrize("status", [ReviewStatus.SUSPENDED, ReviewStatus.REVOKED])
+async def test_a_token_of_a_suspended_or_revoked_tpp_is_refused(
+    server: tuple[Any, httpx.AsyncClient], status: ReviewStatus
+) -> None:
+    """As at every protected API (kaimen.gateway.dpop_auth): a TPP whose application is no longer
+    approved reads nothing more with the tokens it holds, from the next call on."""
+    app, http = server
+    alice = await tpp(app, "alice")
+    issued = await issue_for(app, alice.client)
+    assert (await http.get(USERINFO, headers=headers(issued.access_token))).status_code == 200
+    await Registry(app.components.db).set_status(alice.client.application_id, status)
+    response = await http.get(USERINFO, headers=headers(issued.access_token))
+    assert_refused(response, 401, "invalid_token", "the client is not approved")

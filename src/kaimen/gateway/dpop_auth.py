@@ -155,6 +155,18 @@ async def _send_oauth_error(send: Any, refusal: OAuthError) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def approved_client(clients: ClientLookup, token: AccessToken) -> tuple[Any, Any]:
+    """The token's client and its standing (status and tier), refused unless its application is still
+    approved: the status and tier read with the token on this very call where the client cache can lag
+    another worker's suspension or tier change (PostgreSQL, kaimen.authz.tokens), the cache's where it
+    is exact (SQLite, ``standing`` is None). Every protected resource asks this, userinfo included."""
+    client = await clients.get(token.client_id)
+    standing = token.standing or client
+    if client is None or str(standing.status) != _APPROVED:
+        raise ResourceRefusal("invalid_token", 401, "the client is not approved")
+    return client, standing
+
+
 class DpopAuth:
     def __init__(self, app: Any, *, tokens: TokenLookup, dpop: Dpop, clients: ClientLookup) -> None:
         self.app = app
@@ -192,13 +204,7 @@ class DpopAuth:
 
     async def _caller(self, token: AccessToken) -> Caller:
         """The client's application, for TierPolicy and RateLimit (counted per client)."""
-        client = await self.clients.get(token.client_id)
-        # Status and tier as read with the token on this very call where the client cache can lag
-        # another worker's suspension or tier change (PostgreSQL, kaimen.authz.tokens); the cache's
-        # where it is exact (SQLite, ``standing`` is None).
-        standing = token.standing or client
-        if client is None or str(standing.status) != _APPROVED:
-            raise ResourceRefusal("invalid_token", 401, "the client is not approved")
+        client, standing = await approved_client(self.clients, token)
         return Caller(
             application_id=client.application_id,
             organisation_id=str(getattr(client, "organisation_id", "")),
