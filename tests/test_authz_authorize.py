@@ -133,6 +133,24 @@ async def test_a_client_suspended_after_par_is_refused(h: Harness) -> None:
     assert_error_page(await authorize(h, client_id=tpp.client_id, request_uri=request_uri))
 
 
+async def test_a_suspension_counts_before_its_notification_arrives(h: Harness) -> None:
+    """PostgreSQL: another worker's suspension reaches this worker's client cache by NOTIFY, some
+    milliseconds later; /authorize confirms the cached client's status with the database
+    (ClientRegistry.current), so the suspended TPP gets no code in that window. The change is written
+    here without the generation bump, as if its NOTIFY had not arrived yet."""
+    if h.server.db.is_sqlite:
+        pytest.skip("SQLite: every worker sees a change on its next call (PRAGMA data_version)")
+    from kaimen.store.models import Application
+
+    tpp = await h.tpp()
+    request_uri = await h.pushed(tpp, Pkce())  # the client is now in this worker's cache
+    async with h.server.db.write() as session:
+        await session.execute(
+            update(Application).where(Application.id == tpp.application_id).values(status="suspended")
+        )
+    assert_error_page(await authorize(h, client_id=tpp.client_id, request_uri=request_uri))
+
+
 async def test_query_parameters_never_override_the_pushed_ones(h: Harness) -> None:
     """RFC 9101 §5 / RFC 9126 §4: only the pushed parameters are used."""
     tpp = await h.tpp()

@@ -133,7 +133,7 @@ class AuthorizeEndpoint:
         client_id, request_uri = query.get("client_id"), query.get("request_uri")
         if not client_id or not request_uri:
             raise Refused("missing")
-        client = await self.clients.get(client_id)
+        client = await self.clients.current(client_id)  # a suspension counts at once, in every worker
         if client is None or client.status != "approved":
             raise Refused("client")
         pushed = await self.pushed.usable(request_uri, client_id)

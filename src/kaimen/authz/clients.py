@@ -130,7 +130,8 @@ class ClientRegistry:
     async def current(self, client_id: str) -> Client | None:
         """:meth:`get`, with the application's status and tier confirmed by one indexed read where the
         cache can lag another worker's change (PostgreSQL: the NOTIFY arrives milliseconds after the
-        suspending worker answered). For the endpoints that authenticate a client (token, PAR); the
+        suspending worker answered). For every decision to trust a client: client authentication
+        (token, PAR, introspection, revocation), /authorize and the login and consent steps; the
         resource APIs take status and tier from their per-call token read (kaimen.authz.tokens)."""
         client = await self.get(client_id)
         if client is None or self.db.is_sqlite:

@@ -217,7 +217,7 @@ class AuthorizationFlow:
         authorization (request consumed, no code, ``authorization.denied``), before the page shows them
         anything of the request. A client no longer trusted raises UntrustedClient, as in ``finish``."""
         pushed = await self._request(request_id)
-        client = await self.clients.get(pushed.client_id)
+        client = await self.clients.current(pushed.client_id)  # a suspension counts at once
         if client is None or client.status != "approved":
             await self._end_untrusted(pushed, customer_id)
         refusal = requested_sub_mismatch(pushed, client, customer_id, self.subjects)
@@ -239,7 +239,7 @@ class AuthorizationFlow:
     ) -> str:
         """The URL to send the customer back to the client with (303)."""
         pushed = await self._request(request_id)
-        client = await self.clients.get(pushed.client_id)
+        client = await self.clients.current(pushed.client_id)  # a suspension counts at once
         if client is None or client.status != "approved":
             await self._end_untrusted(pushed, customer_id)
         found = await self._intent(pushed)

@@ -33,6 +33,10 @@ class ClientView(Protocol):
 class Clients(Protocol):
     async def get(self, client_id: str) -> Any: ...  # a ClientView or None
 
+    # get(), with the application's status and tier confirmed where the cache can lag another
+    # worker's change (kaimen.authz.clients.ClientRegistry.current): for every decision to trust it.
+    async def current(self, client_id: str) -> Any: ...
+
     async def keys(self, client: Any) -> KeySet: ...
 
 
