@@ -217,9 +217,7 @@ class AuthorizationFlow:
         authorization (request consumed, no code, ``authorization.denied``), before the page shows them
         anything of the request. A client no longer trusted raises UntrustedClient, as in ``finish``."""
         pushed = await self._request(request_id)
-        client = await self.clients.current(pushed.client_id)  # a suspension counts at once
-        if client is None or client.status != "approved":
-            await self._end_untrusted(pushed, customer_id)
+        client = await self._trusted_client(pushed, customer_id)
         refusal = requested_sub_mismatch(pushed, client, customer_id, self.subjects)
         refusal = refusal or unmet_essential_acr(pushed, acr)
         if refusal is None:
@@ -239,9 +237,7 @@ class AuthorizationFlow:
     ) -> str:
         """The URL to send the customer back to the client with (303)."""
         pushed = await self._request(request_id)
-        client = await self.clients.current(pushed.client_id)  # a suspension counts at once
-        if client is None or client.status != "approved":
-            await self._end_untrusted(pushed, customer_id)
+        await self._trusted_client(pushed, customer_id)
         found = await self._intent(pushed)
         if not approved or found is None:
             if found is not None:
@@ -290,6 +286,14 @@ class AuthorizationFlow:
         """End a valid request before any page is shown (OIDC Core §3.1.2.1 prompt=none): the error
         redirect, the request consumed, no customer, the consent untouched."""
         return await self._deny(pushed, None, error)
+
+    async def _trusted_client(self, pushed: PushedRequest, customer_id: str) -> Any:
+        """The request's client, confirmed approved in the database (a suspension by another worker
+        counts at once, ClientRegistry.current); else the request ends as :meth:`_end_untrusted` says."""
+        client = await self.clients.current(pushed.client_id)
+        if client is None or client.status != "approved":
+            await self._end_untrusted(pushed, customer_id)
+        return client
 
     async def _end_untrusted(self, pushed: PushedRequest, customer_id: str) -> NoReturn:
         """The client is no longer trusted: reject the consent, consume the request, record the
