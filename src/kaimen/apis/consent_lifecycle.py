@@ -114,13 +114,15 @@ async def held_by_another(db: Database, model: Any, consent_id: str, client_id: 
     that it does not have permission to access, the ASPSP must return a 403 (Forbidden)", e.g. "The TPP
     attempted to access a resource with an Id that it does not have access to". Only that one bit is
     read, nothing of the consent itself, so nothing else of it can reach the other TPP."""
-    if not CONSENT_ID.fullmatch(consent_id):
-        return False
+    return bool(CONSENT_ID.fullmatch(consent_id)) and await another_clients(db, model, consent_id, client_id)
+
+
+async def another_clients(db: Database, model: Any, row_id: str, client_id: str) -> bool:
+    """Whether the row ``row_id`` of table ``model`` (a consent, a payment) exists and was made by
+    another client than ``client_id``: one bit, nothing of the row (:func:`held_by_another`)."""
     async with db.read() as session:
-        found = await session.execute(
-            select(model.id).where(model.id == consent_id, model.client_id != client_id)
-        )
-        return found.first() is not None
+        query = select(model.id).where(model.id == row_id, model.client_id != client_id)
+        return (await session.execute(query)).first() is not None
 
 
 async def delete_consent(db: Database, events: Events, model: Any, consent_id: str, client_id: str) -> bool:

@@ -30,7 +30,7 @@ import orjson
 from sqlalchemy import BindParameter, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kaimen.apis.consent_lifecycle import ConsentChanged, Events
+from kaimen.apis.consent_lifecycle import ConsentChanged, Events, another_clients
 from kaimen.apis.payments.consents import PaymentConsent, Status, consent_view
 from kaimen.apis.payments.errors import ConsentNotActive
 from kaimen.apis.payments.idempotency import KeySweeper, claim, holder
@@ -231,13 +231,7 @@ class DomesticPayments:
         nothing of the payment: for the refusal's status, kaimen.apis.payments.errors)."""
         if not payment_id.startswith(ID_PREFIX) or len(payment_id) > MAX_ID:
             return False
-        async with self.db.read() as session:
-            found = await session.execute(
-                select(DomesticPayment.id).where(
-                    DomesticPayment.id == payment_id, DomesticPayment.client_id != client_id
-                )
-            )
-        return found.first() is not None
+        return await another_clients(self.db, DomesticPayment, payment_id, client_id)
 
     # --- the operator's review of held payments (issue 5 item 4: kaimen risk held | release | reject) --
 
