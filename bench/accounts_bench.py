@@ -16,7 +16,8 @@ so, when that server does not answer):
                   a random time, exponential with mean connections/rate seconds, between requests,
                   so that they arrive as a Poisson stream rather than in lockstep), for p50 and p99
     floor         joserfc alone verifying the same proofs (header read, jwk import, ES256 verify), on
-                  core 0 with the server idle (bench/token_floor.py)
+                  core 0 with the server idle (bench/token_floor.py), before and after the runs;
+                  the faster of the two counts
 
 Goal (issue 4): ratio to the floor >= 0.25 and p99 under 50 ms at half the maximum rate.
 
@@ -33,7 +34,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import sys
 import time
 import uuid
@@ -326,7 +326,9 @@ def _on_database(args: argparse.Namespace, work: Path, database_url: str | None)
         floors.append(tb._floor(parts_file, args.floor_seconds))
     finally:
         factory.close()
-    floor_us = statistics.mean(f["verify_proof_us"] for f in floors)
+    # The faster of the two floors: one measured while something else still ran on the core (PostgreSQL
+    # checkpointing the seeded history, say: seen at 216 µs against 129 µs) would flatter the ratio.
+    floor_us = min(f["verify_proof_us"] for f in floors)
     ratio = maximum["rps_median"] / (1e6 / floor_us)
     results.update(
         maximum=maximum, half_rate=loadgen.as_dict(paced), floor_verify_proof_us=floor_us, ratio=ratio
