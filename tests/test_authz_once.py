@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from kaimen.authz.once import DatabaseOnce, MemoryOnce, RedisOnce, build_once_store
 from kaimen.store.db import Database
+from kaimen.store.direct import Statement
+from kaimen.store.types import utcnow
 
 
 class Clock:
@@ -77,3 +81,49 @@ async def test_each_configuration_gets_its_store(sqlite_url: str, database_url: 
     finally:
         await sqlite.dispose()
         await other.dispose()
+
+
+_READ = "SELECT id, name FROM organisations WHERE id = :id"
+
+
+async def test_a_claim_and_a_read_share_one_statement_and_the_claim_stays_one_time(
+    database_url: str,
+) -> None:
+    """PostgreSQL without Redis: a DPoP proof's jti is used up in the same round trip as the access
+    token's liveness read (kaimen.gateway.dpop_auth). The claim keeps its one-time rule, and a read
+    that finds nothing still brings the claim's outcome back."""
+    db = Database(database_url)
+    try:
+        once = DatabaseOnce(db)
+        if db.is_sqlite:
+            assert not once.reads_alongside  # SQLite takes no INSERT inside a WITH
+            with pytest.raises(RuntimeError, match="needs PostgreSQL"):
+                await once.use_reading("dpop", "v", 60, _READ, {"id": "org-1"})
+            return
+        await db.direct.run(
+            [
+                Statement(
+                    "INSERT INTO organisations (id, name, created_at) VALUES (:id, :name, :at)",
+                    {"id": "org-1", "name": "TPP One Ltd", "at": utcnow()},
+                )
+            ]
+        )
+        assert await once.use_reading("dpop", "v", 60, _READ, {"id": "org-1"}) == (
+            True,
+            [("org-1", "TPP One Ltd")],
+        )
+        assert await once.use_reading("dpop", "v", 60, _READ, {"id": "org-1"}) == (
+            False,
+            [("org-1", "TPP One Ltd")],
+        )
+        assert not await once.use("dpop", "v", 60)  # the same row as use() claims
+        assert await once.use_reading("dpop", "w", 60, _READ, {"id": "none"}) == (True, [])
+        assert await once.use_reading("dpop", "w", 60, _READ, {"id": "none"}) == (False, [])
+        results = await asyncio.gather(
+            *(once.use_reading("dpop", "raced", 60, _READ, {"id": "org-1"}) for _ in range(20))
+        )
+        assert [fresh for fresh, _ in results].count(True) == 1
+        with pytest.raises(ValueError, match="must not reuse"):
+            await once.use_reading("dpop", "x", 60, _READ, {"key": "clash"})
+    finally:
+        await db.dispose()

@@ -35,6 +35,8 @@ from kaimen.gateway.ratelimit import RateLimit
 from kaimen.gateway.ratelimit_counters import Limiter, LocalCounters
 from kaimen.settings import ApiPolicy, RedisDownPolicy, Settings
 from kaimen.store.db import Database
+from kaimen.store.direct import Statement
+from kaimen.store.types import utcnow
 from kaimen.store.watch import build_watcher
 from kaimen.tiers import Tier
 from kaimen.tpp.directory import CallerDirectory
@@ -352,6 +354,54 @@ async def test_revoked_token_refused_at_once_by_another_instance(
         assert_oauth_refusal(
             response, 401, "invalid_token", "the access token is invalid, expired or revoked"
         )
+
+
+class StatementCounter:
+    """Counts the direct statements a database sends (kaimen.store.direct), one per round trip."""
+
+    def __init__(self, db: Database) -> None:
+        self.sent: list[str] = []
+        direct = db.direct
+        rows, run = direct.rows, direct.run
+
+        async def counted_rows(sql: str, params: Any) -> Any:
+            self.sent.append(sql)
+            return await rows(sql, params)
+
+        async def counted_run(statements: Any) -> Any:
+            self.sent.append("; ".join(statement.sql for statement in statements))
+            return await run(statements)
+
+        direct.rows, direct.run = counted_rows, counted_run  # type: ignore[method-assign]
+
+
+async def test_a_held_token_costs_one_round_trip_with_its_proof_on_postgres(stack: Stack) -> None:
+    """PostgreSQL without Redis: for a token this worker holds, the proof's jti is used up and the
+    token's liveness and client standing read in one statement; a revocation no NOTIFY has announced
+    yet, or a replayed proof, is still refused on that path."""
+    token = await stack.token()
+    assert (await stack.get(PLAIN_PATH, token)).status_code == 200  # now held by this worker
+    counter = StatementCounter(stack.db)
+    assert (await stack.get(PLAIN_PATH, token)).status_code == 200
+    if stack.db.is_sqlite:  # exact caches, jti in memory in embedded mode; DatabaseOnce here
+        assert len(counter.sent) == 1 and counter.sent[0].startswith("INSERT INTO used_once")
+        return
+    assert len(counter.sent) == 1
+    assert counter.sent[0].startswith("WITH claimed AS (INSERT INTO used_once")
+    assert "FROM tokens" in counter.sent[0]
+
+    headers = {"authorization": f"DPoP {token}", "dpop": proof(url=BASE + PLAIN_PATH, token=token)}
+    assert (await stack.http.get(PLAIN_PATH, headers=headers)).status_code == 200
+    replayed = await stack.http.get(PLAIN_PATH, headers=headers)
+    assert_oauth_refusal(replayed, 401, "invalid_dpop_proof", "the DPoP proof was already used")
+
+    # Revoked behind this worker's back (as another worker would, its NOTIFY still on the way).
+    await stack.db.direct.run(
+        [Statement("UPDATE tokens SET revoked_at = :now WHERE revoked_at IS NULL", {"now": utcnow()})]
+    )
+    assert stack.tokens.live_read(token) is not None  # still held
+    response = await stack.get(PLAIN_PATH, token)
+    assert_oauth_refusal(response, 401, "invalid_token", "the access token is invalid, expired or revoked")
 
 
 async def test_nonce_required_at_a_resource(

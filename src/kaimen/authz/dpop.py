@@ -49,7 +49,7 @@ from joserfc.jwk import JWKRegistry, Key, RSAKey
 
 from kaimen.authz.discovery import DPOP_ALGS
 from kaimen.authz.errors import InvalidDpopProof, UseDpopNonce
-from kaimen.authz.once import OnceStore
+from kaimen.authz.once import DatabaseOnce, OnceStore
 from kaimen.settings import Settings
 from kaimen.store.bounded import BoundedDict
 
@@ -335,6 +335,29 @@ class DpopVerifier:
         """§11.1: a proof is accepted once: its jti is kept, across every worker, for as long as a
         proof with that iat could still be accepted (the window on either side of now). Returns the
         thumbprint of its key."""
-        if not await self.once.use("dpop", f"{checked.jkt}:{checked.jti}", 2 * self.window + 5):
+        if not await self.once.use("dpop", f"{checked.jkt}:{checked.jti}", self._kept_for):
             raise InvalidDpopProof("the DPoP proof was already used")
         return checked.jkt
+
+    @property
+    def _kept_for(self) -> int:
+        return 2 * self.window + 5
+
+    @property
+    def reads_with_use(self) -> bool:
+        """Whether :meth:`use_reading` can use a proof up in the same round trip as a database read:
+        where jti are kept in PostgreSQL (no Redis)."""
+        return isinstance(self.once, DatabaseOnce) and self.once.reads_alongside
+
+    async def use_reading(
+        self, checked: CheckedProof, sql: str, params: dict[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        """:meth:`use`, and the rows of ``sql`` (a SELECT whose first column is never NULL) read in the
+        same round trip; only where :attr:`reads_with_use`. The read's rows come back only when the
+        proof was fresh; InvalidDpopProof otherwise."""
+        assert isinstance(self.once, DatabaseOnce)
+        value = f"{checked.jkt}:{checked.jti}"
+        fresh, rows = await self.once.use_reading("dpop", value, self._kept_for, sql, params)
+        if not fresh:
+            raise InvalidDpopProof("the DPoP proof was already used")
+        return rows

@@ -11,6 +11,7 @@ its lifetime could be replayed once, which the README states); in embedded mode'
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import heapq
 import time
@@ -46,6 +47,22 @@ _SWEEP = "DELETE FROM used_once WHERE expires_at < :now"
 SWEEP_EVERY = 1000
 
 
+@functools.cache
+def _claiming(read: str) -> str:
+    """The claim and ``read`` as one statement. ``read`` is a constant of the code (its values are
+    parameters), so each is put together once."""
+    return (
+        f"WITH claimed AS ({_CLAIM} RETURNING 1) SELECT claim.fresh, earlier.*"  # noqa: S608
+        f" FROM (SELECT count(*) AS fresh FROM claimed) AS claim LEFT JOIN ({read}) AS earlier ON true"
+    )
+
+
+def _claim(namespace: str, value: str, ttl_seconds: int) -> Statement:
+    now = utcnow()
+    expires_at = now + timedelta(seconds=ttl_seconds)
+    return Statement(_CLAIM, {"key": _key(namespace, value), "now": now, "expires_at": expires_at})
+
+
 class DatabaseOnce:
     """``used_once`` rows, written by small direct transactions (kaimen.store.direct): this runs
     twice per token request and once per DPoP-protected call."""
@@ -54,17 +71,42 @@ class DatabaseOnce:
         self.db = db
         self._writes = 0
 
+    @property
+    def reads_alongside(self) -> bool:
+        """Whether :meth:`use_reading` is one round trip: PostgreSQL (SQLite takes no INSERT in a WITH)."""
+        return not self.db.is_sqlite
+
     async def use(self, namespace: str, value: str, ttl_seconds: int) -> bool:
-        now = utcnow()
-        key = _key(namespace, value)
-        statements = [
-            Statement(_CLAIM, {"key": key, "now": now, "expires_at": now + timedelta(seconds=ttl_seconds)})
-        ]
-        self._writes += 1
-        if self._writes % SWEEP_EVERY == 0:
-            statements.append(Statement(_SWEEP, {"now": now}))
+        claim = _claim(namespace, value, ttl_seconds)
+        statements = [claim]
+        if self._sweep_due():
+            statements.append(Statement(_SWEEP, {"now": claim.params["now"]}))
         counts = await self.db.direct.run(statements)
         return counts[0] == 1
+
+    async def use_reading(
+        self, namespace: str, value: str, ttl_seconds: int, sql: str, params: dict[str, Any]
+    ) -> tuple[bool, list[tuple[Any, ...]]]:
+        """``use`` and a read in one round trip (PostgreSQL only, :attr:`reads_alongside`): whether the
+        value was fresh, and the rows of ``sql``, a SELECT whose first column is never NULL. The claim
+        is a data-modifying WITH, which PostgreSQL runs exactly once and to completion whatever the
+        SELECT reads (PostgreSQL manual, "Data-Modifying Statements in WITH"), and as atomically as
+        on its own; the read is left-joined to the claim's count, so that an empty read still brings
+        the count back."""
+        if not self.reads_alongside:
+            raise RuntimeError("use_reading needs PostgreSQL")
+        claim = _claim(namespace, value, ttl_seconds)
+        if claim.params.keys() & params.keys():
+            raise ValueError("the read's parameters must not reuse the claim's names")
+        rows = await self.db.direct.rows(_claiming(sql), {**claim.params, **params})
+        if self._sweep_due():
+            await self.db.direct.run([Statement(_SWEEP, {"now": claim.params["now"]})])
+        fresh = rows[0][0] == 1
+        return fresh, [row[1:] for row in rows if row[1] is not None]
+
+    def _sweep_due(self) -> bool:
+        self._writes += 1
+        return self._writes % SWEEP_EVERY == 0
 
     async def close(self) -> None:
         return None

@@ -63,9 +63,16 @@ class Dpop(Protocol):
         expected_jkt: str | None = None,
     ) -> str: ...
 
-    def check(self, proof: str | None, *, method: str, url: str) -> Any: ...  # a dpop.CheckedProof
+    def check(
+        self, proof: str | None, *, method: str, url: str, access_token: str | None = None
+    ) -> Any: ...  # a dpop.CheckedProof
 
     async def use(self, checked: Any) -> str: ...  # the key's thumbprint, once the proof is used up
+
+    @property
+    def reads_with_use(self) -> bool: ...
+
+    async def use_reading(self, checked: Any, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]: ...
 
     def nonce_header(self) -> dict[str, str]: ...
 

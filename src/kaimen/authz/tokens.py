@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import insert, select, update
 
@@ -121,7 +121,7 @@ class Revocation(StrEnum):
 # The per-call liveness read on PostgreSQL: the token is unrevoked, and its client's application's
 # status and tier as they are now; one round trip, primary-key lookups only.
 _LIVE = (
-    "SELECT applications.status, applications.tier FROM tokens"
+    "SELECT tokens.digest, applications.status, applications.tier FROM tokens"
     " LEFT JOIN oauth_clients ON oauth_clients.client_id = tokens.client_id"
     " LEFT JOIN applications ON applications.id = oauth_clients.application_id"
     " WHERE tokens.digest = :digest AND tokens.revoked_at IS NULL"
@@ -131,6 +131,20 @@ _INSERT_ROW = (
     " created_at, expires_at) VALUES (:digest, :kind, :grant_id, :client_id, :customer_id, :scope, :jkt,"
     " :consent_id, :details, :created_at, :expires_at)"
 )
+
+
+class LiveRead(NamedTuple):
+    """The per-call liveness read of a cached access token (:meth:`TokenService.live_read`)."""
+
+    token: AccessToken
+    sql: str
+    params: dict[str, Any]
+
+
+def _standing(found: AccessToken, live: list[tuple[Any, ...]]) -> AccessToken | None:
+    """``found`` with its client's standing from a ``_LIVE`` read; None when the read found no
+    unrevoked row: revoked by another worker whose NOTIFY has not arrived yet."""
+    return replace(found, standing=ClientStanding(*live[0][1:])) if live else None
 
 
 def new_grant_id() -> str:
@@ -295,9 +309,7 @@ class TokenService:
             if digest in entries:
                 found = entries[digest]
                 if found is not None and not self._cache_exact:
-                    live = await self.db.direct.rows(_LIVE, {"digest": digest})
-                    # None: revoked by another worker whose NOTIFY has not arrived yet.
-                    found = replace(found, standing=ClientStanding(*live[0])) if live else None
+                    found = _standing(found, await self.db.direct.rows(_LIVE, {"digest": digest}))
             elif digest in self._refused.entries:
                 found = None
             else:
@@ -307,6 +319,29 @@ class TokenService:
                     (self._valid if found is not None else self._refused).put(digest, found)
         else:
             found = await self._read_access(digest)
+        if found is None or found.expires_at <= utcnow():
+            return None
+        return found
+
+    def live_read(self, token: str) -> LiveRead | None:
+        """Where :meth:`access` would answer ``token`` from this worker's cache after reading only its
+        liveness and standing (PostgreSQL), that read, for a caller that sends it in one round trip
+        with other work (kaimen.gateway.dpop_auth: with the DPoP proof's one-time use); then
+        :meth:`confirmed` makes of its rows what :meth:`access` would. None otherwise: call
+        :meth:`access`."""
+        if self._cache_exact or not token or len(token) > MAX_TOKEN_LENGTH:
+            return None
+        self.watcher.poll()
+        if not self.watcher.healthy:
+            return None
+        digest = digest_of(token)
+        found = self._valid.entries.get(digest)
+        return None if found is None else LiveRead(found, _LIVE, {"digest": digest})
+
+    @staticmethod
+    def confirmed(live: LiveRead, rows: list[tuple[Any, ...]]) -> AccessToken | None:
+        """The token of ``live`` as :meth:`access` answers it, given the rows its read brought back."""
+        found = _standing(live.token, rows)
         if found is None or found.expires_at <= utcnow():
             return None
         return found

@@ -15,6 +15,11 @@ For an API whose policy says ``auth: dpop`` the gateway checks, before any handl
   database round trip.
 It hands the handler the token (customer, client, consent id) in ``call.token``.
 
+On PostgreSQL without Redis, a token this worker already holds costs one round trip per call: the
+proof's jti is used up in the same statement that reads the token's liveness and standing
+(``TokenService.live_read``, ``DatabaseOnce.use_reading``); the proof is then checked before the token
+is confirmed, where otherwise the token is looked up first.
+
 RFC 9449 §7.1: a 401 carries ``WWW-Authenticate: DPoP`` with the error and ``algs``; RFC 6750 §3.1:
 a request without any token gets the challenge without an error code. Errors of UK OB APIs are
 rendered as OBErrorResponse1 through the ApiError path, others as RFC 6750 JSON; the challenge header
@@ -23,8 +28,9 @@ is there either way. The same check serves the userinfo endpoint (:class:`Resour
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from kaimen.authz.discovery import DPOP_ALGS
@@ -32,7 +38,7 @@ from kaimen.authz.dpop import single_proof
 from kaimen.authz.errors import InvalidDpopProof, OAuthError, UseDpopNonce
 from kaimen.authz.http import NO_STORE
 from kaimen.authz.ports import Dpop
-from kaimen.authz.tokens import AccessToken
+from kaimen.authz.tokens import AccessToken, LiveRead
 from kaimen.errors import ApiError, BadRequest, Forbidden, Unauthorized
 from kaimen.errors.render import Family
 from kaimen.gateway.context import Call, Caller
@@ -61,6 +67,10 @@ class ResourceRefusal(OAuthError):
 class TokenLookup(Protocol):
     async def access(self, token: str) -> AccessToken | None: ...
 
+    def live_read(self, token: str) -> LiveRead | None: ...
+
+    def confirmed(self, live: LiveRead, rows: list[tuple[Any, ...]]) -> AccessToken | None: ...
+
 
 class ClientLookup(Protocol):
     async def get(self, client_id: str) -> Any: ...  # has application_id, status, tier; or None
@@ -84,6 +94,21 @@ def _token_of(authorization: list[str]) -> str:
     return token
 
 
+_INVALID_TOKEN = ResourceRefusal("invalid_token", 401, "the access token is invalid, expired or revoked")
+
+
+@contextlib.contextmanager
+def _proof_refusals() -> Iterator[None]:
+    """A refused DPoP proof as the resource's refusal."""
+    try:
+        yield
+    except UseDpopNonce as exc:
+        # RFC 9449 §9: a resource server answers 401 with use_dpop_nonce and a DPoP-Nonce header.
+        raise ResourceRefusal("use_dpop_nonce", 401, exc.description, exc.headers) from exc
+    except InvalidDpopProof as exc:
+        raise ResourceRefusal("invalid_dpop_proof", 401, exc.description) from exc
+
+
 class ResourceGuard:
     """The resource-side check of a DPoP-bound access token; raises ResourceRefusal."""
 
@@ -101,16 +126,25 @@ class ResourceGuard:
         required_scopes: Iterable[str] = (),
     ) -> AccessToken:
         token = _token_of(authorization)
-        found = await self.tokens.access(token)
-        if found is None:
-            raise ResourceRefusal("invalid_token", 401, "the access token is invalid, expired or revoked")
-        try:
-            jkt = await self.dpop.verify(single_proof(proofs), method=method, url=path, access_token=token)
-        except UseDpopNonce as exc:
-            # RFC 9449 §9: a resource server answers 401 with use_dpop_nonce and a DPoP-Nonce header.
-            raise ResourceRefusal("use_dpop_nonce", 401, exc.description, exc.headers) from exc
-        except InvalidDpopProof as exc:
-            raise ResourceRefusal("invalid_dpop_proof", 401, exc.description) from exc
+        live = self.tokens.live_read(token) if self.dpop.reads_with_use else None
+        if live is None:
+            found = await self.tokens.access(token)
+            if found is None:
+                raise _INVALID_TOKEN
+            with _proof_refusals():
+                jkt = await self.dpop.verify(
+                    single_proof(proofs), method=method, url=path, access_token=token
+                )
+        else:
+            # A token this worker holds, on PostgreSQL without Redis: the proof is checked first, then
+            # its one-time use and the token's liveness read share one round trip.
+            with _proof_refusals():
+                checked = self.dpop.check(single_proof(proofs), method=method, url=path, access_token=token)
+                rows = await self.dpop.use_reading(checked, live.sql, live.params)
+            found = self.tokens.confirmed(live, rows)
+            if found is None:
+                raise _INVALID_TOKEN
+            jkt = checked.jkt
         if jkt != found.jkt:
             raise ResourceRefusal("invalid_token", 401, "invalid DPoP key binding")
         missing = set(required_scopes) - found.scope
