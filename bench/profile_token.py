@@ -132,10 +132,10 @@ def _instrument(app: Any, steps: Steps) -> None:
 
     patch(token_module, "read_form", "read_form")
     ca = authz.client_auth
-    ca.authenticate = steps.wrap("client_auth.authenticate", ca.authenticate)
+    ca.verify = steps.wrap("client_auth.verify", ca.verify)
     ca._known_client = steps.wrap("  client lookup (ClientRegistry.get)", ca._known_client)
     ca._verified = steps.wrap("  key select + joserfc PS256 verify", ca._verified)
-    ca._used_once = steps.wrap("  assertion jti once (OnceStore.use)", ca._used_once)
+    ca.use = steps.wrap("client_auth.use (assertion jti once)", ca.use)
     patch(client_auth_module, "unverified", "  unverified (parse the assertion once)", sync=True)
     dpop = authz.dpop
     dpop.verify = steps.wrap("dpop.verify", dpop.verify)

@@ -75,7 +75,7 @@ def notes(results: dict[str, Any]) -> list[str]:
     ratio = cc["ratio_to_floor"]
     verdict = "MET" if ratio >= GOAL_RATIO else "MISSED"
     return [
-        f"floor (joserfc alone, core 0, mean of {len(results['floor_runs'])} measurements): "
+        f"floor (joserfc alone, core 0, the faster of {len(results['floor_runs'])} measurements): "
         f"verify PS256 assertion {f['verify_assertion_us']:.0f} µs, verify ES256 proof (jwk import + "
         f"verify) {f['verify_proof_us']:.0f} µs, sign PS256 ID token {f['sign_id_token_us']:.0f} µs",
         f"client_credentials: {cc['rps_median']:,.0f} tokens/s vs floor {cc['floor_ops']:,.0f} ops/s: "
