@@ -35,9 +35,27 @@ CONSENTS = AISP + "/account-access-consents"
 REFRESH_EXPIRES_AT = "http://openbanking.org.uk/refresh_token_expires_at"
 
 
+# Each flow on SQLite, on PostgreSQL, and on PostgreSQL with Redis (one-time stores and rate limits
+# there, as production runs): issue 4, "all of it on SQLite and on PostgreSQL with Redis".
+pytestmark = pytest.mark.parametrize(
+    ("database_url", "with_redis"),
+    [("sqlite", False), ("postgres", False), ("postgres", True)],
+    indirect=["database_url"],
+    ids=["sqlite", "postgres", "postgres-redis"],
+)
+
+
 @pytest.fixture
-async def h(make_settings: Callable[..., Settings], database_url: str) -> AsyncIterator[Harness]:
-    async with harness(make_settings(database_url=database_url)) as flow:
+async def h(
+    request: pytest.FixtureRequest,
+    make_settings: Callable[..., Settings],
+    database_url: str,
+    with_redis: bool,
+) -> AsyncIterator[Harness]:
+    shared: dict[str, Any] = {"database_url": database_url}
+    if with_redis:
+        shared["redis_url"] = request.getfixturevalue("redis_url")
+    async with harness(make_settings(**shared)) as flow:
         yield flow
 
 
