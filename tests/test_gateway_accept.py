@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from kaimen.apis.media_type import is_utf8_json
 from kaimen.gateway.accept import accepts_json
 from kaimen.gateway.ratelimit_counters import Limiter, build_rate_limiter
 from kaimen.settings import Settings
@@ -58,10 +59,23 @@ NOT_ACCEPTABLE = {
         "application/json;",  # an empty parameter (RFC 9110 §5.6.6)
         "text/html, , application/json",  # an empty list element (RFC 9110 §5.6.1)
         "application/json;q=2, */*",  # the malformed element is ignored; */* accepts
+        "application/json;q=0;q=1, */*;q=0.1",  # a parameter named twice spoils its element
+        'application/json;charset="utf\x01-8", */*;q=0.1',  # a control character is no qdtext
     ],
 )
 def test_acceptable_values(value: str) -> None:
     assert accepts_json(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['application/json;charset="utf\x01-8"', 'application/json; charset="utf-8";charset=utf-8'],
+)
+def test_accept_and_content_type_read_media_types_with_one_grammar(value: str) -> None:
+    """RFC 9110 §5.6.4 and §5.6.6 as kaimen.apis.media_type reads them: what is no media type in a
+    Content-Type is no media range in an Accept either."""
+    assert not is_utf8_json(value)
+    assert not accepts_json(value)
 
 
 @pytest.mark.parametrize(

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import re
 
-# RFC 9110 §5.6.2 token, §5.6.4 quoted-string (qdtext and quoted-pair), §5.6.3 OWS.
-_TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_QUOTED = r'"(?:[\t !\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
-_MEDIA_TYPE = re.compile(rf"[ \t]*({_TCHARS})/({_TCHARS})[ \t]*")
-_PARAMETER = re.compile(rf";[ \t]*(?:({_TCHARS})=({_TCHARS}|{_QUOTED}))?[ \t]*")
+# RFC 9110 §5.6.2 token, §5.6.4 quoted-string (qdtext and quoted-pair), §5.6.3 OWS; the Accept field's
+# media ranges (kaimen.gateway.accept) are read with the same grammar.
+TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+QUOTED = r'"(?:[\t !\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+_MEDIA_TYPE = re.compile(rf"[ \t]*({TCHARS})/({TCHARS})[ \t]*")
+_PARAMETER = re.compile(rf";[ \t]*(?:({TCHARS})=({TCHARS}|{QUOTED}))?[ \t]*")
 _QUOTED_PAIR = re.compile(r"\\(.)")
 
 

@@ -26,23 +26,16 @@ from __future__ import annotations
 
 import re
 
+from kaimen.apis import media_type
+from kaimen.apis.media_type import QUOTED
 from kaimen.errors import NotAcceptable
 
 ACCEPT = b"accept"
 
-# RFC 9110 §5.6.2 token, §5.6.4 quoted-string (any escaped or other character inside the quotes).
-_TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_QUOTED = r'"(?:[^"\\]|\\.)*"'
-_PARAM = rf"{_TCHARS}=(?:{_TCHARS}|{_QUOTED})"
 # One list element: commas inside a quoted parameter value do not end it.
-_ELEMENT = re.compile(rf'(?:[^,"]|{_QUOTED})+')
-# RFC 9110 §5.6.6: parameters = *( OWS ";" OWS [ parameter ] )
-_OWS = r"[ \t]*"  # RFC 9110 §5.6.3: *( SP / HTAB )
-_MEDIA_RANGE = re.compile(rf"{_OWS}({_TCHARS})/({_TCHARS})((?:{_OWS};{_OWS}(?:{_PARAM})?)*){_OWS}")
-_PARAMETER = re.compile(rf"{_OWS};{_OWS}({_TCHARS})=({_TCHARS}|{_QUOTED})")
+_ELEMENT = re.compile(rf'(?:[^,"]|{QUOTED})+')
 # RFC 9110 §12.4.2: qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )
 _QVALUE = re.compile(r"0(?:\.[0-9]{0,3})?|1(?:\.0{0,3})?")
-_QUOTED_PAIR = re.compile(r"\\(.)")
 
 # The values clients send most, answered without parsing.
 _PLAINLY_JSON = frozenset({b"application/json", b"*/*", b"application/json; charset=utf-8"})
@@ -64,26 +57,25 @@ def _judge(element: str) -> tuple[int, float] | None:
     """(specificity, weight) when the media range ``element`` matches JSON in UTF-8, else None (no
     match, or not a media range). Specificity: ``*/*`` 0, ``application/*`` 2, ``application/json``
     4, one more with ``charset=utf-8``."""
-    match = _MEDIA_RANGE.fullmatch(element)
-    if match is None:
+    parsed = media_type.parse(element)
+    if parsed is None:
         return None
-    kind, subtype, parameters = match.group(1).lower(), match.group(2).lower(), match.group(3)
-    if (kind, subtype) == ("*", "*"):
+    media, parameters = parsed
+    if media == "*/*":
         specificity = 0
-    elif kind == "application" and subtype == "*":
+    elif media == "application/*":
         specificity = 2
-    elif (kind, subtype) == ("application", "json"):
+    elif media == "application/json":
         specificity = 4
     else:
         return None  # another media type, or "*/json", which is no media range at all
     weight = 1.0
-    for name, raw in _PARAMETER.findall(parameters):
-        value = _QUOTED_PAIR.sub(r"\1", raw[1:-1]) if raw.startswith('"') else raw
-        if name.lower() == "q":
+    for name, value in parameters.items():
+        if name == "q":
             if _QVALUE.fullmatch(value) is None:
                 return None
             weight = float(value)
-        elif name.lower() == "charset" and value.lower() == "utf-8":
+        elif name == "charset" and value.lower() == "utf-8":
             specificity += 1
         else:
             return None  # a parameter the representation does not have
