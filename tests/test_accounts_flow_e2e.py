@@ -10,6 +10,7 @@ accounts, balances and transactions of that account only. The TPP's DELETE ends 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -19,15 +20,18 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
+from kaimen.authz.errors import InvalidRequestUri
 from kaimen.ledger.history import seed_history
 from kaimen.settings import Settings
 from tests.account_consents_support import assert_consent_response
 from tests.ais_resources_support import AISP, ok, refused
 from tests.authz_flow_support import (
     Harness,
+    Pkce,
     Tpp,
     claims_for,
     harness,
+    query_of,
 )
 from tests.fapi_client_support import CHECKBOX, Customer, authorise, call, customer, tpp_token
 
@@ -171,3 +175,29 @@ async def test_an_authorised_consent_is_re_authenticated_with_the_accounts_ticke
     assert re.search(rf'value="{re.escape(accounts[0])}" checked', page)
     listed = ok(await call(h, "GET", AISP + "/accounts", again["access_token"]), "/accounts")
     assert [a["AccountId"] for a in listed["Data"]["Account"]] == [accounts[0]]
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["authorisation", "re-authentication"])
+async def test_one_request_finished_twice_at_once_changes_the_consent_once(h: Harness, first: bool) -> None:
+    """RFC 9126 §4: a request_uri is used once. The consent page submitted twice at the same moment
+    (two tabs, a double click), each time with other accounts: one submission gets the code, the other
+    the error page, and the consent holds the accounts of the one that got the code."""
+    tpp = await h.tpp()
+    person, accounts = await alice(h)
+    consent_id = await create_consent(h, tpp)
+    if not first:
+        await authorise(h, tpp, person, consent_id)
+    request_uri = await h.pushed(tpp, Pkce(), claims=claims_for(consent_id))
+    outcomes = await asyncio.gather(
+        *(
+            h.finish(request_uri, customer_id=person.customer_id, account_ids=[account])
+            for account in accounts[:2]
+        ),
+        return_exceptions=True,
+    )
+    redirects = [i for i, outcome in enumerate(outcomes) if isinstance(outcome, str)]
+    refused = [outcome for outcome in outcomes if isinstance(outcome, InvalidRequestUri)]
+    assert len(redirects) == 1 and len(refused) == 1, outcomes
+    assert "code" in query_of(str(outcomes[redirects[0]]))
+    consent = await h.app.components.consents.get(consent_id, tpp.client_id)
+    assert consent is not None and consent.account_ids == (accounts[redirects[0]],)

@@ -239,10 +239,13 @@ class AuthorizationFlow:
         pushed = await self._request(request_id)
         await self._trusted_client(pushed, customer_id)
         found = await self._intent(pushed)
+        # RFC 9126 §4, one-time use: the request is consumed before the consent changes, so that of two
+        # submissions at once (two tabs, a double click) only the one that gets the code touches it.
+        await self._consume(pushed)
         if not approved or found is None:
             if found is not None:
                 await found[0].reject(found[1])
-            return await self._deny(pushed, customer_id)
+            return self._denied(pushed, customer_id)
         kind, intent = found
         answer = consent or {}
         if kind.choice == "debtor":
@@ -251,7 +254,7 @@ class AuthorizationFlow:
             chosen = sorted(set(answer.get("account_ids") or []))
         offered = {a.account_id for a in await self._offered(kind, intent, customer_id)}
         if not set(chosen) <= offered or not await kind.approve(intent, customer_id, chosen):
-            return await self._deny(pushed, customer_id)
+            return self._denied(pushed, customer_id)
         expires_at = intent.expires_at
         grant = {
             "nonce": pushed.params.nonce,
@@ -265,8 +268,6 @@ class AuthorizationFlow:
             "consent_expires_at": int(expires_at.timestamp()) if expires_at is not None else None,
         }
         async with self.db.write() as session:
-            if not await PushedRequests.consume(session, pushed.id):
-                raise InvalidRequestUri("the authorization request is already completed")
             code = self.codes.add(
                 session,
                 client_id=pushed.client_id,
@@ -317,8 +318,12 @@ class AuthorizationFlow:
         """RFC 6749 §4.1.2.1: the error code (by default "access_denied: The resource owner or
         authorization server denied the request") with state and iss; no code is issued and the
         request is consumed."""
-        code = (error or AccessDenied()).error
         await self._consume(pushed)
+        return self._denied(pushed, customer_id, error)
+
+    def _denied(self, pushed: PushedRequest, customer_id: str | None, error: OAuthError | None = None) -> str:
+        """:meth:`_deny` for a request already consumed."""
+        code = (error or AccessDenied()).error
         self.events.emit(AUTHORIZATION_DENIED, Decision.of(pushed, customer_id, error=code))
         return authorization_response(
             pushed.params.redirect_uri, {"error": code, "state": pushed.params.state, "iss": self.issuer}
