@@ -204,9 +204,7 @@ class Dashboard:
         customer_id = session.customer_id
         assert customer_id is not None
         try:
-            attempt = await self.customers.check_second_factor(customer_id, visit.client_ip)
-            if not await self.customers.verify_totp(customer_id, code):
-                raise attempt.refused()
+            attempt = await self.customers.one_time_code(customer_id, visit.client_ip, code)
         except LoginRefused as refusal:
             return await self.refused(visit, session, refusal, SCA_FAILED, "error.code")
         await self.customers.record_success(attempt)

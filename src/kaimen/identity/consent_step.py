@@ -41,9 +41,7 @@ def _unapprovable(summary: Any) -> str | None:
 
 
 class SecondFactor(Protocol):
-    async def check_second_factor(self, customer_id: str, client_ip: str) -> Attempt: ...
-
-    async def verify_totp(self, customer_id: str, code: str) -> bool: ...
+    async def one_time_code(self, customer_id: str, client_ip: str, code: str) -> Attempt: ...
 
     async def release(self, attempt: Attempt) -> None: ...
 
@@ -107,9 +105,7 @@ class ConsentStep:
         customer_id = visit.login.customer_id
         assert customer_id is not None  # the consent step comes after the login
         try:
-            attempt = await self.customers.check_second_factor(customer_id, visit.client_ip)
-            if not await self.customers.verify_totp(customer_id, code):
-                raise attempt.refused()
+            attempt = await self.customers.one_time_code(customer_id, visit.client_ip, code)
         except LoginRefused as refusal:
             return await self.refuse(visit, refusal, SCA_FAILED, "error.code")
         await self.customers.release(attempt)  # the login's SCA already reset the counters

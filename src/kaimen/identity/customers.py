@@ -17,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -32,6 +33,8 @@ from kaimen.settings import Settings
 from kaimen.store.db import Database
 from kaimen.store.identity_models import Customer
 from kaimen.store.types import utcnow
+
+T = TypeVar("T")
 
 Reason = Literal["invalid", "locked", "throttled"]
 _USERNAME = re.compile(r"^[^\x00-\x20\x7f]{1,100}$")
@@ -175,11 +178,26 @@ class Customers:
         if not verdict.allowed:
             raise LoginRefused("throttled", verdict.retry_after)
 
-    async def check_second_factor(self, customer_id: str, client_ip: str) -> Attempt:
-        """Before a code or passkey is checked: the address is not throttled, and the guess is claimed
-        from the customer's allowance (``claim``)."""
+    async def second_factor(
+        self, customer_id: str, client_ip: str, check: Callable[[], Awaitable[T]]
+    ) -> tuple[Attempt, T]:
+        """A code or passkey guess: the address is not throttled and the guess is claimed from the
+        customer's allowance (``claim``) before ``check`` runs; a falsy answer of ``check`` is a wrong
+        guess (LoginRefused, counted). The caller ends a right one with ``record_success`` or
+        ``release``."""
         await self.check_ip(client_ip)
-        return await self.claim(customer_id)
+        attempt = await self.claim(customer_id)
+        answer = await check()
+        if not answer:
+            raise attempt.refused()
+        return attempt, answer
+
+    async def one_time_code(self, customer_id: str, client_ip: str, code: str) -> Attempt:
+        """:meth:`second_factor` with an RFC 6238 code (:meth:`verify_totp`)."""
+        attempt, _ = await self.second_factor(
+            customer_id, client_ip, lambda: self.verify_totp(customer_id, code)
+        )
+        return attempt
 
     async def claim(self, customer_id: str) -> Attempt:
         """Count one guess as a failure before it is checked; LoginRefused ``locked`` when the customer

@@ -204,11 +204,11 @@ class LoginPages:
         only once the guess is claimed from the customer's allowance."""
         login = visit.login
         assert login.customer_id is not None
+        customer_id = login.customer_id
         try:
-            attempt = await self.customers.check_second_factor(login.customer_id, visit.client_ip)
-            method = await check(login.customer_id)
-            if method is None:
-                raise attempt.refused()
+            attempt, method = await self.customers.second_factor(
+                customer_id, visit.client_ip, lambda: check(customer_id)
+            )
         except LoginRefused as refusal:
             return await self.refused(visit, refusal, SCA_FAILED, invalid_key)
         await self.customers.record_success(attempt)
