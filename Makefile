@@ -36,18 +36,18 @@ typecheck: $(BIN)/.dev-installed
 check: lint typecheck test
 
 # Every benchmark and one table of ratios and latencies, then 1 vs 2 workers on PostgreSQL + Redis
-# (issue 6). wrk and hey from Debian, as below. BENCH_ARGS="--quick" for CI, "--only gateway,token" for
+# (issue 6). wrk from Debian, as below. BENCH_ARGS="--quick" for CI, "--only gateway,token" for
 # a subset; see `$(BIN)/python bench/all.py --help`.
 bench: $(BIN)/.runtime-installed
-	@command -v wrk >/dev/null && command -v hey >/dev/null || \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk hey; }
+	@command -v wrk >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	$(BIN)/python bench/all.py $(BENCH_ARGS)
 
-# Gateway benchmark (issue 2): wrk and hey come from Debian's packages, installed when missing.
+# Gateway benchmark (issue 2): wrk comes from Debian's packages, installed when missing.
 # BENCH_ARGS="--quick" for CI; see `$(BIN)/python bench/gateway.py --help`.
 bench-gateway: $(BIN)/.runtime-installed
-	@command -v wrk >/dev/null && command -v hey >/dev/null || \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk hey; }
+	@command -v wrk >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 	$(BIN)/python bench/gateway.py $(BENCH_ARGS)
 
 # Token endpoint benchmark (issue 3): client_credentials against the floor of its signature work,

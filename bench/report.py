@@ -46,7 +46,6 @@ def machine() -> dict[str, Any]:
         "granian": _package_version("granian"),
         "starlette": _package_version("starlette"),
         "wrk": _deb_version("wrk"),
-        "hey": _deb_version("hey"),
         "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
     }
 
@@ -104,7 +103,7 @@ def goals(results: dict[str, Any]) -> list[str]:
 def machine_line(info: dict[str, Any]) -> str:
     return (
         f"machine: {info['cpu']}, {info['cores']} cores, kernel {info['kernel']}, Python {info['python']}, "
-        f"granian {info['granian']}, starlette {info['starlette']}, wrk {info['wrk']}, hey {info['hey']}, "
+        f"granian {info['granian']}, starlette {info['starlette']}, wrk {info['wrk']}, "
         f"load average at start {' '.join(info['loadavg_at_start'])}"
     )
 
