@@ -10,6 +10,7 @@ rotation on its next JWKS read or signature (:meth:`SigningKeys.refresh`).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -66,7 +67,13 @@ async def _lock_keys(session: Any, db: Database) -> None:
 async def _algorithms_in_use(session: Any, now: datetime) -> set[str]:
     """The algorithms with a key that signs now (SigningKeys.current would find it)."""
     rows = await session.execute(select(SigningKey.alg, SigningKey.activates_at, SigningKey.retired_at))
-    return {alg for alg, activates_at, retired_at in rows if _is_active(activates_at, retired_at, now)}
+    return _active_algorithms(rows, now)
+
+
+def _active_algorithms(keys: Iterable[Any], now: datetime) -> set[str]:
+    """Of ``keys`` (rows with ``alg``, ``activates_at`` and ``retired_at``), the algorithms with one
+    that signs now."""
+    return {key.alg for key in keys if _is_active(key.activates_at, key.retired_at, now)}
 
 
 async def _read_generation(session: Any) -> int | None:
@@ -227,9 +234,10 @@ async def rotate(
         # Every worker opens every stored key (SigningKeys.load): keys sealed under another secret
         # would make each of them fail on its next reload, and every restart after. Refuse before
         # anything is written, with the message a worker would give.
-        for row in (await session.execute(select(SigningKey))).scalars():
+        stored = list((await session.execute(select(SigningKey))).scalars())
+        for row in stored:
             _open(sealer, row)
-        in_use = await _algorithms_in_use(session, now)
+        in_use = _active_algorithms(stored, now)
         for alg in ALGORITHMS:
             activates_at = now + publish_for if alg in in_use else now
             # The old keys sign until the new one activates; what they signed last expires after that.
