@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from starlette.requests import Request
 
@@ -59,8 +60,23 @@ def customer_token(request: Request) -> AccessToken:
     return customer_token_of(request, "account information")
 
 
-async def active_consent(consents: AccountAccessConsents, token: AccessToken) -> Consent:
-    """The token's consent, Authorised and unexpired now, granted to this client by this customer."""
+class HeldConsent(Protocol):
+    @property
+    def client_id(self) -> str: ...
+    @property
+    def customer_id(self) -> str | None: ...
+
+
+HeldT = TypeVar("HeldT", bound=HeldConsent, covariant=True)
+
+
+class ActiveConsents(Protocol[HeldT]):
+    async def active(self, consent_id: str) -> HeldT | None: ...  # Authorised and unexpired, or None
+
+
+async def active_consent(consents: ActiveConsents[HeldT], token: AccessToken) -> HeldT:
+    """The token's consent, Authorised and unexpired now, granted to this client by this customer. The
+    Confirmation of Funds API runs the same step on its consents (kaimen.apis.funds.access)."""
     assert token.consent_id is not None  # customer_token ran first
     consent = await consents.active(token.consent_id)
     if consent is None:

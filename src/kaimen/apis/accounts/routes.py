@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from kaimen.apis.accounts.resource import BASE_PATH, CONSENTS_PATH, ConsentResource
-from kaimen.errors.render import Family
+from kaimen.apis.ob_api import ob_api
 from kaimen.gateway.apis import Api
 from kaimen.settings import Settings
 
@@ -13,20 +13,8 @@ API_NAME = "aisp"
 
 
 def account_apis(settings: Settings) -> list[Api]:
-    """Every path under the base path is the Account API: DPoP-bound tokens with scope ``accounts``,
-    errors as OBErrorResponse1. kaimen.settings (OB_APIS) refuses a policy that would let a call
-    through without that token."""
-    policy = settings.apis[API_NAME]
-    return [
-        Api(
-            name=API_NAME,
-            path=BASE_PATH,
-            family=Family.OB,
-            media_type="application/json",
-            policy=policy,
-            prefix=True,
-        )
-    ]
+    """The Account API: tokens with scope ``accounts``."""
+    return [ob_api(API_NAME, BASE_PATH, settings)]
 
 
 def account_routes(resource: ConsentResource) -> list[Route]:

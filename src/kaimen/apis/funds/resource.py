@@ -24,8 +24,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from kaimen.apis.accounts.ais_access import active_consent
 from kaimen.apis.accounts.resource import MEDIA_TYPE, consent_refusal, json_body
-from kaimen.apis.funds.access import active_consent, customer_token, tpp_client
+from kaimen.apis.funds.access import customer_token, tpp_client
 from kaimen.apis.funds.confirmations import FundsCheck, FundsConfirmations
 from kaimen.apis.funds.consents import FundsConfirmationConsents, FundsConsent
 from kaimen.apis.funds.requests import read_funds_check_request, read_funds_consent_request

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.routing import Route
 
 from kaimen.apis.funds.resource import BASE_PATH, CONFIRMATIONS_PATH, CONSENTS_PATH, FundsResource
-from kaimen.errors.render import Family
+from kaimen.apis.ob_api import ob_api
 from kaimen.gateway.apis import Api
 from kaimen.settings import Settings
 
@@ -13,20 +13,8 @@ API_NAME = "cbpii"
 
 
 def funds_apis(settings: Settings) -> list[Api]:
-    """Every path under the base path is the Confirmation of Funds API: DPoP-bound tokens with scope
-    ``fundsconfirmations``, errors as OBErrorResponse1. kaimen.settings (OB_APIS) refuses a policy that
-    would let a call through without that token."""
-    policy = settings.apis[API_NAME]
-    return [
-        Api(
-            name=API_NAME,
-            path=BASE_PATH,
-            family=Family.OB,
-            media_type="application/json",
-            policy=policy,
-            prefix=True,
-        )
-    ]
+    """The Confirmation of Funds API: tokens with scope ``fundsconfirmations``."""
+    return [ob_api(API_NAME, BASE_PATH, settings)]
 
 
 def funds_routes(resource: FundsResource) -> list[Route]:

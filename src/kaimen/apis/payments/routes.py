@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
+from kaimen.apis.ob_api import ob_api
 from kaimen.apis.payments.payment_resource import PAYMENTS_PATH, DomesticPaymentsResource
 from kaimen.apis.payments.resource import BASE_PATH, CONSENTS_PATH, PaymentsResource
-from kaimen.errors.render import Family
 from kaimen.gateway.apis import Api
 from kaimen.settings import Settings
 
@@ -14,20 +14,9 @@ API_NAME = "pisp"
 
 
 def payment_apis(settings: Settings) -> list[Api]:
-    """Every path under the base path is the Payment Initiation API: DPoP-bound tokens with scope
-    ``payments``, errors as OBErrorResponse1, every response signed (kaimen.jws.responses).
-    kaimen.settings (OB_APIS) refuses a policy that would let a call through without that token."""
-    policy = settings.apis[API_NAME]
-    return [
-        Api(
-            name=API_NAME,
-            path=BASE_PATH,
-            family=Family.OB,
-            media_type="application/json",
-            policy=policy,
-            prefix=True,
-        )
-    ]
+    """The Payment Initiation API: tokens with scope ``payments``; every response signed
+    (kaimen.jws.responses)."""
+    return [ob_api(API_NAME, BASE_PATH, settings)]
 
 
 def payment_routes(resource: PaymentsResource, payments: DomesticPaymentsResource) -> list[Route]:
