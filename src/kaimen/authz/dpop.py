@@ -69,6 +69,7 @@ _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _MIN_RSA_BITS = 2048  # FAPI 2.0 §5.4 (cryptography): RSA keys of 2048 bits or more
 MAX_PROOF_BYTES = 8192
 MAX_JTI_LENGTH = 256
+PROOF_USED = "the DPoP proof was already used"  # §11.1
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
@@ -336,7 +337,7 @@ class DpopVerifier:
         proof with that iat could still be accepted (the window on either side of now). Returns the
         thumbprint of its key."""
         if not await self.once.use("dpop", f"{checked.jkt}:{checked.jti}", self._kept_for):
-            raise InvalidDpopProof("the DPoP proof was already used")
+            raise InvalidDpopProof(PROOF_USED)
         return checked.jkt
 
     @property
@@ -351,13 +352,10 @@ class DpopVerifier:
 
     async def use_reading(
         self, checked: CheckedProof, sql: str, params: dict[str, Any]
-    ) -> list[tuple[Any, ...]]:
+    ) -> tuple[bool, list[tuple[Any, ...]]]:
         """:meth:`use`, and the rows of ``sql`` (a SELECT whose first column is never NULL) read in the
-        same round trip; only where :attr:`reads_with_use`. The read's rows come back only when the
-        proof was fresh; InvalidDpopProof otherwise."""
+        same round trip; only where :attr:`reads_with_use`. Whether the proof was fresh (if not, it
+        was used before: refuse it with :data:`PROOF_USED`), and the rows."""
         assert isinstance(self.once, DatabaseOnce)
         value = f"{checked.jkt}:{checked.jti}"
-        fresh, rows = await self.once.use_reading("dpop", value, self._kept_for, sql, params)
-        if not fresh:
-            raise InvalidDpopProof("the DPoP proof was already used")
-        return rows
+        return await self.once.use_reading("dpop", value, self._kept_for, sql, params)

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from kaimen.authz.discovery import DPOP_ALGS
-from kaimen.authz.dpop import single_proof
+from kaimen.authz.dpop import PROOF_USED, single_proof
 from kaimen.authz.errors import InvalidDpopProof, OAuthError, UseDpopNonce
 from kaimen.authz.http import NO_STORE
 from kaimen.authz.ports import Dpop
@@ -94,7 +94,8 @@ def _token_of(authorization: list[str]) -> str:
     return token
 
 
-_INVALID_TOKEN = ResourceRefusal("invalid_token", 401, "the access token is invalid, expired or revoked")
+def _invalid_token() -> ResourceRefusal:
+    return ResourceRefusal("invalid_token", 401, "the access token is invalid, expired or revoked")
 
 
 @contextlib.contextmanager
@@ -127,24 +128,10 @@ class ResourceGuard:
     ) -> AccessToken:
         token = _token_of(authorization)
         live = self.tokens.live_read(token) if self.dpop.reads_with_use else None
-        if live is None:
-            found = await self.tokens.access(token)
-            if found is None:
-                raise _INVALID_TOKEN
-            with _proof_refusals():
-                jkt = await self.dpop.verify(
-                    single_proof(proofs), method=method, url=path, access_token=token
-                )
+        if live is not None:
+            found, jkt = await self._held(token, live, proofs, method, path)
         else:
-            # A token this worker holds, on PostgreSQL without Redis: the proof is checked first, then
-            # its one-time use and the token's liveness read share one round trip.
-            with _proof_refusals():
-                checked = self.dpop.check(single_proof(proofs), method=method, url=path, access_token=token)
-                rows = await self.dpop.use_reading(checked, live.sql, live.params)
-            found = self.tokens.confirmed(live, rows)
-            if found is None:
-                raise _INVALID_TOKEN
-            jkt = checked.jkt
+            found, jkt = await self._looked_up(token, proofs, method, path)
         if jkt != found.jkt:
             raise ResourceRefusal("invalid_token", 401, "invalid DPoP key binding")
         missing = set(required_scopes) - found.scope
@@ -154,6 +141,39 @@ class ResourceGuard:
             refusal.headers["WWW-Authenticate"] += f', scope="{" ".join(sorted(set(required_scopes)))}"'
             raise refusal
         return found
+
+    async def _looked_up(
+        self, token: str, proofs: list[str], method: str, path: str
+    ) -> tuple[AccessToken, str]:
+        """The token first (no signature is checked for a token that is not live), then the proof."""
+        found = await self.tokens.access(token)
+        if found is None:
+            raise _invalid_token()
+        with _proof_refusals():
+            jkt = await self.dpop.verify(single_proof(proofs), method=method, url=path, access_token=token)
+        return found, jkt
+
+    async def _held(
+        self, token: str, live: LiveRead, proofs: list[str], method: str, path: str
+    ) -> tuple[AccessToken, str]:
+        """A token this worker holds, on PostgreSQL without Redis: the proof's one-time use and the
+        token's liveness read share one round trip, so the proof is checked first. The refusals are
+        the ones the other order gives, whichever worker answers: a dead token is ``invalid_token``
+        whatever its proof, so a bad proof is reported only after the token is read alone."""
+        with _proof_refusals():
+            try:
+                checked = self.dpop.check(single_proof(proofs), method=method, url=path, access_token=token)
+            except (InvalidDpopProof, UseDpopNonce):
+                if await self.tokens.access(token) is None:
+                    raise _invalid_token() from None
+                raise
+        fresh, rows = await self.dpop.use_reading(checked, live.sql, live.params)
+        found = self.tokens.confirmed(live, rows)
+        if found is None:
+            raise _invalid_token()
+        if not fresh:
+            raise ResourceRefusal("invalid_dpop_proof", 401, PROOF_USED)
+        return found, checked.jkt
 
 
 def header_values(headers: list[tuple[bytes, bytes]], name: bytes) -> list[str]:
