@@ -19,7 +19,7 @@ import pytest
 
 from kaimen.authz.clients import Client, ClientRegistry
 from kaimen.authz.dpop import DpopVerifier
-from kaimen.authz.once import DatabaseOnce
+from kaimen.authz.once import DatabaseOnce, OnceStore, RedisOnce
 from kaimen.authz.tokens import TokenService
 from kaimen.errors.render import Family
 from kaimen.events import EventBus
@@ -128,13 +128,18 @@ async def approved_tpp(registry: Registry, clients: ClientRegistry, name: str) -
 
 
 @asynccontextmanager
-async def gateway(settings: Settings, tpps: dict[str, Client] | None = None) -> AsyncIterator[Stack]:
-    """The gateway of one worker; ``tpps``: those another worker on the same database already made."""
+async def gateway(
+    settings: Settings,
+    tpps: dict[str, Client] | None = None,
+    once: Callable[[Database], OnceStore] = DatabaseOnce,
+) -> AsyncIterator[Stack]:
+    """The gateway of one worker; ``tpps``: those another worker on the same database already made;
+    ``once``: where the proofs' jti are kept (the database, as without Redis, by default)."""
     db = Database(settings.sqlalchemy_url)
     watcher = build_watcher(settings, db)
     await watcher.start()
     tokens = TokenService(db, watcher, settings)
-    dpop = DpopVerifier(DatabaseOnce(db), settings, nonce_key=b"k" * 32)
+    dpop = DpopVerifier(once(db), settings, nonce_key=b"k" * 32)
     registry = Registry(db)
     clients = ClientRegistry(db, settings, watcher=watcher)
     if tpps is None:
@@ -410,6 +415,62 @@ async def test_a_held_token_costs_one_round_trip_with_its_proof_on_postgres(stac
         assert_oauth_refusal(
             response, 401, "invalid_token", "the access token is invalid, expired or revoked"
         )
+
+
+async def test_with_redis_a_held_tokens_read_and_its_proofs_claim_go_at_once(
+    make_settings: Callable[..., Settings], database_url: str, redis_url: str
+) -> None:
+    """PostgreSQL with Redis (production): the proof's jti is claimed in Redis while the held token's
+    liveness is read, not after it; the refusals are those of the other order."""
+    redis_once = RedisOnce(redis_url)
+    try:
+        async with gateway(make_settings(database_url=database_url), once=lambda _: redis_once) as stack:
+            token = await stack.token()
+            assert (await stack.get(PLAIN_PATH, token)).status_code == 200  # now held by this worker
+            order: list[str] = []
+            use, rows = redis_once.use, stack.db.direct.rows
+
+            async def traced_use(*args: Any) -> bool:
+                order.append("claim starts")
+                used = await use(*args)
+                order.append("claim ends")
+                return used
+
+            async def traced_rows(sql: str, params: Any) -> Any:
+                order.append("read starts")
+                found = await rows(sql, params)
+                order.append("read ends")
+                return found
+
+            redis_once.use = traced_use  # type: ignore[method-assign]
+            stack.db.direct.rows = traced_rows  # type: ignore[method-assign]
+            assert (await stack.get(PLAIN_PATH, token)).status_code == 200
+            if stack.db.is_sqlite:  # SQLite's token cache is exact: no read at all
+                assert order == ["claim starts", "claim ends"], order
+            else:
+                assert sorted(order[:2]) == ["claim starts", "read starts"], order
+
+            headers = {"authorization": f"DPoP {token}", "dpop": proof(url=BASE + PLAIN_PATH, token=token)}
+            assert (await stack.http.get(PLAIN_PATH, headers=headers)).status_code == 200
+            replayed = await stack.http.get(PLAIN_PATH, headers=headers)
+            assert_oauth_refusal(replayed, 401, "invalid_dpop_proof", "the DPoP proof was already used")
+
+            if stack.db.is_sqlite:
+                return  # every revocation moves SQLite's generation: no worker holds a revoked token
+            # Revoked behind this worker's back, as another worker would, its NOTIFY still on the way.
+            await stack.db.direct.run(
+                [Statement("UPDATE tokens SET revoked_at = :now WHERE revoked_at IS NULL", {"now": utcnow()})]
+            )
+            for response in (
+                await stack.get(PLAIN_PATH, token),
+                await stack.get(PLAIN_PATH, token, omit_proof=True),
+                await stack.http.get(PLAIN_PATH, headers=headers),
+            ):
+                assert_oauth_refusal(
+                    response, 401, "invalid_token", "the access token is invalid, expired or revoked"
+                )
+    finally:
+        await redis_once.close()
 
 
 async def test_nonce_required_at_a_resource(

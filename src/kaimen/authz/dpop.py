@@ -31,6 +31,7 @@ header.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import hashlib
@@ -38,7 +39,7 @@ import hmac
 import re
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -344,18 +345,28 @@ class DpopVerifier:
     def _kept_for(self) -> int:
         return 2 * self.window + 5
 
-    @property
-    def reads_with_use(self) -> bool:
-        """Whether :meth:`use_reading` can use a proof up in the same round trip as a database read:
-        where jti are kept in PostgreSQL (no Redis)."""
-        return isinstance(self.once, DatabaseOnce) and self.once.reads_alongside
-
     async def use_reading(
-        self, checked: CheckedProof, sql: str, params: dict[str, Any]
+        self,
+        checked: CheckedProof,
+        sql: str,
+        params: dict[str, Any],
+        read: Callable[[], Awaitable[list[tuple[Any, ...]]]],
     ) -> tuple[bool, list[tuple[Any, ...]]]:
-        """:meth:`use`, and the rows of ``sql`` (a SELECT whose first column is never NULL) read in the
-        same round trip; only where :attr:`reads_with_use`. Whether the proof was fresh (if not, it
-        was used before: refuse it with :data:`PROOF_USED`), and the rows."""
-        assert isinstance(self.once, DatabaseOnce)
+        """:meth:`use` and a database read at once: whether the proof was fresh (if not, it was used
+        before: refuse it with :data:`PROOF_USED`), and the rows of ``sql`` (a SELECT whose first
+        column is never NULL). Where ``jti`` are kept in PostgreSQL, one statement does both
+        (kaimen.authz.once.DatabaseOnce.use_reading); elsewhere (Redis) the claim and ``read()``, the
+        same read on its own, run concurrently, so the call waits for the slower of the two stores
+        rather than for both in turn."""
         value = f"{checked.jkt}:{checked.jti}"
-        return await self.once.use_reading("dpop", value, self._kept_for, sql, params)
+        once = self.once
+        if isinstance(once, DatabaseOnce) and once.reads_alongside:
+            return await once.use_reading("dpop", value, self._kept_for, sql, params)
+        fresh, rows = await asyncio.gather(
+            once.use("dpop", value, self._kept_for), read(), return_exceptions=True
+        )
+        if isinstance(fresh, BaseException):
+            raise fresh
+        if isinstance(rows, BaseException):
+            raise rows
+        return fresh, rows

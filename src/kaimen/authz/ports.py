@@ -5,7 +5,7 @@ tests may hand in fakes that follow the same contract."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -69,11 +69,12 @@ class Dpop(Protocol):
 
     async def use(self, checked: Any) -> str: ...  # the key's thumbprint, once the proof is used up
 
-    @property
-    def reads_with_use(self) -> bool: ...
-
     async def use_reading(
-        self, checked: Any, sql: str, params: dict[str, Any]
+        self,
+        checked: Any,
+        sql: str,
+        params: dict[str, Any],
+        read: Callable[[], Awaitable[list[tuple[Any, ...]]]],
     ) -> tuple[bool, list[tuple[Any, ...]]]: ...
 
     def nonce_header(self) -> dict[str, str]: ...

@@ -338,6 +338,10 @@ class TokenService:
         found = self._valid.entries.get(digest)
         return None if found is None else LiveRead(found, _LIVE, {"digest": digest})
 
+    async def read_live(self, live: LiveRead) -> list[tuple[Any, ...]]:
+        """The read of ``live`` on its own."""
+        return await self.db.direct.rows(live.sql, live.params)
+
     @staticmethod
     def confirmed(live: LiveRead, rows: list[tuple[Any, ...]]) -> AccessToken | None:
         """The token of ``live`` as :meth:`access` answers it, given the rows its read brought back."""

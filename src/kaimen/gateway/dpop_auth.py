@@ -15,9 +15,9 @@ For an API whose policy says ``auth: dpop`` the gateway checks, before any handl
   database round trip.
 It hands the handler the token (customer, client, consent id) in ``call.token``.
 
-On PostgreSQL without Redis, a token this worker already holds costs one round trip per call: the
-proof's jti is used up in the same statement that reads the token's liveness and standing
-(``TokenService.live_read``, ``DatabaseOnce.use_reading``); the proof is then checked before the token
+On PostgreSQL, for a token this worker already holds, the proof's jti is used up at the same time as
+the token's liveness and standing are read: in one statement without Redis, concurrently with it
+(``TokenService.live_read``, ``DpopVerifier.use_reading``); the proof is then checked before the token
 is confirmed, where otherwise the token is looked up first.
 
 RFC 9449 §7.1: a 401 carries ``WWW-Authenticate: DPoP`` with the error and ``algs``; RFC 6750 §3.1:
@@ -68,6 +68,8 @@ class TokenLookup(Protocol):
     async def access(self, token: str) -> AccessToken | None: ...
 
     def live_read(self, token: str) -> LiveRead | None: ...
+
+    async def read_live(self, live: LiveRead) -> list[tuple[Any, ...]]: ...
 
     def confirmed(self, live: LiveRead, rows: list[tuple[Any, ...]]) -> AccessToken | None: ...
 
@@ -127,7 +129,7 @@ class ResourceGuard:
         required_scopes: Iterable[str] = (),
     ) -> AccessToken:
         token = _token_of(authorization)
-        live = self.tokens.live_read(token) if self.dpop.reads_with_use else None
+        live = self.tokens.live_read(token)
         if live is not None:
             found, jkt = await self._held(token, live, proofs, method, path)
         else:
@@ -156,10 +158,11 @@ class ResourceGuard:
     async def _held(
         self, token: str, live: LiveRead, proofs: list[str], method: str, path: str
     ) -> tuple[AccessToken, str]:
-        """A token this worker holds, on PostgreSQL without Redis: the proof's one-time use and the
-        token's liveness read share one round trip, so the proof is checked first. The refusals are
-        the ones the other order gives, whichever worker answers: a dead token is ``invalid_token``
-        whatever its proof, so a bad proof is reported only after the token is read alone."""
+        """A token this worker holds, on PostgreSQL (``TokenService.live_read``): the proof's one-time
+        use and the token's liveness read go at once (one statement without Redis, concurrently with
+        it: ``DpopVerifier.use_reading``), so the proof is checked first. The refusals are the ones the
+        other order gives, whichever worker answers: a dead token is ``invalid_token`` whatever its
+        proof, so a bad proof is reported only after the token is read alone."""
         with _proof_refusals():
             try:
                 checked = self.dpop.check(single_proof(proofs), method=method, url=path, access_token=token)
@@ -167,7 +170,9 @@ class ResourceGuard:
                 if await self.tokens.access(token) is None:
                     raise _invalid_token() from None
                 raise
-        fresh, rows = await self.dpop.use_reading(checked, live.sql, live.params)
+        fresh, rows = await self.dpop.use_reading(
+            checked, live.sql, live.params, lambda: self.tokens.read_live(live)
+        )
         found = self.tokens.confirmed(live, rows)
         if found is None:
             raise _invalid_token()
