@@ -189,10 +189,15 @@ def release(ctx: click.Context, payment_id: str) -> None:
 
 @risk.command("reject")
 @click.argument("payment_id")
-@click.option("--reason", default="", help="Shown to the TPP in /payment-details.")
+@click.option(
+    "--reason",
+    default="",
+    help="Kept with the payment for the operators (kaimen risk decisions, kaimen payments trail); the "
+    "TPP's /payment-details gives a fixed text.",
+)
 @click.pass_context
 def reject(ctx: click.Context, payment_id: str, reason: str) -> None:
-    """Refuse a held payment: Rejected, nothing posted, the reason in /payment-details."""
+    """Refuse a held payment: Rejected, nothing posted (the TPP reads "rejected by the bank's checks")."""
     payment = _payments_call(ctx, lambda payments: payments.reject_held(payment_id, reason))
     if payment is None:
         raise click.ClickException(f"{payment_id} is not a payment held for review")
