@@ -299,6 +299,9 @@ class TokenService:
 
     async def access(self, token: str) -> AccessToken | None:
         """The access token ``token`` names, when it is neither expired nor revoked."""
+        live = self.live_read(token)
+        if live is not None:  # held here, where the cache is not exact: confirmed in the database
+            return self.confirmed(live, await self.read_live(live))
         if not token or len(token) > MAX_TOKEN_LENGTH:
             return None
         digest = digest_of(token)
@@ -308,8 +311,6 @@ class TokenService:
             entries = self._valid.entries
             if digest in entries:
                 found = entries[digest]
-                if found is not None and not self._cache_exact:
-                    found = _standing(found, await self.db.direct.rows(_LIVE, {"digest": digest}))
             elif digest in self._refused.entries:
                 found = None
             else:
