@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from kaimen.cli.common import migrate, settings_from
+from kaimen.cli.common import echo_json, migrate, run_with_db, settings_from
 
 
 @click.group()
@@ -25,7 +25,7 @@ def cli(ctx: click.Context, data_dir: Path | None, database_url: str | None) -> 
 
 @cli.group()
 def db() -> None:
-    """Database schema."""
+    """Database schema and housekeeping."""
 
 
 @db.command("upgrade")
@@ -34,6 +34,33 @@ def db_upgrade(ctx: click.Context) -> None:
     """Apply every pending migration."""
     migrate(settings_from(ctx))
     click.echo("database is at the latest revision")
+
+
+@db.command("purge")
+@click.option(
+    "--keep-hours",
+    type=click.IntRange(min=0),
+    default=24,
+    show_default=True,
+    help="Keep what expired less than this long ago.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_context
+def db_purge(ctx: click.Context, keep_hours: int, as_json: bool) -> None:
+    """Delete expired tokens, pushed authorization requests and authorization codes (a code only once
+    no token of its grant is left). Safe beside serving workers; run it from cron."""
+    from datetime import timedelta
+
+    from kaimen.authz.retention import purge_expired
+
+    purged = run_with_db(ctx, lambda database: purge_expired(database, keep=timedelta(hours=keep_hours)))
+    if as_json:
+        echo_json(purged.as_dict())
+        return
+    click.echo(
+        f"deleted {purged.tokens} tokens, {purged.authorization_requests} pushed authorization requests"
+        f" and {purged.authorization_codes} authorization codes that expired over {keep_hours} h ago"
+    )
 
 
 def _register_subcommands() -> None:
