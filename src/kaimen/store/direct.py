@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -36,17 +35,12 @@ from typing import Any, TypeVar
 
 import orjson
 
+from kaimen.store.wal import WAL_LIMIT_BYTES, WalCheckpoints
+
 T = TypeVar("T")
 log = logging.getLogger("kaimen.store")
 
 BUSY_DEADLINE_SECONDS = 10.0
-CHECKPOINT_EVERY_COMMITS = 100
-# Past this size a checkpoint restarts the WAL (SqliteDirect._checkpoint_soon), and a WAL started over
-# is cut back to it (PRAGMA journal_size_limit).
-WAL_LIMIT_BYTES = 32 << 20
-# How long a restarting checkpoint waits for another process's writer or readers (SQLite's busy handler,
-# on the checkpoint's thread) while this process's writers wait for it; past it, it gives up this time.
-RESTART_WAIT_SECONDS = 0.5
 _FIRST_BACKOFF = 0.0005
 _MAX_BACKOFF = 0.02
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -165,11 +159,8 @@ class SqliteDirect:
     ) -> None:
         self.path = path
         self.busy_deadline = busy_deadline
-        self.wal_limit_bytes = wal_limit_bytes
+        self.checkpoints = WalCheckpoints(path, limit_bytes=wal_limit_bytes)
         self._conn: sqlite3.Connection | None = None
-        self._commits = 0  # since the last checkpoint
-        self._checkpointing: asyncio.Future[None] | None = None
-        self._restart: asyncio.Future[None] | None = None  # the checkpoint, when it restarts the WAL
         self._queue: list[_Queued] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -184,10 +175,10 @@ class SqliteDirect:
             try:
                 conn.execute("PRAGMA busy_timeout=0")
                 sqlite_settings(conn)
-                # Checkpoints (copying the WAL back, with an fsync) run on a thread (_checkpoint_soon),
-                # never in a commit on the event loop.
+                # Checkpoints (copying the WAL back, with an fsync) run on a thread of their own,
+                # never in a commit on the event loop (kaimen.store.wal).
                 conn.execute("PRAGMA wal_autocheckpoint=0")
-                conn.execute(f"PRAGMA journal_size_limit={int(self.wal_limit_bytes)}")
+                conn.execute(f"PRAGMA journal_size_limit={int(self.checkpoints.limit_bytes)}")
             except BaseException:
                 conn.close()
                 raise
@@ -218,8 +209,7 @@ class SqliteDirect:
     async def transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction: committed when it returns, rolled
         back if it raises. ``work`` is synchronous and must not wait for anything."""
-        while self._restart is not None:
-            await asyncio.wait({self._restart})  # a restarting checkpoint goes first (_checkpoint_soon)
+        await self.checkpoints.writable()  # a checkpoint restarting the WAL goes first
         conn = await self._when_free(self._begin)
         try:
             result = work(conn)
@@ -228,45 +218,8 @@ class SqliteDirect:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        self._commits += 1
-        if self._commits >= CHECKPOINT_EVERY_COMMITS and self._checkpointing is None:
-            self._checkpoint_soon()
+        self.checkpoints.committed()
         return result
-
-    def _checkpoint_soon(self) -> None:
-        """PASSIVE while the WAL is under its limit: copies what it can without waiting for readers or
-        writers. But SQLite writes the WAL from its start again only once every frame is copied back,
-        and under steady traffic this connection always commits more while a passive checkpoint
-        copies: the WAL grew without end (400 MB after 800,000 gateway calls). Past the limit the
-        checkpoint is RESTART: this connection's transactions wait for it (:meth:`transaction`, an
-        asyncio wait: the loop goes on), it copies the rest and waits for readers to leave the WAL, and
-        the next writer starts the WAL over and cuts its file back to the limit (journal_size_limit).
-        SQLite, "Write-Ahead Logging", section "Avoiding Excessively Large WAL Files";
-        sqlite3_wal_checkpoint_v2()."""
-        self._commits = 0
-        try:
-            oversized = os.path.getsize(self.path + "-wal") > self.wal_limit_bytes
-        except OSError:
-            oversized = False
-        mode = "RESTART" if oversized else "PASSIVE"
-        checkpoint = asyncio.get_running_loop().run_in_executor(None, self._checkpoint, mode)
-        checkpoint.add_done_callback(self._checkpointed)
-        self._checkpointing = checkpoint
-        self._restart = checkpoint if oversized else None
-
-    def _checkpoint(self, mode: str) -> None:
-        """Runs on a thread (SQLite releases the GIL while it copies); see :meth:`_checkpoint_soon`."""
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=RESTART_WAIT_SECONDS)
-        try:
-            conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
-        finally:
-            conn.close()
-
-    def _checkpointed(self, done: asyncio.Future[None]) -> None:
-        self._checkpointing = None
-        self._restart = None
-        if not done.cancelled() and done.exception() is not None:
-            log.warning("WAL checkpoint failed", extra={"error": type(done.exception()).__name__})
 
     async def run(self, statements: Sequence[Statement]) -> list[int]:
         """Every statement in one transaction; their row counts.
@@ -337,6 +290,7 @@ class SqliteDirect:
         return await self._when_free(lambda: self._connection().execute(sql, values).fetchall())
 
     async def close(self) -> None:
+        self.checkpoints.close()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
