@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from kaimen.apis.payments.settlement import REJECTED_BY_CHECKS
 from kaimen.apis.payments.trail import payment_trail
+from kaimen.authz.retention import purge_expired
 from kaimen.cli.main import cli
 from kaimen.ledger.core import BalanceType
 from kaimen.risk.engine import RiskEngine
@@ -211,3 +212,9 @@ async def test_the_operator_reads_the_whole_trail_by_payment_or_interaction_id(
     printed = await asyncio.to_thread(CliRunner().invoke, cli, args, catch_exceptions=False)
     assert printed.exit_code == 0, printed.output
     assert [step["kind"] for step in json.loads(printed.output)] == kinds
+
+    # `kaimen db purge` two days on (its tokens long expired) keeps the trail whole: its SCA steps
+    # come from the consent's tokens.
+    two_days_on = utcnow() + timedelta(days=2)
+    await purge_expired(h.app.components.db, h.settings.oauth, now=two_days_on)
+    assert await payment_trail(h.app.components.db, payment_id) == steps

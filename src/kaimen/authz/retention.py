@@ -4,20 +4,27 @@ Every token request adds a token row, every PAR call a pushed request, every app
 of them was ever deleted: under a test suite's traffic a sandbox's tables (and its disk) grew without
 end. A row goes once it expired more than ``keep`` ago (default a day):
 
-- ``tokens``: access and refresh tokens, revoked or not. An unknown token gets the same answer as an
-  expired one everywhere: ``invalid_token`` at the resource server and userinfo, ``active: false`` at
-  introspection (RFC 7662 §2.2), 200 at revocation (RFC 7009 §2.2), ``invalid_grant`` for a refresh.
-- ``authorization_requests`` (RFC 9126 request_uris): an expired one is refused like an unknown one.
+- ``tokens`` that belong to no consent (client_credentials tokens, the bulk of them; ID-token-only
+  grants), revoked or not. An unknown token is answered as an expired one: ``invalid_token`` at the
+  resource server and userinfo, ``active: false`` at introspection (RFC 7662 §2.2), ``invalid_grant``
+  for a refresh; at revocation, another client's long-expired token was refused and is now unknown,
+  200 (RFC 7009 §2.2: "invalid tokens do not cause an error response"). A consent's tokens stay with
+  it: they record when and how its customer authenticated, which ``kaimen payments trail`` shows.
+- ``authorization_requests`` (RFC 9126 request_uris): an expired one is refused like an unknown one,
+  once the login that may still finish it (``login_session_ttl_seconds`` past its expiry) cannot.
 - ``authorization_codes``: only once no token of their grant is left. RFC 6749 §4.1.2: "If an
   authorization code is used more than once, the authorization server MUST deny the request and
   SHOULD revoke (when possible) all tokens previously issued based on that authorization code"; the
-  code row is what recognises a second use, so it stays while a refresh token it led to could live.
+  code row is what recognises a second use, so it stays while a token it led to is kept.
 
-Run it from cron (or any scheduler) on one machine; running it twice at once, or beside serving
-workers, is safe: each batch is one short transaction that deletes only rows it read as expired.
-The tables are walked in primary-key order, a batch at a time, so a run reads each row once and never
-holds the write lock for long (SQLite); no index on ``expires_at`` is needed, which would cost every
-token request an index insert.
+``keep`` is never shorter than :func:`minimum_keep`. Run it from cron (or any scheduler) on one
+machine; running it twice at once, or beside serving workers, is safe: each batch is one short
+transaction that deletes only rows it read as expired, and on PostgreSQL it takes their row locks with
+``SKIP LOCKED``, so it never waits for a row a revocation holds (the two locking the same grant's rows
+in different orders deadlocked); a row skipped goes on the next run. The tables are walked in
+primary-key order, a batch at a time, so a run reads each row once and never holds SQLite's write
+lock for long; no index on ``expires_at`` is needed, which would cost every token request an index
+insert.
 """
 
 from __future__ import annotations
@@ -29,12 +36,16 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from kaimen.settings import OAuthSettings
 from kaimen.store.authz_models import AuthorizationCode, AuthorizationRequest, Token
 from kaimen.store.db import Database
 from kaimen.store.types import utcnow
 
 DEFAULT_KEEP = timedelta(days=1)
 DEFAULT_BATCH = 5000
+# A code redeemed just before it expired has its tokens inserted a moment later; its row must outlast
+# that by far (codes.was_reused reads a code without tokens as used before).
+_CODE_MARGIN = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -47,22 +58,41 @@ class Purged:
         return asdict(self)
 
 
+def minimum_keep(oauth: OAuthSettings) -> timedelta:
+    """The shortest ``keep`` that deletes nothing still in use: a pushed request is accepted until
+    ``login_session_ttl_seconds`` past its expiry (kaimen.authz.flow), and a code must outlast the
+    redemption that consumed it."""
+    return max(timedelta(seconds=oauth.login_session_ttl_seconds), _CODE_MARGIN)
+
+
 async def purge_expired(
-    db: Database, *, keep: timedelta = DEFAULT_KEEP, batch: int = DEFAULT_BATCH, now: datetime | None = None
+    db: Database,
+    oauth: OAuthSettings,
+    *,
+    keep: timedelta = DEFAULT_KEEP,
+    batch: int = DEFAULT_BATCH,
+    now: datetime | None = None,
 ) -> Purged:
     """Delete what expired before ``now - keep``; the counts deleted. Tokens go first, so the codes
-    whose grants they ended can go in the same run."""
-    if keep < timedelta(0):
-        raise ValueError("keep must not be negative")
+    whose grants they ended can go in the same run. Raises ValueError for a ``keep`` shorter than
+    :func:`minimum_keep`."""
+    if keep < minimum_keep(oauth):
+        raise ValueError(f"keep must be at least {minimum_keep(oauth)}")
     if batch < 1:
         raise ValueError("batch must be at least 1")
     cutoff = (now or utcnow()) - keep
-    tokens = await _purge(db, Token.digest, Token.expires_at, cutoff, batch)
+    tokens = await _purge(db, Token.digest, Token.expires_at, cutoff, batch, _without_consent)
     requests = await _purge(db, AuthorizationRequest.id, AuthorizationRequest.expires_at, cutoff, batch)
     codes = await _purge(
         db, AuthorizationCode.digest, AuthorizationCode.expires_at, cutoff, batch, _without_tokens
     )
     return Purged(tokens, requests, codes)
+
+
+async def _without_consent(session: Any, digests: list[str]) -> list[str]:
+    """Of these expired tokens, the ones of no consent."""
+    query = select(Token.digest).where(Token.digest.in_(digests), Token.consent_id.is_(None))
+    return list((await session.execute(query)).scalars())
 
 
 async def _without_tokens(session: Any, digests: list[str]) -> list[str]:
@@ -111,8 +141,10 @@ async def _purge(
             if expired and also is not None:
                 expired = await also(session, expired)
             if expired:
-                # The condition again: the statement itself says it deletes only expired rows.
-                result = await session.execute(
-                    delete(key.class_).where(key.in_(expired), expires_at < cutoff)
-                )
+                # Locked here or skipped (a revocation holds it: it goes next run), so the delete
+                # never waits for a row lock; the condition again, as the statement's own guard.
+                locked = select(key).where(key.in_(expired), expires_at < cutoff)
+                expired = list((await session.execute(locked.with_for_update(skip_locked=True))).scalars())
+            if expired:
+                result = await session.execute(delete(key.class_).where(key.in_(expired)))
                 deleted += result.rowcount or 0  # type: ignore[attr-defined]

@@ -23,6 +23,9 @@ def cli(ctx: click.Context, data_dir: Path | None, database_url: str | None) -> 
     ctx.ensure_object(dict)["overrides"] = overrides
 
 
+MAX_KEEP_HOURS = 24 * 366 * 10  # ten years: far past any token's life, well inside datetime's range
+
+
 @cli.group()
 def db() -> None:
     """Database schema and housekeeping."""
@@ -39,21 +42,30 @@ def db_upgrade(ctx: click.Context) -> None:
 @db.command("purge")
 @click.option(
     "--keep-hours",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=1, max=MAX_KEEP_HOURS),
     default=24,
     show_default=True,
-    help="Keep what expired less than this long ago.",
+    help="Keep what expired less than this long ago (at least the login session's lifetime).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.pass_context
 def db_purge(ctx: click.Context, keep_hours: int, as_json: bool) -> None:
-    """Delete expired tokens, pushed authorization requests and authorization codes (a code only once
-    no token of its grant is left). Safe beside serving workers; run it from cron."""
+    """Delete expired tokens of no consent, pushed authorization requests, and authorization codes no
+    token of whose grant is left. Safe beside serving workers; run it from cron."""
     from datetime import timedelta
 
-    from kaimen.authz.retention import purge_expired
+    from kaimen.authz.retention import minimum_keep, purge_expired
 
-    purged = run_with_db(ctx, lambda database: purge_expired(database, keep=timedelta(hours=keep_hours)))
+    oauth = settings_from(ctx).oauth
+    keep = timedelta(hours=keep_hours)
+    if keep < minimum_keep(oauth):
+        raise click.BadParameter(
+            f"must cover at least {minimum_keep(oauth)}: a pushed request is accepted until"
+            " KAIMEN_OAUTH__LOGIN_SESSION_TTL_SECONDS past its expiry, and a code must outlast its"
+            " redemption",
+            param_hint="'--keep-hours'",
+        )
+    purged = run_with_db(ctx, lambda database: purge_expired(database, oauth, keep=keep))
     if as_json:
         echo_json(purged.as_dict())
         return
