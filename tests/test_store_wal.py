@@ -109,3 +109,17 @@ async def test_checkpoints_do_not_wait_behind_the_default_thread_pool(sqlite_url
         release.set()
         await asyncio.gather(*busy)
         await direct.close()
+
+
+async def test_no_checkpoint_starts_once_closed(sqlite_url: str) -> None:
+    """A passive checkpoint that ends after close (the WAL over its limit) starts no RESTART: it would
+    have opened a new thread pool on a closed database."""
+    direct = SqliteDirect(_path(sqlite_url), wal_limit_bytes=LIMIT)
+    await _commit(direct, "a", 100)  # the hundredth commit starts a passive checkpoint
+    running = direct.checkpoints._running
+    assert running is not None
+    assert _wal_size(direct.path) > LIMIT
+    await direct.close()
+    await asyncio.wait({running})
+    assert direct.checkpoints._running is None  # its end started nothing
+    assert direct.checkpoints._executor is None

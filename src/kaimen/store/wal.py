@@ -55,6 +55,7 @@ class WalCheckpoints:
         self._restart_after = 0.0  # time.monotonic() before which no RESTART is tried
         self._backoff = FIRST_RESTART_BACKOFF_SECONDS
         self._executor: ThreadPoolExecutor | None = None
+        self._closed = False
 
     async def writable(self) -> None:
         """Returns once no RESTART is running: the writer awaits this before it begins."""
@@ -64,11 +65,13 @@ class WalCheckpoints:
     def committed(self) -> None:
         """Count a commit; every ``CHECKPOINT_EVERY_COMMITS`` a checkpoint starts, unless one runs."""
         self._commits += 1
-        if self._commits >= CHECKPOINT_EVERY_COMMITS and self._running is None:
+        if self._commits >= CHECKPOINT_EVERY_COMMITS and self._running is None and not self._closed:
             self._commits = 0
             self._start(PASSIVE)
 
     def close(self) -> None:
+        """No checkpoint starts from now on; one running finishes on its thread."""
+        self._closed = True
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None
@@ -100,7 +103,7 @@ class WalCheckpoints:
             return
         busy = done.result()[0]
         if mode == PASSIVE:
-            if self._oversized() and time.monotonic() >= self._restart_after:
+            if self._oversized() and time.monotonic() >= self._restart_after and not self._closed:
                 self._start(RESTART)
         elif busy:
             log.warning(
