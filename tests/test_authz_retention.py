@@ -14,7 +14,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from kaimen.authz.retention import purge_expired
+from kaimen.apis.payments.consents import ID_PREFIX as PAYMENT_CONSENT_PREFIX
+from kaimen.authz.retention import TRAILED_CONSENT_PREFIXES, purge_expired
 from kaimen.cli.main import cli
 from kaimen.settings import OAuthSettings
 from kaimen.store.authz_models import AuthorizationCode, AuthorizationRequest, Token
@@ -86,9 +87,12 @@ async def _seed(db: Database) -> None:
                 _code("c-old-live-grant", "kept-grant", LONG_AGO),  # a token of its grant lives
                 _code("c-lately", "other", LATELY),
                 _token("t-of-ended-grant", LONG_AGO, grant_id="ended-grant"),
-                # A consent's tokens stay whatever their age, and so does its grant's code.
-                _token("t-old-of-consent", LONG_AGO, grant_id="consent-grant", consent_id="pdc-1"),
-                _code("c-old-of-consent", "consent-grant", LONG_AGO),
+                # A payment consent's tokens stay whatever their age (its trail reads them), and so
+                # does its grant's code; an account-access consent's go like any other.
+                _token("t-old-of-payment", LONG_AGO, grant_id="payment-grant", consent_id="pdc-1"),
+                _code("c-old-of-payment", "payment-grant", LONG_AGO),
+                _token("t-old-of-access", LONG_AGO, grant_id="access-grant", consent_id="aac-1"),
+                _code("c-old-of-access", "access-grant", LONG_AGO),
             ]
         )
 
@@ -106,11 +110,11 @@ async def _left(db: Database) -> dict[str, set[str]]:
 async def test_purge_deletes_only_what_expired_over_the_kept_period(db: Database, batch: int) -> None:
     await _seed(db)
     purged = await purge_expired(db, OAUTH, batch=batch, now=NOW)
-    assert purged.as_dict() == {"tokens": 3, "authorization_requests": 1, "authorization_codes": 1}
+    assert purged.as_dict() == {"tokens": 4, "authorization_requests": 1, "authorization_codes": 2}
     assert await _left(db) == {
-        "tokens": {"t-lately", "t-live", "t-live-revoked", "t-of-kept-grant", "t-old-of-consent"},
+        "tokens": {"t-lately", "t-live", "t-live-revoked", "t-of-kept-grant", "t-old-of-payment"},
         "requests": {"r-lately", "r-live"},
-        "codes": {"c-old-live-grant", "c-lately", "c-old-of-consent"},
+        "codes": {"c-old-live-grant", "c-lately", "c-old-of-payment"},
     }
     again = await purge_expired(db, OAUTH, batch=batch, now=NOW)
     assert again.as_dict() == {"tokens": 0, "authorization_requests": 0, "authorization_codes": 0}
@@ -120,9 +124,9 @@ async def test_a_shorter_kept_period_takes_what_expired_lately_too(db: Database)
     await _seed(db)
     await purge_expired(db, OAUTH, keep=timedelta(hours=1), now=NOW)
     left = await _left(db)
-    assert left["tokens"] == {"t-live", "t-live-revoked", "t-of-kept-grant", "t-old-of-consent"}
+    assert left["tokens"] == {"t-live", "t-live-revoked", "t-of-kept-grant", "t-old-of-payment"}
     assert left["requests"] == {"r-live"}
-    assert left["codes"] == {"c-old-live-grant", "c-old-of-consent"}
+    assert left["codes"] == {"c-old-live-grant", "c-old-of-payment"}
 
 
 async def test_a_kept_period_shorter_than_what_is_still_in_use_is_refused(db: Database) -> None:
@@ -137,7 +141,7 @@ async def test_a_kept_period_shorter_than_what_is_still_in_use_is_refused(db: Da
         await purge_expired(db, long_logins, keep=timedelta(hours=2))
     with pytest.raises(ValueError, match="batch"):
         await purge_expired(db, OAUTH, batch=0)
-    assert len((await _left(db))["tokens"]) == 8  # nothing deleted
+    assert len((await _left(db))["tokens"]) == 9  # nothing deleted
 
 
 async def test_a_row_a_revocation_holds_is_skipped_not_waited_for(db: Database, database_url: str) -> None:
@@ -149,7 +153,7 @@ async def test_a_row_a_revocation_holds_is_skipped_not_waited_for(db: Database, 
     async with db.write() as holder:
         await holder.execute(select(Token).where(Token.digest == "t-old").with_for_update())
         purged = await asyncio.wait_for(purge_expired(db, OAUTH, now=NOW), 10)
-        assert purged.tokens == 2  # t-old-revoked and t-of-ended-grant; t-old was locked
+        assert purged.tokens == 3  # t-old-revoked, t-of-ended-grant, t-old-of-access; t-old was locked
     assert "t-old" in (await _left(db))["tokens"]
     assert (await purge_expired(db, OAUTH, now=NOW)).tokens == 1
     assert "t-old" not in (await _left(db))["tokens"]
@@ -173,7 +177,7 @@ def test_the_command_purges_and_reports(database_url: str) -> None:
 
     result = run("--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout) == {"tokens": 3, "authorization_requests": 1, "authorization_codes": 1}
+    assert json.loads(result.stdout) == {"tokens": 4, "authorization_requests": 1, "authorization_codes": 2}
     result = run("--keep-hours", "1")
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == (
@@ -195,3 +199,7 @@ def test_the_command_keeps_what_a_long_login_session_still_needs(
     )
     assert result.exit_code == 2
     assert "must cover at least 3:00:00" in result.output
+
+
+def test_the_trailed_consents_are_the_payment_consents() -> None:
+    assert TRAILED_CONSENT_PREFIXES == (PAYMENT_CONSENT_PREFIX,)

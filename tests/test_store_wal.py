@@ -19,7 +19,7 @@ from kaimen.store.types import utcnow
 
 _INSERT_ONCE = "INSERT INTO used_once (key, expires_at) VALUES (:key, :expires_at)"
 LIMIT = 256 << 10
-RESTART_REFUSED = "the WAL could not be restarted: another connection kept reading or writing"
+RESTART_REFUSED = "the WAL could not be restarted: another connection was reading, writing or checkpointing"
 
 
 def _path(sqlite_url: str) -> str:

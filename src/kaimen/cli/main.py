@@ -50,8 +50,9 @@ def db_upgrade(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.pass_context
 def db_purge(ctx: click.Context, keep_hours: int, as_json: bool) -> None:
-    """Delete expired tokens of no consent, pushed authorization requests, and authorization codes no
-    token of whose grant is left. Safe beside serving workers; run it from cron."""
+    """Delete expired tokens (a payment consent's stay: its trail reads them), pushed authorization
+    requests, and authorization codes no token of whose grant is left. Safe beside serving workers;
+    run it from cron."""
     from datetime import timedelta
 
     from kaimen.authz.retention import minimum_keep, purge_expired

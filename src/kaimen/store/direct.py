@@ -171,6 +171,8 @@ class SqliteDirect:
     def _connection(self) -> sqlite3.Connection:
         conn = self._conn
         if conn is None:
+            if self.checkpoints.closed:  # opened again after close: checkpoints again too
+                self.checkpoints = WalCheckpoints(self.path, limit_bytes=self.checkpoints.limit_bytes)
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             try:
                 conn.execute("PRAGMA busy_timeout=0")

@@ -62,8 +62,13 @@ class WalCheckpoints:
         while self._restart is not None:
             await asyncio.wait({self._restart})
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def committed(self) -> None:
-        """Count a commit; every ``CHECKPOINT_EVERY_COMMITS`` a checkpoint starts, unless one runs."""
+        """Count a commit; every ``CHECKPOINT_EVERY_COMMITS`` a checkpoint starts, unless one runs.
+        Never raises: the commit is done, and a caller that saw an error would write it again."""
         self._commits += 1
         if self._commits >= CHECKPOINT_EVERY_COMMITS and self._running is None and not self._closed:
             self._commits = 0
@@ -77,9 +82,13 @@ class WalCheckpoints:
             self._executor = None
 
     def _start(self, mode: str) -> None:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kaimen-wal-checkpoint")
-        running = asyncio.get_running_loop().run_in_executor(self._executor, self._checkpoint, mode)
+        try:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kaimen-wal-checkpoint")
+            running = asyncio.get_running_loop().run_in_executor(self._executor, self._checkpoint, mode)
+        except RuntimeError as error:  # no thread could start, or the interpreter is shutting down
+            log.warning("WAL checkpoint could not start", extra={"error": str(error)})
+            return
         running.add_done_callback(lambda done: self._done(done, mode))
         self._running = running
         self._restart = running if mode == RESTART else None
@@ -103,11 +112,15 @@ class WalCheckpoints:
             return
         busy = done.result()[0]
         if mode == PASSIVE:
-            if self._oversized() and time.monotonic() >= self._restart_after and not self._closed:
+            if not self._oversized():
+                self._backoff = FIRST_RESTART_BACKOFF_SECONDS  # caught up without a RESTART
+            elif time.monotonic() >= self._restart_after and not self._closed:
                 self._start(RESTART)
         elif busy:
+            # Another connection kept reading or writing past the wait, or another worker of this
+            # database was checkpointing at the same moment: SQLite answers both alike.
             log.warning(
-                "the WAL could not be restarted: another connection kept reading or writing",
+                "the WAL could not be restarted: another connection was reading, writing or checkpointing",
                 extra={"wal_bytes": self._size(), "retry_in_seconds": self._backoff},
             )
             self._restart_after = time.monotonic() + self._backoff
