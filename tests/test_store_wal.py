@@ -123,3 +123,34 @@ async def test_no_checkpoint_starts_once_closed(sqlite_url: str) -> None:
     await asyncio.wait({running})
     assert direct.checkpoints._running is None  # its end started nothing
     assert direct.checkpoints._executor is None
+
+
+async def test_a_checkpoint_that_cannot_start_never_fails_the_commit_before_it(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The count that starts a checkpoint comes after COMMIT: an error there (no thread could start)
+    reached the group commit, which wrote each caller's statements again one by one."""
+
+    def no_thread(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(wal, "ThreadPoolExecutor", no_thread)
+    direct = SqliteDirect(_path(sqlite_url), wal_limit_bytes=LIMIT)
+    try:
+        with caplog.at_level(logging.WARNING, logger="kaimen.store"):
+            await asyncio.gather(_commit(direct, "a", 100), _commit(direct, "b", 100))
+        assert await direct.rows("SELECT count(*) FROM used_once", {}) == [(200,)]
+        assert any(r.getMessage() == "WAL checkpoint could not start" for r in caplog.records)
+    finally:
+        await direct.close()
+
+
+async def test_a_database_opened_again_after_close_checkpoints_again(sqlite_url: str) -> None:
+    direct = SqliteDirect(_path(sqlite_url), wal_limit_bytes=LIMIT)
+    try:
+        await _commit(direct, "a", 1)
+        await direct.close()
+        await _commit(direct, "b", 100)  # reopens
+        assert direct.checkpoints._running is not None
+    finally:
+        await direct.close()
