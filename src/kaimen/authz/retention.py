@@ -32,12 +32,11 @@ insert.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select
 
 from kaimen.settings import OAuthSettings
 from kaimen.store.authz_models import AuthorizationCode, AuthorizationRequest, Token
@@ -87,44 +86,21 @@ async def purge_expired(
     if batch < 1:
         raise ValueError("batch must be at least 1")
     cutoff = (now or utcnow()) - keep
-    tokens = await _purge(db, Token.digest, Token.expires_at, cutoff, batch, _untrailed)
+    tokens = await _purge(db, Token.digest, Token.expires_at, cutoff, batch, _UNTRAILED)
     requests = await _purge(db, AuthorizationRequest.id, AuthorizationRequest.expires_at, cutoff, batch)
     codes = await _purge(
-        db, AuthorizationCode.digest, AuthorizationCode.expires_at, cutoff, batch, _without_tokens
+        db, AuthorizationCode.digest, AuthorizationCode.expires_at, cutoff, batch, _WITHOUT_TOKENS
     )
     return Purged(tokens, requests, codes)
 
 
-async def _untrailed(session: Any, digests: list[str]) -> list[str]:
-    """Of these expired tokens, the ones no trail reads: of no consent, or of one that is not a
-    payment consent."""
-    untrailed = or_(
-        Token.consent_id.is_(None),
-        and_(*(Token.consent_id.not_like(prefix + "%") for prefix in TRAILED_CONSENT_PREFIXES)),
-    )
-    query = select(Token.digest).where(Token.digest.in_(digests), untrailed)
-    return list((await session.execute(query)).scalars())
-
-
-async def _without_tokens(session: Any, digests: list[str]) -> list[str]:
-    """Of these expired codes, the ones no token of whose grant is left."""
-    grants = dict(
-        (
-            await session.execute(
-                select(AuthorizationCode.digest, AuthorizationCode.grant_id).where(
-                    AuthorizationCode.digest.in_(digests)
-                )
-            )
-        ).all()
-    )
-    alive = set(
-        (
-            await session.execute(
-                select(Token.grant_id).where(Token.grant_id.in_(set(grants.values()))).distinct()
-            )
-        ).scalars()
-    )
-    return [digest for digest in digests if grants.get(digest) not in alive]
+# Tokens no trail reads: of no consent, or of one that is not a payment consent.
+_UNTRAILED = or_(
+    Token.consent_id.is_(None),
+    and_(*(Token.consent_id.not_like(prefix + "%") for prefix in TRAILED_CONSENT_PREFIXES)),
+)
+# Codes no token of whose grant is left.
+_WITHOUT_TOKENS = ~exists().where(Token.grant_id == AuthorizationCode.grant_id)
 
 
 async def _purge(
@@ -133,10 +109,10 @@ async def _purge(
     expires_at: Any,
     cutoff: datetime,
     batch: int,
-    also: Callable[[Any, list[str]], Awaitable[list[str]]] | None = None,
+    also: ColumnElement[bool] | None = None,
 ) -> int:
     """Walk the table in ``key`` order, ``batch`` rows per transaction, deleting those that expired
-    before ``cutoff`` (and that ``also`` keeps, when given)."""
+    before ``cutoff`` (and that meet ``also``, when given)."""
     deleted = 0
     after: str | None = None
     while True:
@@ -149,12 +125,12 @@ async def _purge(
                 return deleted
             after = rows[-1][0]
             expired = [row[0] for row in rows if row[1] < cutoff]
-            if expired and also is not None:
-                expired = await also(session, expired)
             if expired:
                 # Locked here or skipped (a revocation holds it: it goes next run), so the delete
-                # never waits for a row lock; the condition again, as the statement's own guard.
+                # never waits for a row lock; the expiry again, as the statement's own guard.
                 locked = select(key).where(key.in_(expired), expires_at < cutoff)
+                if also is not None:
+                    locked = locked.where(also)
                 expired = list((await session.execute(locked.with_for_update(skip_locked=True))).scalars())
             if expired:
                 result = await session.execute(delete(key.class_).where(key.in_(expired)))
